@@ -1,0 +1,136 @@
+//! `dpo bench`: the median time of one training step (loss, gradients, optimiser update; no
+//! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on three workloads.
+
+use super::{usage, Failure};
+use dpo_playground::engine::{Optimizer, Output, Pair, Problem, RunConfig, RunSet};
+use dpo_playground::engine::rng::{stream, SplitMix64};
+use serde::Serialize;
+use std::time::Instant;
+
+/// A standard workload's shape.
+pub struct Workload {
+    name: &'static str,
+    runs: usize,
+    prompts: usize,
+    outputs: usize,
+    pairs: usize,
+}
+
+/// The three workloads of the engine issue: a classroom demo, a sweep, a vocabulary-sized row.
+pub const WORKLOADS: [Workload; 3] = [
+    Workload { name: "classroom", runs: 3, prompts: 1, outputs: 8, pairs: 16 },
+    Workload { name: "sweep", runs: 256, prompts: 4, outputs: 64, pairs: 256 },
+    Workload { name: "vocabulary", runs: 1, prompts: 64, outputs: 32768, pairs: 4096 },
+];
+
+#[derive(Serialize)]
+struct Row {
+    name: &'static str,
+    runs: usize,
+    prompts: usize,
+    outputs: usize,
+    pairs: usize,
+    backend: &'static str,
+    seconds_per_step: f64,
+}
+
+/// A random problem of the workload's shape: a random positive reference and random distinct
+/// pairs, both seeded (the JAX script in bench/ draws the same kind of data).
+pub fn build(workload: &Workload) -> RunSet {
+    let mut generator = SplitMix64::new(42, stream::GENERATE);
+    let outputs = (0..workload.outputs)
+        .map(|y| Output { label: format!("y{y}"), length: 1.0 })
+        .collect();
+    let prompts = (0..workload.prompts).map(|x| format!("x{x}")).collect();
+    let reference: Vec<Vec<f64>> = (0..workload.prompts)
+        .map(|_| (0..workload.outputs).map(|_| 0.05 + generator.next_f64()).collect())
+        .collect();
+    let pairs = (0..workload.pairs)
+        .map(|_| {
+            let prompt = generator.below(workload.prompts);
+            let chosen = generator.below(workload.outputs);
+            let rejected = (chosen + 1 + generator.below(workload.outputs - 1)) % workload.outputs;
+            Pair { prompt, chosen, rejected, weight: 1.0 }
+        })
+        .collect();
+    let problem = Problem::new(prompts, outputs, &reference, pairs, None).expect("bench data is valid");
+    // Every run is DPO with its own beta, as in a sweep; the cost does not depend on the values.
+    let configs = (0..workload.runs)
+        .map(|r| {
+            let beta = 0.1 + r as f32 * 0.01;
+            RunConfig {
+                name: format!("run {r}"),
+                beta,
+                gamma: beta,
+                optimizer: Optimizer::adam(1e-3),
+                ..RunConfig::default()
+            }
+        })
+        .collect();
+    RunSet::new(problem, configs).expect("bench runs are valid")
+}
+
+/// Median seconds per step over `samples` timed batches of steps, after a warm-up.
+fn time(set: &mut RunSet) -> f64 {
+    // Size a batch of steps to take about 20 ms, so the clock's resolution does not matter.
+    let start = Instant::now();
+    set.step(1);
+    let one = start.elapsed().as_secs_f64().max(1e-9);
+    let steps = ((0.02 / one) as u64).clamp(1, 100_000);
+    set.step(steps);
+    let mut samples: Vec<f64> = (0..15)
+        .map(|_| {
+            let start = Instant::now();
+            set.step(steps);
+            start.elapsed().as_secs_f64() / steps as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+pub fn command(args: &[String]) -> Result<(), Failure> {
+    let mut json = false;
+    let mut only: Option<String> = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--workload" => only = Some(iter.next().cloned().ok_or_else(|| usage("--workload needs a NAME"))?),
+            "--backend" => match iter.next().map(String::as_str) {
+                Some("cpu") => {}
+                other => return Err(usage(format!("--backend: only \"cpu\" is available in this build, not {other:?}"))),
+            },
+            other => return Err(usage(format!("unknown bench option {other:?}"))),
+        }
+    }
+    if let Some(name) = &only {
+        if !WORKLOADS.iter().any(|w| w.name == name) {
+            return Err(usage(format!("no workload named {name:?} (classroom, sweep, vocabulary)")));
+        }
+    }
+    let mut rows = Vec::new();
+    for workload in WORKLOADS.iter().filter(|w| only.as_deref().is_none_or(|name| name == w.name)) {
+        let mut set = build(workload);
+        let seconds = time(&mut set);
+        if !json {
+            println!(
+                "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  cpu  {:>10.3} us/step",
+                workload.name, workload.runs, workload.prompts, workload.outputs, workload.pairs, seconds * 1e6
+            );
+        }
+        rows.push(Row {
+            name: workload.name,
+            runs: workload.runs,
+            prompts: workload.prompts,
+            outputs: workload.outputs,
+            pairs: workload.pairs,
+            backend: "cpu",
+            seconds_per_step: seconds,
+        });
+    }
+    if json {
+        println!("{}", serde_json::json!({ "workloads": rows }));
+    }
+    Ok(())
+}

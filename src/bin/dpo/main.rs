@@ -1,0 +1,241 @@
+//! `dpo`: the playground's engine on the command line (SPEC section 9).
+
+mod bench;
+mod output;
+
+use dpo_playground::engine::{History, InputError};
+use dpo_playground::presets::{Preset, PRESETS};
+use dpo_playground::scenario::Scenario;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+dpo - train DPO-style preference losses on a tabular softmax policy
+
+USAGE:
+    dpo run SCENARIO [OPTIONS]     train every run of a scenario and report
+    dpo check SCENARIO             validate a scenario file; prints what it holds
+    dpo bench [--json] [--workload NAME]
+                                   time one training step on the standard workloads
+    dpo presets                    list the shipped presets
+    dpo preset NAME                print a preset's scenario file
+    dpo help                       this text
+
+SCENARIO is a path to a scenario file (SPEC section 8), `-` for standard input,
+or `preset:NAME` for a shipped preset (see `dpo presets`).
+
+RUN OPTIONS:
+    --steps N         train N steps instead of the scenario's `steps`
+    --json            print one JSON object: {\"runs\": [{\"name\", \"steps\", \"metrics\",
+                      \"logits\", \"policy\"}]} (SPEC section 9); without it, a table
+    --csv FILE        write the metrics of every run at every recorded step as CSV
+    --every N         record metrics every N steps for --csv and --plots
+                      (default: about 200 records per run)
+    --plots DIR       write plots to DIR: curves (loss, accuracy, KL), the policy
+                      against the reference, the learning tables, each run's margins
+    --format F        plot format: svg, png or both (default svg)
+    --quiet           no progress bar
+
+BENCH OPTIONS:
+    --json            print {\"workloads\": [{\"name\", \"runs\", \"prompts\", \"outputs\",
+                      \"pairs\", \"backend\", \"seconds_per_step\"}]} (median per step)
+    --workload NAME   only classroom, sweep or vocabulary
+
+A bad scenario exits with status 2 and an error naming the field on stderr;
+nothing is printed on stdout.";
+
+/// A command-line error: the message and the exit status.
+struct Failure(String, u8);
+
+impl From<InputError> for Failure {
+    fn from(error: InputError) -> Self {
+        Failure(error.to_string(), 2)
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure(format!("{}\n(see `dpo help`)", message.into()), 64)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            eprintln!("dpo: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<(), Failure> {
+    let Some(command) = args.first() else {
+        println!("{HELP}");
+        return Ok(());
+    };
+    let rest = &args[1..];
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{HELP}");
+        return Ok(());
+    }
+    match command.as_str() {
+        "run" => run(rest),
+        "check" => check(rest),
+        "bench" => bench::command(rest),
+        "presets" => {
+            for preset in PRESETS {
+                let title = preset.scenario().map(|s| s.title.unwrap_or_default()).unwrap_or_default();
+                println!("{:<30} {title}", preset.id);
+            }
+            Ok(())
+        }
+        "preset" => {
+            let name = rest.first().ok_or_else(|| usage("`dpo preset` needs a NAME"))?;
+            let preset = Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
+            print!("{}", preset.json);
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => Err(usage(format!("unknown command {other:?}"))),
+    }
+}
+
+/// Parsed `run` options.
+#[derive(Default)]
+struct RunOptions {
+    scenario: Option<String>,
+    steps: Option<u64>,
+    json: bool,
+    csv: Option<PathBuf>,
+    every: Option<u64>,
+    plots: Option<PathBuf>,
+    format: output::PlotFormat,
+    quiet: bool,
+}
+
+fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
+    let mut options = RunOptions::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let mut value = |name: &str| {
+            iter.next()
+                .cloned()
+                .ok_or_else(|| usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--steps" => options.steps = Some(parse_count("--steps", &value("--steps")?)?),
+            "--every" => options.every = Some(parse_count("--every", &value("--every")?)?.max(1)),
+            "--json" => options.json = true,
+            "--csv" => options.csv = Some(PathBuf::from(value("--csv")?)),
+            "--plots" => options.plots = Some(PathBuf::from(value("--plots")?)),
+            "--format" => options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?,
+            "--quiet" => options.quiet = true,
+            flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
+            path => {
+                if options.scenario.replace(path.to_string()).is_some() {
+                    return Err(usage("give one SCENARIO"));
+                }
+            }
+        }
+    }
+    Ok(options)
+}
+
+fn parse_count(name: &str, text: &str) -> Result<u64, Failure> {
+    text.parse::<u64>()
+        .map_err(|_| usage(format!("{name} needs a non-negative integer, got {text:?}")))
+}
+
+/// Reads a scenario from a path, `-` (standard input) or `preset:NAME`.
+fn load(source: &str) -> Result<Scenario, Failure> {
+    if let Some(name) = source.strip_prefix("preset:") {
+        let preset = Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
+        return Ok(preset.scenario()?);
+    }
+    let text = if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure(format!("cannot read standard input: {e}"), 2))?;
+        text
+    } else {
+        std::fs::read_to_string(source).map_err(|e| Failure(format!("cannot read {source}: {e}"), 2))?
+    };
+    Scenario::from_json(&text).map_err(|e| Failure(format!("{source}: {e}"), 2))
+}
+
+fn check(args: &[String]) -> Result<(), Failure> {
+    let [source] = args else {
+        return Err(usage("`dpo check` needs exactly one SCENARIO"));
+    };
+    let scenario = load(source)?;
+    let set = scenario.run_set()?;
+    let problem = set.problem();
+    println!(
+        "{source}: ok: {} prompt(s), {} outputs, {} pairs, {} runs, {} steps",
+        problem.prompt_count(),
+        problem.output_count(),
+        problem.pairs().len(),
+        set.runs().len(),
+        scenario.steps
+    );
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    let options = parse_run_options(args)?;
+    let source = options.scenario.as_deref().ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
+    let scenario = load(source)?;
+    let steps = options.steps.unwrap_or(scenario.steps);
+    let mut set = scenario.run_set()?;
+    let wants_history = options.csv.is_some() || options.plots.is_some();
+    let every = options.every.unwrap_or((steps / 200).max(1));
+    let mut history = History::new(set.runs().len(), usize::MAX);
+    // Large runs on a terminal get a progress bar on stderr; pipes and small runs stay quiet.
+    let work = steps as f64 * set.runs().len() as f64 * (set.problem().pairs().len() + 64) as f64;
+    let progress = !options.quiet && std::io::stderr().is_terminal() && work > 2e8;
+    if wants_history {
+        history.record(&set);
+    }
+    let chunk = if wants_history { every } else { steps.div_ceil(100).max(1) };
+    let mut done = 0;
+    while done < steps {
+        let n = chunk.min(steps - done);
+        set.step(n);
+        done += n;
+        if wants_history {
+            history.record(&set);
+        }
+        if progress {
+            let filled = (40 * done / steps.max(1)) as usize;
+            eprint!("\r[{}{}] {done}/{steps} steps", "#".repeat(filled), " ".repeat(40 - filled));
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    if let Some(path) = &options.csv {
+        output::write_csv(path, &set, &history).map_err(|e| Failure(e, 1))?;
+    }
+    if let Some(dir) = &options.plots {
+        let written = output::write_plots(dir, options.format, &set, &history).map_err(|e| Failure(e, 1))?;
+        if !options.json {
+            for path in written {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let text = if options.json {
+        serde_json::to_string(&output::report(&set)).expect("the report serialises")
+    } else {
+        output::table(&set)
+    };
+    writeln!(stdout, "{text}").map_err(|e| Failure(format!("cannot write: {e}"), 1))?;
+    Ok(())
+}
+

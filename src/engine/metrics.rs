@@ -1,0 +1,128 @@
+//! The metrics of SPEC section 7, computed over all pairs (not only the batch) when asked for.
+
+use serde::Serialize;
+
+/// One cell of the learning table: the pairs with a given (reference right?, policy right?).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LearningCell {
+    /// Number of pairs in the cell.
+    pub pairs: usize,
+    /// Their total weight.
+    pub weight: f64,
+    /// Their learning signal, `sum of w_p * |phi'(u_p)|`.
+    pub signal: f64,
+    /// `signal` over the signal of all four cells (0 when nothing learns at all).
+    pub share: f64,
+}
+
+/// Which pairs drive learning: pairs split by whether the reference (`h_0 > 0`) and the policy
+/// (`h_pi > 0`) rank them right.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LearningTable {
+    /// `h_0 > 0` and `h_pi > 0`.
+    pub reference_right_policy_right: LearningCell,
+    /// `h_0 > 0` and `h_pi <= 0`.
+    pub reference_right_policy_wrong: LearningCell,
+    /// `h_0 <= 0` and `h_pi > 0`.
+    pub reference_wrong_policy_right: LearningCell,
+    /// `h_0 <= 0` and `h_pi <= 0`.
+    pub reference_wrong_policy_wrong: LearningCell,
+}
+
+impl LearningTable {
+    /// The cell for a pair.
+    pub fn cell_mut(&mut self, reference_right: bool, policy_right: bool) -> &mut LearningCell {
+        match (reference_right, policy_right) {
+            (true, true) => &mut self.reference_right_policy_right,
+            (true, false) => &mut self.reference_right_policy_wrong,
+            (false, true) => &mut self.reference_wrong_policy_right,
+            (false, false) => &mut self.reference_wrong_policy_wrong,
+        }
+    }
+
+    /// The four cells in reading order: reference right (policy right, wrong), then reference wrong.
+    pub fn cells(&self) -> [&LearningCell; 4] {
+        [
+            &self.reference_right_policy_right,
+            &self.reference_right_policy_wrong,
+            &self.reference_wrong_policy_right,
+            &self.reference_wrong_policy_wrong,
+        ]
+    }
+
+    /// Fills in each cell's share of the total signal.
+    pub(crate) fn finish(&mut self) {
+        let total: f64 = self.cells().iter().map(|cell| cell.signal).sum();
+        for (reference_right, policy_right) in [(true, true), (true, false), (false, true), (false, false)] {
+            let cell = self.cell_mut(reference_right, policy_right);
+            cell.share = if total > 0.0 { cell.signal / total } else { 0.0 };
+        }
+    }
+}
+
+/// Everything SPEC section 7 reports for one run at one step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Steps trained so far.
+    pub step: u64,
+    /// Weighted mean of `phi(u)` over all pairs (the regulariser is not included).
+    pub loss: f64,
+    /// Weighted share of pairs with `h_pi > 0`.
+    pub accuracy: f64,
+    /// Weighted share of pairs with `h_0 > 0`.
+    pub reference_accuracy: f64,
+    /// Mean over prompts of `KL(pi || pi0)`.
+    pub kl: f64,
+    /// Mean over prompts of the entropy of `pi`.
+    pub entropy: f64,
+    /// Weighted mean of `beta * (log pi(y+) - log pi0(y+))`.
+    pub chosen_reward: f64,
+    /// Weighted mean of `beta * (log pi(y-) - log pi0(y-))`.
+    pub rejected_reward: f64,
+    /// `chosen_reward - rejected_reward`.
+    pub reward_margin: f64,
+    /// The learning table.
+    pub learning_table: LearningTable,
+    /// Mean over prompts of the expected ground-truth reward under `pi` (with a ground truth only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub true_reward: Option<f64>,
+    /// Share of the output pairs with different true rewards that `pi` orders as `r*` does
+    /// (with a ground truth only; ties in `pi` count as disagreement).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_agreement: Option<f64>,
+}
+
+/// The scalar metrics by name, in a fixed order: the columns of the CSV export and the page's table.
+pub const SCALAR_METRICS: [&str; 11] = [
+    "loss",
+    "accuracy",
+    "reference_accuracy",
+    "kl",
+    "entropy",
+    "chosen_reward",
+    "rejected_reward",
+    "reward_margin",
+    "learning_signal",
+    "true_reward",
+    "ranking_agreement",
+];
+
+impl Metrics {
+    /// The values of [`SCALAR_METRICS`], `None` where a metric does not apply.
+    pub fn scalars(&self) -> [Option<f64>; 11] {
+        let signal: f64 = self.learning_table.cells().iter().map(|cell| cell.signal).sum();
+        [
+            Some(self.loss),
+            Some(self.accuracy),
+            Some(self.reference_accuracy),
+            Some(self.kl),
+            Some(self.entropy),
+            Some(self.chosen_reward),
+            Some(self.rejected_reward),
+            Some(self.reward_margin),
+            Some(signal),
+            self.true_reward,
+            self.ranking_agreement,
+        ]
+    }
+}

@@ -1,0 +1,24 @@
+//! The training engine: pure Rust, no web or GPU imports (see ARCHITECTURE.md's invariants).
+//!
+//! A [`Problem`] holds the data every run shares (prompts, outputs, the reference, the pairs); a
+//! [`Run`] holds one configuration's logits and optimiser state; a [`RunSet`] trains several runs
+//! over one problem.
+
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod loss;
+pub mod metrics;
+pub mod problem;
+pub mod rng;
+pub mod run;
+pub mod runset;
+
+pub use config::{Init, Optimizer, Regularizer, RunConfig};
+pub use error::InputError;
+pub use history::History;
+pub use loss::LossKind;
+pub use metrics::{LearningCell, LearningTable, Metrics, SCALAR_METRICS};
+pub use problem::{Generation, Output, Pair, PairSampling, Problem};
+pub use run::Run;
+pub use runset::RunSet;

@@ -1,0 +1,12 @@
+//! dpo-playground: see how DPO-style preference losses learn.
+//!
+//! The [`engine`] trains tabular softmax policies on preference pairs against a reference
+//! distribution; [`scenario`] reads and writes the one JSON format that the command line, the
+//! presets, the URL and the page share; [`presets`] holds the claims the playground ships.
+//! [`plot`] draws the charts with `plotters` on any backend (SVG and PNG natively).
+#![warn(missing_docs)]
+
+pub mod engine;
+pub mod presets;
+pub mod scenario;
+pub mod plot;

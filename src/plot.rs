@@ -1,0 +1,279 @@
+//! The charts, written once against `plotters`' `DrawingBackend`: the page draws them on a canvas,
+//! the command line writes them as SVG and PNG.
+
+use crate::engine::{History, LearningTable, Metrics, Problem};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Each run's colour, by index, in every chart (and, as hex, on the page).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (148, 103, 189),
+    (255, 127, 14),
+    (23, 190, 207),
+    (140, 86, 75),
+    (227, 119, 194),
+];
+
+/// Run `index`'s colour.
+pub fn run_color(index: usize) -> RGBColor {
+    let (r, g, b) = PALETTE[index % PALETTE.len()];
+    RGBColor(r, g, b)
+}
+
+/// A drawing failure, as text.
+pub type PlotResult = Result<(), String>;
+
+fn failed<E: std::fmt::Debug>(error: E) -> String {
+    format!("drawing failed: {error:?}")
+}
+
+/// `[min, max]` of `values` widened so that a flat series still gets a visible range.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        low = low.min(v);
+        high = high.max(v);
+    }
+    if !low.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((high - low) * 0.08).max(1e-3 * high.abs().max(1.0));
+    (low - pad, high + pad)
+}
+
+/// One line chart per metric (`loss`, `accuracy`, `kl`, ...), side by side, a line per run.
+pub fn draw_curves<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    history: &History,
+    names: &[String],
+    metrics: &[&str],
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let panels = area.split_evenly((1, metrics.len().max(1)));
+    for (panel, &metric) in panels.iter().zip(metrics) {
+        let series: Vec<Vec<(f64, f64)>> = history
+            .metrics
+            .iter()
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|m| metric_value(m, metric).map(|v| (m.step as f64, v)))
+                    .collect()
+            })
+            .collect();
+        let last_step = series.iter().flatten().map(|p| p.0).fold(1.0, f64::max);
+        let (low, high) = padded_range(series.iter().flatten().map(|p| p.1));
+        let mut chart = ChartBuilder::on(panel)
+            .caption(metric, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..last_step, low..high)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .x_labels(5)
+            .y_labels(5)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(failed)?;
+        for (r, points) in series.into_iter().enumerate() {
+            let color = run_color(r);
+            let label = names.get(r).cloned().unwrap_or_default();
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(failed)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 11))
+            .draw()
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// A scalar metric by name (see [`crate::engine::SCALAR_METRICS`]).
+pub fn metric_value(metrics: &Metrics, name: &str) -> Option<f64> {
+    crate::engine::SCALAR_METRICS
+        .iter()
+        .position(|&known| known == name)
+        .and_then(|i| metrics.scalars()[i])
+}
+
+/// Grouped bars for one prompt: the reference `pi0` (grey) and each run's policy.
+pub fn draw_policy<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    problem: &Problem,
+    policies: &[Vec<f64>],
+    names: &[String],
+    prompt: usize,
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let k = problem.output_count();
+    let reference: Vec<f64> = problem.reference_row(prompt).iter().map(|&l| (l as f64).exp()).collect();
+    let rows: Vec<&[f64]> = policies.iter().map(|policy| &policy[prompt * k..(prompt + 1) * k]).collect();
+    let top = rows
+        .iter()
+        .flat_map(|row| row.iter())
+        .chain(&reference)
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-6)
+        * 1.1;
+    let labels: Vec<String> = problem.outputs().iter().map(|o| o.label.clone()).collect();
+    let title = if problem.prompt_count() > 1 {
+        format!("policy vs reference, prompt {}", problem.prompts()[prompt])
+    } else {
+        "policy vs reference".to_string()
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..k as f64, 0.0..top)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(k.min(40))
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - i as f64 - 0.5).abs() < 1e-9 || x.fract() == 0.0 {
+                labels.get(i).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("probability")
+        .draw()
+        .map_err(failed)?;
+    let groups = rows.len() + 1;
+    let width = 0.8 / groups as f64;
+    let bar = |y: usize, slot: usize, height: f64, color: RGBColor| {
+        let left = y as f64 + 0.1 + slot as f64 * width;
+        Rectangle::new([(left, 0.0), (left + width * 0.92, height)], color.filled())
+    };
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series((0..k).map(|y| bar(y, 0, reference[y], grey)))
+        .map_err(failed)?
+        .label("reference")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], grey.filled()));
+    for (r, row) in rows.iter().enumerate() {
+        let color = run_color(r);
+        chart
+            .draw_series((0..k).map(|y| bar(y, r + 1, row[y], color)))
+            .map_err(failed)?
+            .label(names.get(r).cloned().unwrap_or_default())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 11))
+        .draw()
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Each pair's margin `u` over the recorded steps, for one run.
+pub fn draw_margins<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    history: &History,
+    run: usize,
+    name: &str,
+    pair_labels: &[String],
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let (Some(records), Some(margins)) = (history.metrics.get(run), history.margins.get(run)) else {
+        return Ok(());
+    };
+    let last_step = records.iter().map(|m| m.step as f64).fold(1.0, f64::max);
+    let (low, high) = padded_range(margins.iter().flatten().map(|&u| u as f64).chain([0.0]));
+    let mut chart = ChartBuilder::on(area)
+        .caption(format!("pair margins u, {name}"), ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..last_step, low..high)
+        .map_err(failed)?;
+    chart.configure_mesh().x_desc("step").x_labels(5).y_labels(5).draw().map_err(failed)?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (last_step, 0.0)], BLACK.mix(0.4)))
+        .map_err(failed)?;
+    let pairs = margins.first().map_or(0, Vec::len);
+    for p in 0..pairs {
+        let color = run_color(p);
+        let points = records.iter().zip(margins).map(|(m, u)| (m.step as f64, u[p] as f64));
+        let series = chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(failed)?;
+        if p < 12 {
+            series
+                .label(pair_labels.get(p).cloned().unwrap_or_default())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 11))
+        .draw()
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Every run's learning table as a 2 x 2 grid shaded by each cell's share of the learning
+/// signal, with the pair count and the share written in.
+pub fn draw_learning_tables<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    tables: &[LearningTable],
+    names: &[String],
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let panels = area.split_evenly((1, tables.len().max(1)));
+    for (r, (panel, table)) in panels.iter().zip(tables).enumerate() {
+        let name = names.get(r).cloned().unwrap_or_default();
+        let titled = panel.titled(&name, ("sans-serif", 14)).map_err(failed)?;
+        let (width, height) = titled.dim_in_pixel();
+        let (left, top) = (60i32, 20i32);
+        let cell_w = ((width as i32 - left - 8) / 2).max(10);
+        let cell_h = ((height as i32 - top - 8) / 2).max(10);
+        let color = run_color(r);
+        let font = ("sans-serif", 12).into_font();
+        titled.draw(&Text::new("policy right", (left + 4, 4), font.clone())).map_err(failed)?;
+        titled.draw(&Text::new("wrong", (left + cell_w + 4, 4), font.clone())).map_err(failed)?;
+        for (row, row_label) in ["ref right", "ref wrong"].iter().enumerate() {
+            titled
+                .draw(&Text::new(*row_label, (2, top + row as i32 * cell_h + cell_h / 2 - 6), font.clone()))
+                .map_err(failed)?;
+            for column in 0..2 {
+                let cell = table.cells()[row * 2 + column];
+                let x = left + column as i32 * cell_w;
+                let y = top + row as i32 * cell_h;
+                titled
+                    .draw(&Rectangle::new([(x, y), (x + cell_w - 2, y + cell_h - 2)], color.mix(0.08 + 0.85 * cell.share).filled()))
+                    .map_err(failed)?;
+                titled
+                    .draw(&Rectangle::new([(x, y), (x + cell_w - 2, y + cell_h - 2)], BLACK.mix(0.3)))
+                    .map_err(failed)?;
+                let text = format!("{} pairs, {:.0}%", cell.pairs, 100.0 * cell.share);
+                titled
+                    .draw(&Text::new(text, (x + 4, y + cell_h / 2 - 6), font.clone()))
+                    .map_err(failed)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! The scenarios the playground ships: the default comparison and the six claims of SPEC
+//! section 10, each with a title and an explanation. The files live in `presets/` so that the
+//! command line can run them by path too.
+
+use crate::engine::InputError;
+use crate::scenario::Scenario;
+
+/// A shipped scenario.
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    /// Short identifier, used in URLs and on the command line (`dpo run preset:simpo`).
+    pub id: &'static str,
+    /// The scenario file's text.
+    pub json: &'static str,
+}
+
+/// Every preset: the default first, then the claims in SPEC order.
+pub const PRESETS: [Preset; 7] = [
+    Preset { id: "default", json: include_str!("../presets/default.json") },
+    Preset { id: "reference-wrong-large-gamma", json: include_str!("../presets/reference-wrong-large-gamma.json") },
+    Preset { id: "gamma-zero", json: include_str!("../presets/gamma-zero.json") },
+    Preset { id: "init-at-reference", json: include_str!("../presets/init-at-reference.json") },
+    Preset { id: "reference-scale", json: include_str!("../presets/reference-scale.json") },
+    Preset { id: "simpo", json: include_str!("../presets/simpo.json") },
+    Preset { id: "learning-table", json: include_str!("../presets/learning-table.json") },
+];
+
+impl Preset {
+    /// The preset with identifier `id`.
+    pub fn find(id: &str) -> Option<Preset> {
+        PRESETS.into_iter().find(|preset| preset.id == id)
+    }
+
+    /// The parsed scenario (every shipped preset is valid; a test reads each one).
+    pub fn scenario(&self) -> Result<Scenario, InputError> {
+        Scenario::from_json(self.json)
+    }
+}

@@ -1,0 +1,560 @@
+//! The scenario file of SPEC section 8: one JSON format for the engine, the command line, the
+//! presets, the URL and the page. Reading validates everything and names the path of any bad
+//! field; writing gives the canonical form, which reads back to the same scenario.
+
+mod reader;
+
+use crate::engine::{
+    Generation, InputError, Init, LossKind, Optimizer, Output, Pair, PairSampling, Problem, Regularizer,
+    RunConfig, RunSet,
+};
+use reader::{array, expected, integer, number, object, string, ObjectReader};
+use serde_json::{json, Map, Value};
+
+/// Steps trained when a scenario does not say.
+pub const DEFAULT_STEPS: u64 = 200;
+
+/// The largest problem a scenario may describe, so a file cannot ask for unbounded memory.
+pub const MAX_LOGITS: usize = 1 << 24;
+
+/// A whole scenario: the data, the runs and how long to train.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// A short title (presets have one).
+    pub title: Option<String>,
+    /// A paragraph saying what to look at (presets have one).
+    pub description: Option<String>,
+    /// Prompt labels.
+    pub prompts: Vec<String>,
+    /// The output set.
+    pub outputs: Vec<Output>,
+    /// Positive reference weights per prompt, as given (the engine normalises them).
+    pub reference: Vec<Vec<f64>>,
+    /// The explicit pairs, with indices resolved.
+    pub pairs: Vec<Pair>,
+    /// Ground-truth reward per prompt and output.
+    pub reward: Option<Vec<Vec<f64>>>,
+    /// Bradley-Terry generation of further pairs from `reward`.
+    pub generate: Option<Generation>,
+    /// Steps to train.
+    pub steps: u64,
+    /// The runs.
+    pub runs: Vec<RunConfig>,
+}
+
+/// The three runs the playground compares by default: DPO (`gamma = beta`), the hinge, and
+/// `gamma = 0`.
+pub fn default_runs() -> Vec<RunConfig> {
+    let dpo = RunConfig::default();
+    vec![
+        dpo.clone(),
+        RunConfig {
+            name: "hinge".into(),
+            loss: LossKind::Hinge,
+            init: Init::Uniform,
+            ..dpo.clone()
+        },
+        RunConfig {
+            name: "gamma = 0".into(),
+            gamma: 0.0,
+            ..dpo
+        },
+    ]
+}
+
+impl Scenario {
+    /// Reads a scenario from JSON text. Syntax errors give the line and column; every other
+    /// error names the field path.
+    pub fn from_json(text: &str) -> Result<Scenario, InputError> {
+        let value: Value = serde_json::from_str(text).map_err(|error| {
+            let message = error.to_string();
+            // serde_json appends " at line L column C"; the path already says where.
+            let message = match message.rfind(" at line ") {
+                Some(end) => message[..end].to_string(),
+                None => message,
+            };
+            InputError::new(
+                format!("line {}, column {}", error.line(), error.column()),
+                format!("invalid JSON: {message}"),
+            )
+        })?;
+        Scenario::from_value(&value)
+    }
+
+    /// Reads a scenario from a parsed JSON value.
+    pub fn from_value(value: &Value) -> Result<Scenario, InputError> {
+        let mut top = object("", value)?;
+        let title = top.string("title")?.map(str::to_string);
+        let description = top.string("description")?.map(str::to_string);
+        let outputs = read_outputs(&mut top)?;
+        let reference_value = top.get("reference");
+        let prompts = read_prompts(&mut top, reference_value)?;
+        if prompts.len().saturating_mul(outputs.len()) > MAX_LOGITS {
+            return Err(InputError::new(
+                "outputs",
+                format!(
+                    "{} prompts x {} outputs is more than the {MAX_LOGITS} logits a scenario may have",
+                    prompts.len(),
+                    outputs.len()
+                ),
+            ));
+        }
+        let reference = match reference_value {
+            Some(value) => read_table("reference", value, prompts.len())?,
+            None => vec![vec![1.0; outputs.len()]; prompts.len()],
+        };
+        let pairs = match top.get("pairs") {
+            Some(value) => array("pairs", value)?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| read_pair(&format!("pairs[{i}]"), item, &prompts, &outputs))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let reward = top
+            .get("reward")
+            .map(|value| read_table("reward", value, prompts.len()))
+            .transpose()?;
+        let generate = top.get("generate").map(read_generation).transpose()?;
+        let steps = top.integer("steps")?.unwrap_or(DEFAULT_STEPS);
+        let runs = match top.get("runs") {
+            Some(value) => {
+                let items = array("runs", value)?;
+                if items.is_empty() {
+                    return Err(InputError::new("runs", "needs at least one run"));
+                }
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| read_run(&format!("runs[{i}]"), item, i))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => default_runs(),
+        };
+        top.finish()?;
+        let scenario = Scenario {
+            title,
+            description,
+            prompts,
+            outputs,
+            reference,
+            pairs,
+            reward,
+            generate,
+            steps,
+            runs,
+        };
+        // Build once so that every semantic error (a zero weight, a pair with no pairs at all...)
+        // is reported when the file is read, not when it is trained.
+        scenario.run_set()?;
+        Ok(scenario)
+    }
+
+    /// The shared data, with generated pairs appended to the explicit ones.
+    pub fn problem(&self) -> Result<Problem, InputError> {
+        let mut problem = Problem::new(
+            self.prompts.clone(),
+            self.outputs.clone(),
+            &self.reference,
+            self.pairs.clone(),
+            self.reward.clone(),
+        )?;
+        if let Some(generation) = &self.generate {
+            problem.generate_pairs(generation)?;
+        }
+        if problem.pairs().is_empty() {
+            return Err(InputError::new(
+                "pairs",
+                "there are no preference pairs: give \"pairs\" or \"generate\"",
+            ));
+        }
+        Ok(problem)
+    }
+
+    /// Every run at step 0.
+    pub fn run_set(&self) -> Result<RunSet, InputError> {
+        RunSet::new(self.problem()?, self.runs.clone())
+    }
+
+    /// The canonical JSON form: every field explicit, outputs and pairs by label.
+    pub fn to_value(&self) -> Value {
+        let mut top = Map::new();
+        if let Some(title) = &self.title {
+            top.insert("title".into(), json!(title));
+        }
+        if let Some(description) = &self.description {
+            top.insert("description".into(), json!(description));
+        }
+        top.insert("prompts".into(), json!(self.prompts));
+        let outputs: Vec<Value> = self
+            .outputs
+            .iter()
+            .map(|output| {
+                if output.length == 1.0 {
+                    json!(output.label)
+                } else {
+                    json!({"label": output.label, "length": output.length})
+                }
+            })
+            .collect();
+        top.insert("outputs".into(), Value::Array(outputs));
+        top.insert("reference".into(), json!(self.reference));
+        let pairs: Vec<Value> = self
+            .pairs
+            .iter()
+            .map(|pair| {
+                json!({
+                    "prompt": self.prompts[pair.prompt],
+                    "chosen": self.outputs[pair.chosen].label,
+                    "rejected": self.outputs[pair.rejected].label,
+                    "weight": pair.weight,
+                })
+            })
+            .collect();
+        top.insert("pairs".into(), Value::Array(pairs));
+        if let Some(reward) = &self.reward {
+            top.insert("reward".into(), json!(reward));
+        }
+        if let Some(generation) = &self.generate {
+            top.insert(
+                "generate".into(),
+                json!({
+                    "count": generation.count,
+                    "tau": generation.tau,
+                    "seed": generation.seed,
+                    "sampling": generation.sampling.name(),
+                }),
+            );
+        }
+        top.insert("steps".into(), json!(self.steps));
+        top.insert("runs".into(), Value::Array(self.runs.iter().map(run_to_value).collect()));
+        Value::Object(top)
+    }
+
+    /// The canonical form as pretty-printed JSON text.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serialises")
+    }
+}
+
+/// A run's configuration in the scenario format.
+pub fn run_to_value(run: &RunConfig) -> Value {
+    let init = match run.init {
+        Init::Random { scale } => json!({"kind": "random", "scale": scale}),
+        other => json!(other.name()),
+    };
+    let optimizer = match run.optimizer {
+        Optimizer::Sgd { lr, momentum } => json!({"kind": "sgd", "lr": lr, "momentum": momentum}),
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => json!({"kind": "adam", "lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}),
+    };
+    let regularizer = match run.regularizer {
+        Regularizer::None => json!({"kind": "none"}),
+        Regularizer::L2 { lambda } => json!({"kind": "l2", "lambda": lambda}),
+        Regularizer::Kl { lambda } => json!({"kind": "kl", "lambda": lambda}),
+        Regularizer::Mixout { p } => json!({"kind": "mixout", "p": p}),
+    };
+    json!({
+        "name": run.name,
+        "loss": run.loss.name(),
+        "beta": run.beta,
+        "gamma": run.gamma,
+        "margin": run.margin,
+        "alpha": run.alpha,
+        "length_normalize": run.length_normalize,
+        "init": init,
+        "optimizer": optimizer,
+        "batch_size": run.batch_size,
+        "seed": run.seed,
+        "regularizer": regularizer,
+    })
+}
+
+fn read_outputs(top: &mut ObjectReader) -> Result<Vec<Output>, InputError> {
+    let items = array("outputs", top.require("outputs")?)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(y, item)| {
+            let path = format!("outputs[{y}]");
+            match item {
+                Value::String(label) => Ok(Output {
+                    label: label.clone(),
+                    length: 1.0,
+                }),
+                Value::Object(_) => {
+                    let mut output = object(&path, item)?;
+                    let label = string(&output.path_of("label"), output.require("label")?)?.to_string();
+                    let length = output.f32("length")?.unwrap_or(1.0);
+                    output.finish()?;
+                    Ok(Output { label, length })
+                }
+                other => Err(expected(&path, "a label or {\"label\", \"length\"}", other)),
+            }
+        })
+        .collect()
+}
+
+fn read_prompts(top: &mut ObjectReader, reference: Option<&Value>) -> Result<Vec<String>, InputError> {
+    if let Some(value) = top.get("prompts") {
+        return array("prompts", value)?
+            .iter()
+            .enumerate()
+            .map(|(x, item)| string(&format!("prompts[{x}]"), item).map(str::to_string))
+            .collect();
+    }
+    // Without labels, the reference's rows say how many prompts there are (one by default).
+    let count = match reference {
+        Some(Value::Array(rows)) if rows.iter().all(Value::is_array) && !rows.is_empty() => rows.len(),
+        _ => 1,
+    };
+    Ok((0..count).map(|x| format!("x{x}")).collect())
+}
+
+/// A table of numbers per prompt; one prompt's row may also be given as a flat array.
+fn read_table(field: &str, value: &Value, prompts: usize) -> Result<Vec<Vec<f64>>, InputError> {
+    let rows = array(field, value)?;
+    if prompts == 1 && rows.iter().all(Value::is_number) && !rows.is_empty() {
+        let row = rows
+            .iter()
+            .enumerate()
+            .map(|(y, item)| number(&format!("{field}[{y}]"), item))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(vec![row]);
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(x, row)| {
+            array(&format!("{field}[{x}]"), row)?
+                .iter()
+                .enumerate()
+                .map(|(y, item)| number(&format!("{field}[{x}][{y}]"), item))
+                .collect()
+        })
+        .collect()
+}
+
+/// Resolves a prompt or output named by label (a string) or index (an integer).
+fn resolve(path: &str, value: &Value, labels: &[&str], what: &str) -> Result<usize, InputError> {
+    match value {
+        Value::String(label) => labels
+            .iter()
+            .position(|candidate| candidate == label)
+            .ok_or_else(|| InputError::new(path, format!("no {what} named {label:?}"))),
+        Value::Number(_) => {
+            let index = integer(path, value)? as usize;
+            if index < labels.len() {
+                Ok(index)
+            } else {
+                Err(InputError::new(
+                    path,
+                    format!("no {what} {index} (there are {})", labels.len()),
+                ))
+            }
+        }
+        other => Err(expected(path, &format!("an {what} label or index"), other)),
+    }
+}
+
+fn read_pair(path: &str, value: &Value, prompts: &[String], outputs: &[Output]) -> Result<Pair, InputError> {
+    let mut pair = object(path, value)?;
+    let prompt_labels: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let output_labels: Vec<&str> = outputs.iter().map(|o| o.label.as_str()).collect();
+    let prompt = match pair.get("prompt") {
+        Some(value) => resolve(&pair.path_of("prompt"), value, &prompt_labels, "prompt")?,
+        None => 0,
+    };
+    let chosen = resolve(&pair.path_of("chosen"), pair.require("chosen")?, &output_labels, "output")?;
+    let rejected = resolve(&pair.path_of("rejected"), pair.require("rejected")?, &output_labels, "output")?;
+    let weight = pair.f32("weight")?.unwrap_or(1.0);
+    pair.finish()?;
+    Ok(Pair {
+        prompt,
+        chosen,
+        rejected,
+        weight,
+    })
+}
+
+fn read_generation(value: &Value) -> Result<Generation, InputError> {
+    let mut generation = object("generate", value)?;
+    let count = generation.integer("count")?.unwrap_or(16) as usize;
+    if count > MAX_LOGITS {
+        return Err(InputError::new("generate.count", format!("must be at most {MAX_LOGITS}")));
+    }
+    let tau = generation.f64("tau")?.unwrap_or(1.0);
+    let seed = generation.integer("seed")?.unwrap_or(0);
+    let sampling = match generation.string("sampling")? {
+        None | Some("uniform") => PairSampling::Uniform,
+        Some("reference") => PairSampling::Reference,
+        Some(other) => {
+            return Err(InputError::new(
+                "generate.sampling",
+                format!("unknown sampling {other:?} (expected \"uniform\" or \"reference\")"),
+            ))
+        }
+    };
+    generation.finish()?;
+    Ok(Generation {
+        count,
+        tau,
+        seed,
+        sampling,
+    })
+}
+
+/// A `"kind"` given either as a bare string or inside an object; returns the kind and the
+/// object reader (if any) for the other fields.
+fn kind_of<'a>(path: &str, value: &'a Value) -> Result<(String, Option<ObjectReader<'a>>), InputError> {
+    match value {
+        Value::String(kind) => Ok((kind.clone(), None)),
+        Value::Object(_) => {
+            let mut reader = object(path, value)?;
+            let kind = string(&reader.path_of("kind"), reader.require("kind")?)?.to_string();
+            Ok((kind, Some(reader)))
+        }
+        other => Err(expected(path, "a name or an object with \"kind\"", other)),
+    }
+}
+
+fn read_run(path: &str, value: &Value, index: usize) -> Result<RunConfig, InputError> {
+    let mut run = object(path, value)?;
+    let name = run.string("name")?.map(str::to_string).unwrap_or_else(|| format!("run {index}"));
+    let loss = match run.string("loss")? {
+        None => LossKind::Logistic,
+        Some(name) => LossKind::from_name(name).ok_or_else(|| {
+            InputError::new(
+                run.path_of("loss"),
+                format!("unknown loss {name:?} (expected \"logistic\", \"hinge\" or \"ipo\")"),
+            )
+        })?,
+    };
+    let beta = run.f32("beta")?.unwrap_or(1.0);
+    let gamma = run.f32("gamma")?.unwrap_or(beta);
+    let margin = run.f32("margin")?.unwrap_or(0.0);
+    let alpha = run.f32("alpha")?.unwrap_or(1.0);
+    let length_normalize = run.bool("length_normalize")?.unwrap_or(false);
+    let init = match run.get("init") {
+        None => Init::Reference,
+        Some(value) => read_init(&run.path_of("init"), value)?,
+    };
+    let optimizer = match run.get("optimizer") {
+        None => RunConfig::default().optimizer,
+        Some(value) => read_optimizer(&run.path_of("optimizer"), value)?,
+    };
+    let batch_size = run.integer("batch_size")?.map(|size| size as usize);
+    let seed = run.integer("seed")?.unwrap_or(0);
+    let regularizer = match run.get("regularizer") {
+        None => Regularizer::None,
+        Some(value) => read_regularizer(&run.path_of("regularizer"), value)?,
+    };
+    run.finish()?;
+    let config = RunConfig {
+        name,
+        loss,
+        beta,
+        gamma,
+        margin,
+        alpha,
+        length_normalize,
+        init,
+        optimizer,
+        batch_size,
+        seed,
+        regularizer,
+    };
+    config.validate().map_err(|e| e.within(path))?;
+    Ok(config)
+}
+
+fn read_init(path: &str, value: &Value) -> Result<Init, InputError> {
+    let (kind, reader) = kind_of(path, value)?;
+    let mut scale = 1.0;
+    if let Some(mut reader) = reader {
+        if kind == "random" {
+            scale = reader.f32("scale")?.unwrap_or(1.0);
+        }
+        reader.finish()?;
+    }
+    match kind.as_str() {
+        "reference" => Ok(Init::Reference),
+        "reference_alpha" => Ok(Init::ReferenceAlpha),
+        "uniform" => Ok(Init::Uniform),
+        "random" => Ok(Init::Random { scale }),
+        other => Err(InputError::new(
+            path,
+            format!("unknown init {other:?} (expected \"reference\", \"reference_alpha\", \"uniform\" or \"random\")"),
+        )),
+    }
+}
+
+fn read_optimizer(path: &str, value: &Value) -> Result<Optimizer, InputError> {
+    let (kind, reader) = kind_of(path, value)?;
+    let optimizer = match kind.as_str() {
+        "sgd" => Optimizer::sgd(0.1),
+        "adam" => Optimizer::adam(0.05),
+        other => {
+            return Err(InputError::new(
+                path,
+                format!("unknown optimizer {other:?} (expected \"sgd\" or \"adam\")"),
+            ))
+        }
+    };
+    let Some(mut reader) = reader else {
+        return Ok(optimizer);
+    };
+    let optimizer = match optimizer {
+        Optimizer::Sgd { lr, momentum } => Optimizer::Sgd {
+            lr: reader.f32("lr")?.unwrap_or(lr),
+            momentum: reader.f32("momentum")?.unwrap_or(momentum),
+        },
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => Optimizer::Adam {
+            lr: reader.f32("lr")?.unwrap_or(lr),
+            beta1: reader.f32("beta1")?.unwrap_or(beta1),
+            beta2: reader.f32("beta2")?.unwrap_or(beta2),
+            eps: reader.f32("eps")?.unwrap_or(eps),
+        },
+    };
+    reader.finish()?;
+    Ok(optimizer)
+}
+
+fn read_regularizer(path: &str, value: &Value) -> Result<Regularizer, InputError> {
+    let (kind, reader) = kind_of(path, value)?;
+    let mut reader = reader;
+    let mut field = |name: &'static str, default: f32| -> Result<f32, InputError> {
+        match reader.as_mut() {
+            Some(reader) => Ok(reader.f32(name)?.unwrap_or(default)),
+            None => Ok(default),
+        }
+    };
+    let regularizer = match kind.as_str() {
+        "none" => Regularizer::None,
+        "l2" => Regularizer::L2 {
+            lambda: field("lambda", 0.1)?,
+        },
+        "kl" => Regularizer::Kl {
+            lambda: field("lambda", 0.1)?,
+        },
+        "mixout" => Regularizer::Mixout { p: field("p", 0.1)? },
+        other => {
+            return Err(InputError::new(
+                path,
+                format!("unknown regularizer {other:?} (expected \"none\", \"l2\", \"kl\" or \"mixout\")"),
+            ))
+        }
+    };
+    if let Some(reader) = reader {
+        reader.finish()?;
+    }
+    Ok(regularizer)
+}
