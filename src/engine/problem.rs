@@ -95,6 +95,40 @@ fn check_table(field: &str, rows: &[Vec<f64>], prompts: usize, outputs: usize) -
     Ok(())
 }
 
+/// Checks the prompt and output sets on their own: at least one prompt and two outputs, unique
+/// labels, lengths of at least 1. The scenario reader calls it before resolving pairs by label.
+pub fn check_labels(prompts: &[String], outputs: &[Output]) -> Result<(), InputError> {
+    if prompts.is_empty() {
+        return Err(InputError::new("prompts", "needs at least one prompt"));
+    }
+    if outputs.len() < 2 {
+        return Err(InputError::new("outputs", "needs at least two outputs"));
+    }
+    for (y, output) in outputs.iter().enumerate() {
+        if !(output.length.is_finite() && output.length >= 1.0) {
+            return Err(InputError::new(
+                format!("outputs[{y}].length"),
+                "must be a number >= 1",
+            ));
+        }
+        if let Some(first) = outputs[..y].iter().position(|other| other.label == output.label) {
+            return Err(InputError::new(
+                format!("outputs[{y}]"),
+                format!("label {:?} is already used by outputs[{first}]", output.label),
+            ));
+        }
+    }
+    for (x, label) in prompts.iter().enumerate() {
+        if let Some(first) = prompts[..x].iter().position(|other| other == label) {
+            return Err(InputError::new(
+                format!("prompts[{x}]"),
+                format!("label {label:?} is already used by prompts[{first}]"),
+            ));
+        }
+    }
+Ok(())
+}
+
 impl Problem {
     /// Validates and builds a problem. `reference` holds positive weights per prompt (normalised
     /// here); `true_reward`, when given, enables pair generation and the ground-truth metrics.
@@ -106,34 +140,7 @@ impl Problem {
         pairs: Vec<Pair>,
         true_reward: Option<Vec<Vec<f64>>>,
     ) -> Result<Problem, InputError> {
-        if prompts.is_empty() {
-            return Err(InputError::new("prompts", "needs at least one prompt"));
-        }
-        if outputs.len() < 2 {
-            return Err(InputError::new("outputs", "needs at least two outputs"));
-        }
-        for (y, output) in outputs.iter().enumerate() {
-            if !(output.length.is_finite() && output.length >= 1.0) {
-                return Err(InputError::new(
-                    format!("outputs[{y}].length"),
-                    "must be a number >= 1",
-                ));
-            }
-            if let Some(first) = outputs[..y].iter().position(|other| other.label == output.label) {
-                return Err(InputError::new(
-                    format!("outputs[{y}]"),
-                    format!("label {:?} is already used by outputs[{first}]", output.label),
-                ));
-            }
-        }
-        for (x, label) in prompts.iter().enumerate() {
-            if let Some(first) = prompts[..x].iter().position(|other| other == label) {
-                return Err(InputError::new(
-                    format!("prompts[{x}]"),
-                    format!("label {label:?} is already used by prompts[{first}]"),
-                ));
-            }
-        }
+        check_labels(&prompts, &outputs)?;
         let (p, k) = (prompts.len(), outputs.len());
         if reference.len() != p {
             return Err(InputError::new(

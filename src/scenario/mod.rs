@@ -4,6 +4,7 @@
 
 mod reader;
 
+use crate::engine::problem::check_labels;
 use crate::engine::{
     Generation, InputError, Init, LossKind, Optimizer, Output, Pair, PairSampling, Problem, Regularizer,
     RunConfig, RunSet,
@@ -89,6 +90,7 @@ impl Scenario {
         let outputs = read_outputs(&mut top)?;
         let reference_value = top.get("reference");
         let prompts = read_prompts(&mut top, reference_value)?;
+        check_labels(&prompts, &outputs)?;
         if prompts.len().saturating_mul(outputs.len()) > MAX_LOGITS {
             return Err(InputError::new(
                 "outputs",

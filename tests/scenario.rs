@@ -1,0 +1,153 @@
+//! The scenario format: every bad input gets an error naming its field, never a panic; the
+//! canonical form reads back to the same scenario.
+
+use dpo_playground::engine::{Init, LossKind, Optimizer, Regularizer};
+use dpo_playground::presets::PRESETS;
+use dpo_playground::scenario::Scenario;
+
+const MINIMAL: &str = r#"{
+  "outputs": ["A", "B", "C", "D"],
+  "reference": [[0.4, 0.3, 0.2, 0.1]],
+  "pairs": [{"prompt": 0, "chosen": "A", "rejected": "C"}, {"prompt": 0, "chosen": "D", "rejected": "B", "weight": 2}],
+  "steps": 200,
+  "runs": [
+    {"name": "DPO", "loss": "logistic", "beta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "adam", "lr": 0.05}, "init": "reference"},
+    {"name": "hinge", "loss": "hinge", "beta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "sgd", "lr": 0.1}, "init": "uniform"},
+    {"name": "gamma=0", "loss": "logistic", "beta": 1.0, "gamma": 0.0,
+     "optimizer": {"kind": "sgd", "lr": 0.1}, "init": "reference", "alpha": 2.0, "margin": 0.0,
+     "length_normalize": false, "seed": 7}
+  ]
+}"#;
+
+/// Replaces the text `from` in the minimal scenario by `to` and expects the error `expected`.
+fn check_error(from: &str, to: &str, expected: &str) {
+    assert!(MINIMAL.contains(from), "the test's anchor {from:?} is not in the scenario");
+    let text = MINIMAL.replacen(from, to, 1);
+    match Scenario::from_json(&text) {
+        Ok(_) => panic!("accepted a bad scenario ({from:?} -> {to:?})"),
+        Err(error) => assert_eq!(error.to_string(), expected, "for {from:?} -> {to:?}"),
+    }
+}
+
+#[test]
+fn the_spec_example_reads_with_its_defaults() {
+    let scenario = Scenario::from_json(MINIMAL).unwrap();
+    assert_eq!(scenario.prompts.len(), 1);
+    assert_eq!(scenario.pairs[1].chosen, 3);
+    assert_eq!(scenario.pairs[1].weight, 2.0);
+    assert_eq!(scenario.runs.len(), 3);
+    let dpo = &scenario.runs[0];
+    assert_eq!((dpo.loss, dpo.beta, dpo.gamma, dpo.margin, dpo.alpha), (LossKind::Logistic, 1.0, 1.0, 0.0, 1.0));
+    assert_eq!(dpo.optimizer, Optimizer::adam(0.05));
+    assert_eq!(dpo.seed, 0);
+    assert_eq!(dpo.batch_size, None);
+    assert_eq!(scenario.runs[1].init, Init::Uniform);
+    assert_eq!(scenario.runs[2].alpha, 2.0);
+    assert_eq!(scenario.runs[2].seed, 7);
+    // gamma defaults to beta.
+    let text = MINIMAL.replacen(r#""beta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "adam""#, r#""beta": 0.3,
+     "optimizer": {"kind": "adam""#, 1);
+    let scenario = Scenario::from_json(&text).unwrap();
+    assert_eq!(scenario.runs[0].gamma, 0.3);
+}
+
+#[test]
+fn bad_inputs_name_their_field() {
+    let cases = [
+        (r#""beta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "adam""#, r#""betta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "adam""#, "runs[0].betta: unknown field (did you mean \"beta\"?)"),
+        ("[0.4, 0.3, 0.2, 0.1]", "[0.4, 0.0, 0.2, 0.1]", "reference[0][1]: must be positive and finite (prompt \"x0\", output \"B\")"),
+        ("[0.4, 0.3, 0.2, 0.1]", "[0.4, -3, 0.2, 0.1]", "reference[0][1]: must be positive and finite (prompt \"x0\", output \"B\")"),
+        ("[0.4, 0.3, 0.2, 0.1]", "[0.4, 0.3, 0.2]", "reference[0]: has 3 weights, but there are 4 outputs"),
+        ("[0.4, 0.3, 0.2, 0.1]", "[0.4, \"x\", 0.2, 0.1]", "reference[0][1]: expected a number, found a string"),
+        (r#""rejected": "B""#, r#""rejected": "Q""#, "pairs[1].rejected: no output named \"Q\""),
+        (r#""rejected": "B""#, r#""rejected": 9"#, "pairs[1].rejected: no output 9 (there are 4)"),
+        (r#""rejected": "B""#, r#""rejected": "D""#, "pairs[1]: chosen and rejected are the same output (\"D\")"),
+        (r#""weight": 2"#, r#""weight": 0"#, "pairs[1].weight: must be positive and finite"),
+        (r#""weight": 2"#, r#""weight": -1"#, "pairs[1].weight: must be positive and finite"),
+        (r#"{"prompt": 0, "chosen": "A""#, r#"{"prompt": 3, "chosen": "A""#, "pairs[0].prompt: no prompt 3 (there are 1)"),
+        (r#"{"prompt": 0, "chosen": "A""#, r#"{"prompt": "x9", "chosen": "A""#, "pairs[0].prompt: no prompt named \"x9\""),
+        (r#""loss": "hinge""#, r#""loss": "hing""#, "runs[1].loss: unknown loss \"hing\" (expected \"logistic\", \"hinge\" or \"ipo\")"),
+        (r#""gamma": 0.0"#, r#""gamma": -1"#, "runs[2].gamma: must be >= 0 and finite, got -1"),
+        (r#""beta": 1.0, "gamma": 0.0"#, r#""beta": 0, "gamma": 0.0"#, "runs[2].beta: must be positive and finite, got 0"),
+        (r#""lr": 0.1}, "init": "uniform""#, r#""lr": -0.1}, "init": "uniform""#, "runs[1].optimizer.lr: must be positive and finite, got -0.1"),
+        (r#""kind": "sgd", "lr": 0.1}, "init": "uniform""#, r#""kind": "sgd", "lr": 0.1, "momentum": 1}, "init": "uniform""#, "runs[1].optimizer.momentum: must be in [0, 1), got 1"),
+        (r#""kind": "adam""#, r#""kind": "rmsprop""#, "runs[0].optimizer: unknown optimizer \"rmsprop\" (expected \"sgd\" or \"adam\")"),
+        (r#""init": "uniform""#, r#""init": "zeros""#, "runs[1].init: unknown init \"zeros\" (expected \"reference\", \"reference_alpha\", \"uniform\" or \"random\")"),
+        (r#""seed": 7"#, r#""seed": -7"#, "runs[2].seed: expected a non-negative integer, found a number"),
+        (r#""seed": 7"#, r#""seed": 7, "batch_size": 0"#, "runs[2].batch_size: must be at least 1 (or null for the full batch)"),
+        (r#""seed": 7"#, r#""seed": 7, "regularizer": {"kind": "mixout", "p": 1}"#, "runs[2].regularizer.p: must be in [0, 1), got 1"),
+        (r#""seed": 7"#, r#""seed": 7, "regularizer": {"kind": "l2", "lamda": 1}"#, "runs[2].regularizer.lamda: unknown field (did you mean \"lambda\"?)"),
+        (r#""length_normalize": false"#, r#""length_normalize": "no""#, "runs[2].length_normalize: expected true or false, found a string"),
+        (r#""steps": 200"#, r#""steps": 2.5"#, "steps: expected a non-negative integer, found a number"),
+        (r#""steps": 200"#, r#""steps": 200, "step": 3"#, "step: unknown field (did you mean \"steps\"?)"),
+        (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A", "B", "C", "A"]"#, "outputs[3]: label \"A\" is already used by outputs[0]"),
+        (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A", "B", "C", {"label": "D", "length": 0.5}]"#, "outputs[3].length: must be a number >= 1"),
+        (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A"]"#, "outputs: needs at least two outputs"),
+        (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": "ABCD""#, "outputs: expected an array, found a string"),
+        (r#""runs": ["#, r#""runs": [], "unused": ["#, "runs: needs at least one run"),
+        ("\"steps\": 200,", "\"steps\": 200,,", "line 5, column 16: invalid JSON: key must be a string"),
+    ];
+    for (from, to, expected) in cases {
+        check_error(from, to, expected);
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let inputs = [
+        "", "null", "[]", "42", "\"text\"", "{", "{}", "{\"outputs\": []}", "{\"outputs\": [1, 2]}",
+        "{\"outputs\": [\"A\", \"B\"]}", "{\"outputs\": [\"A\", \"B\"], \"pairs\": [1]}",
+        "{\"outputs\": [\"A\", \"B\"], \"pairs\": [{\"chosen\": \"A\", \"rejected\": \"B\"}], \"runs\": {}}",
+        "{\"outputs\": [\"A\", \"B\"], \"reference\": [[1e400, 1]]}",
+        "{\"outputs\": [\"A\", \"B\"], \"pairs\": [{\"chosen\": \"A\", \"rejected\": \"B\"}], \"runs\": [{\"beta\": 1e39}]}",
+        "{\"outputs\": [\"A\", \"B\"], \"generate\": {\"count\": 4}}",
+        "{\"outputs\": [\"A\", \"B\"], \"prompts\": [], \"pairs\": []}",
+    ];
+    for input in inputs {
+        let error = Scenario::from_json(input).expect_err(input);
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+#[test]
+fn the_canonical_form_round_trips() {
+    let mut scenarios: Vec<Scenario> = PRESETS.iter().map(|p| p.scenario().unwrap()).collect();
+    let mut custom = Scenario::from_json(MINIMAL).unwrap();
+    custom.runs[1].regularizer = Regularizer::Mixout { p: 0.25 };
+    custom.runs[2].init = Init::Random { scale: 0.5 };
+    custom.runs[2].batch_size = Some(1);
+    scenarios.push(custom);
+    for scenario in scenarios {
+        let text = scenario.to_json_pretty();
+        let again = Scenario::from_json(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again, scenario);
+    }
+}
+
+#[test]
+fn generated_pairs_follow_the_ground_truth() {
+    let text = r#"{
+      "outputs": ["A", "B", "C", "D"],
+      "reward": [[3, 2, 1, 0]],
+      "generate": {"count": 400, "tau": 0.5, "seed": 1},
+      "runs": [{"name": "DPO"}]
+    }"#;
+    let scenario = Scenario::from_json(text).unwrap();
+    let problem = scenario.problem().unwrap();
+    assert_eq!(problem.pairs().len(), 400);
+    // P(correct label) = sigmoid(|r - r'| / tau) >= sigmoid(2) = 0.88 for every draw.
+    let correct = problem.pairs().iter().filter(|p| p.chosen < p.rejected).count();
+    assert!(correct as f64 / 400.0 > 0.85, "{correct} of 400 labelled as the reward says");
+    let again = Scenario::from_json(text).unwrap().problem().unwrap();
+    assert_eq!(again.pairs(), problem.pairs(), "the seed fixes the draws");
+    let mut set = scenario.run_set().unwrap();
+    set.step(300);
+    let metrics = &set.metrics()[0];
+    assert_eq!(metrics.ranking_agreement, Some(1.0), "DPO recovers the reward's order");
+    assert!(metrics.true_reward.unwrap() > 1.5, "and puts mass on the best outputs");
+}
