@@ -7,6 +7,6 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod plot;
 pub mod presets;
 pub mod scenario;
-pub mod plot;

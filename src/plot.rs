@@ -88,7 +88,9 @@ pub fn draw_curves<DB: DrawingBackend>(
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(failed)?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -119,8 +121,15 @@ pub fn draw_policy<DB: DrawingBackend>(
 ) -> PlotResult {
     area.fill(&WHITE).map_err(failed)?;
     let k = problem.output_count();
-    let reference: Vec<f64> = problem.reference_row(prompt).iter().map(|&l| (l as f64).exp()).collect();
-    let rows: Vec<&[f64]> = policies.iter().map(|policy| &policy[prompt * k..(prompt + 1) * k]).collect();
+    let reference: Vec<f64> = problem
+        .reference_row(prompt)
+        .iter()
+        .map(|&l| (l as f64).exp())
+        .collect();
+    let rows: Vec<&[f64]> = policies
+        .iter()
+        .map(|policy| &policy[prompt * k..(prompt + 1) * k])
+        .collect();
     let top = rows
         .iter()
         .flat_map(|row| row.iter())
@@ -195,7 +204,8 @@ pub fn draw_margins<DB: DrawingBackend>(
     pair_labels: &[String],
 ) -> PlotResult {
     area.fill(&WHITE).map_err(failed)?;
-    let (Some(records), Some(margins)) = (history.metrics.get(run), history.margins.get(run)) else {
+    let (Some(records), Some(margins)) = (history.metrics.get(run), history.margins.get(run))
+    else {
         return Ok(());
     };
     let last_step = records.iter().map(|m| m.step as f64).fold(1.0, f64::max);
@@ -207,21 +217,35 @@ pub fn draw_margins<DB: DrawingBackend>(
         .y_label_area_size(48)
         .build_cartesian_2d(0.0..last_step, low..high)
         .map_err(failed)?;
-    chart.configure_mesh().x_desc("step").x_labels(5).y_labels(5).draw().map_err(failed)?;
     chart
-        .draw_series(LineSeries::new([(0.0, 0.0), (last_step, 0.0)], BLACK.mix(0.4)))
+        .configure_mesh()
+        .x_desc("step")
+        .x_labels(5)
+        .y_labels(5)
+        .draw()
+        .map_err(failed)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, 0.0), (last_step, 0.0)],
+            BLACK.mix(0.4),
+        ))
         .map_err(failed)?;
     let pairs = margins.first().map_or(0, Vec::len);
     for p in 0..pairs {
         let color = run_color(p);
-        let points = records.iter().zip(margins).map(|(m, u)| (m.step as f64, u[p] as f64));
+        let points = records
+            .iter()
+            .zip(margins)
+            .map(|(m, u)| (m.step as f64, u[p] as f64));
         let series = chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(failed)?;
         if p < 12 {
             series
                 .label(pair_labels.get(p).cloned().unwrap_or_default())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
     }
     chart
@@ -252,21 +276,35 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
         let cell_h = ((height as i32 - top - 8) / 2).max(10);
         let color = run_color(r);
         let font = ("sans-serif", 12).into_font();
-        titled.draw(&Text::new("policy right", (left + 4, 4), font.clone())).map_err(failed)?;
-        titled.draw(&Text::new("wrong", (left + cell_w + 4, 4), font.clone())).map_err(failed)?;
+        titled
+            .draw(&Text::new("policy right", (left + 4, 4), font.clone()))
+            .map_err(failed)?;
+        titled
+            .draw(&Text::new("wrong", (left + cell_w + 4, 4), font.clone()))
+            .map_err(failed)?;
         for (row, row_label) in ["ref right", "ref wrong"].iter().enumerate() {
             titled
-                .draw(&Text::new(*row_label, (2, top + row as i32 * cell_h + cell_h / 2 - 6), font.clone()))
+                .draw(&Text::new(
+                    *row_label,
+                    (2, top + row as i32 * cell_h + cell_h / 2 - 6),
+                    font.clone(),
+                ))
                 .map_err(failed)?;
             for column in 0..2 {
                 let cell = table.cells()[row * 2 + column];
                 let x = left + column as i32 * cell_w;
                 let y = top + row as i32 * cell_h;
                 titled
-                    .draw(&Rectangle::new([(x, y), (x + cell_w - 2, y + cell_h - 2)], color.mix(0.08 + 0.85 * cell.share).filled()))
+                    .draw(&Rectangle::new(
+                        [(x, y), (x + cell_w - 2, y + cell_h - 2)],
+                        color.mix(0.08 + 0.85 * cell.share).filled(),
+                    ))
                     .map_err(failed)?;
                 titled
-                    .draw(&Rectangle::new([(x, y), (x + cell_w - 2, y + cell_h - 2)], BLACK.mix(0.3)))
+                    .draw(&Rectangle::new(
+                        [(x, y), (x + cell_w - 2, y + cell_h - 2)],
+                        BLACK.mix(0.3),
+                    ))
                     .map_err(failed)?;
                 let text = format!("{} pairs, {:.0}%", cell.pairs, 100.0 * cell.share);
                 titled

@@ -16,13 +16,34 @@ pub struct Preset {
 
 /// Every preset: the default first, then the claims in SPEC order.
 pub const PRESETS: [Preset; 7] = [
-    Preset { id: "default", json: include_str!("../presets/default.json") },
-    Preset { id: "reference-wrong-large-gamma", json: include_str!("../presets/reference-wrong-large-gamma.json") },
-    Preset { id: "gamma-zero", json: include_str!("../presets/gamma-zero.json") },
-    Preset { id: "init-at-reference", json: include_str!("../presets/init-at-reference.json") },
-    Preset { id: "reference-scale", json: include_str!("../presets/reference-scale.json") },
-    Preset { id: "simpo", json: include_str!("../presets/simpo.json") },
-    Preset { id: "learning-table", json: include_str!("../presets/learning-table.json") },
+    Preset {
+        id: "default",
+        json: include_str!("../presets/default.json"),
+    },
+    Preset {
+        id: "reference-wrong-large-gamma",
+        json: include_str!("../presets/reference-wrong-large-gamma.json"),
+    },
+    Preset {
+        id: "gamma-zero",
+        json: include_str!("../presets/gamma-zero.json"),
+    },
+    Preset {
+        id: "init-at-reference",
+        json: include_str!("../presets/init-at-reference.json"),
+    },
+    Preset {
+        id: "reference-scale",
+        json: include_str!("../presets/reference-scale.json"),
+    },
+    Preset {
+        id: "simpo",
+        json: include_str!("../presets/simpo.json"),
+    },
+    Preset {
+        id: "learning-table",
+        json: include_str!("../presets/learning-table.json"),
+    },
 ];
 
 impl Preset {

@@ -23,7 +23,10 @@ const MINIMAL: &str = r#"{
 
 /// Replaces the text `from` in the minimal scenario by `to` and expects the error `expected`.
 fn check_error(from: &str, to: &str, expected: &str) {
-    assert!(MINIMAL.contains(from), "the test's anchor {from:?} is not in the scenario");
+    assert!(
+        MINIMAL.contains(from),
+        "the test's anchor {from:?} is not in the scenario"
+    );
     let text = MINIMAL.replacen(from, to, 1);
     match Scenario::from_json(&text) {
         Ok(_) => panic!("accepted a bad scenario ({from:?} -> {to:?})"),
@@ -39,7 +42,10 @@ fn the_spec_example_reads_with_its_defaults() {
     assert_eq!(scenario.pairs[1].weight, 2.0);
     assert_eq!(scenario.runs.len(), 3);
     let dpo = &scenario.runs[0];
-    assert_eq!((dpo.loss, dpo.beta, dpo.gamma, dpo.margin, dpo.alpha), (LossKind::Logistic, 1.0, 1.0, 0.0, 1.0));
+    assert_eq!(
+        (dpo.loss, dpo.beta, dpo.gamma, dpo.margin, dpo.alpha),
+        (LossKind::Logistic, 1.0, 1.0, 0.0, 1.0)
+    );
     assert_eq!(dpo.optimizer, Optimizer::adam(0.05));
     assert_eq!(dpo.seed, 0);
     assert_eq!(dpo.batch_size, None);
@@ -47,9 +53,13 @@ fn the_spec_example_reads_with_its_defaults() {
     assert_eq!(scenario.runs[2].alpha, 2.0);
     assert_eq!(scenario.runs[2].seed, 7);
     // gamma defaults to beta.
-    let text = MINIMAL.replacen(r#""beta": 1.0, "gamma": 1.0,
-     "optimizer": {"kind": "adam""#, r#""beta": 0.3,
-     "optimizer": {"kind": "adam""#, 1);
+    let text = MINIMAL.replacen(
+        r#""beta": 1.0, "gamma": 1.0,
+     "optimizer": {"kind": "adam""#,
+        r#""beta": 0.3,
+     "optimizer": {"kind": "adam""#,
+        1,
+    );
     let scenario = Scenario::from_json(&text).unwrap();
     assert_eq!(scenario.runs[0].gamma, 0.3);
 }
@@ -141,13 +151,27 @@ fn generated_pairs_follow_the_ground_truth() {
     let problem = scenario.problem().unwrap();
     assert_eq!(problem.pairs().len(), 400);
     // P(correct label) = sigmoid(|r - r'| / tau) >= sigmoid(2) = 0.88 for every draw.
-    let correct = problem.pairs().iter().filter(|p| p.chosen < p.rejected).count();
-    assert!(correct as f64 / 400.0 > 0.85, "{correct} of 400 labelled as the reward says");
+    let correct = problem
+        .pairs()
+        .iter()
+        .filter(|p| p.chosen < p.rejected)
+        .count();
+    assert!(
+        correct as f64 / 400.0 > 0.85,
+        "{correct} of 400 labelled as the reward says"
+    );
     let again = Scenario::from_json(text).unwrap().problem().unwrap();
     assert_eq!(again.pairs(), problem.pairs(), "the seed fixes the draws");
     let mut set = scenario.run_set().unwrap();
     set.step(300);
     let metrics = &set.metrics()[0];
-    assert_eq!(metrics.ranking_agreement, Some(1.0), "DPO recovers the reward's order");
-    assert!(metrics.true_reward.unwrap() > 1.5, "and puts mass on the best outputs");
+    assert_eq!(
+        metrics.ranking_agreement,
+        Some(1.0),
+        "DPO recovers the reward's order"
+    );
+    assert!(
+        metrics.true_reward.unwrap() > 1.5,
+        "and puts mass on the best outputs"
+    );
 }

@@ -1,13 +1,29 @@
 //! Training against hand-computed values: Adam's and momentum SGD's first steps, determinism of
 //! seeds, minibatches, and state that survives edits.
 
-use dpo_playground::engine::{Init, LossKind, Optimizer, Output, Pair, Problem, Regularizer, Run, RunConfig, RunSet};
+use dpo_playground::engine::{
+    Init, LossKind, Optimizer, Output, Pair, Problem, Regularizer, Run, RunConfig, RunSet,
+};
 
 /// Two outputs with an equal reference and the single pair A > B: `h_0 = 0`, and with `theta`
 /// starting at 0 the logits stay antisymmetric, `theta_A = -theta_B = t`, so `u = 2 t`.
 fn one_pair() -> Problem {
-    let outputs = vec![Output { label: "A".into(), length: 1.0 }, Output { label: "B".into(), length: 1.0 }];
-    let pairs = vec![Pair { prompt: 0, chosen: 0, rejected: 1, weight: 1.0 }];
+    let outputs = vec![
+        Output {
+            label: "A".into(),
+            length: 1.0,
+        },
+        Output {
+            label: "B".into(),
+            length: 1.0,
+        },
+    ];
+    let pairs = vec![Pair {
+        prompt: 0,
+        chosen: 0,
+        rejected: 1,
+        weight: 1.0,
+    }];
     Problem::new(vec!["x".into()], outputs, &[vec![1.0, 1.0]], pairs, None).unwrap()
 }
 
@@ -15,12 +31,20 @@ fn one_pair() -> Problem {
 /// (computed by hand with the formulas in f64, see the comments at each call).
 fn check_trajectory(optimizer: Optimizer, expected: &[f64]) {
     let problem = one_pair();
-    let config = RunConfig { init: Init::Uniform, optimizer, ..RunConfig::default() };
+    let config = RunConfig {
+        init: Init::Uniform,
+        optimizer,
+        ..RunConfig::default()
+    };
     let mut run = Run::new(config, &problem).unwrap();
     for (step, &want) in expected.iter().enumerate() {
         run.step(&problem);
         let [a, b] = [run.logits()[0], run.logits()[1]];
-        assert!((a as f64 - want).abs() < 2e-6, "step {}: theta_A = {a}, expected {want}", step + 1);
+        assert!(
+            (a as f64 - want).abs() < 2e-6,
+            "step {}: theta_A = {a}, expected {want}",
+            step + 1
+        );
         assert_eq!(a, -b, "antisymmetric");
     }
 }
@@ -30,23 +54,61 @@ fn adam_first_steps() {
     // g_A = -1/(1 + e^{2t}); m = 0.9 m + 0.1 g; v = 0.999 v + 0.001 g^2;
     // t -= (0.1 / (1 - 0.9^k)) m / (sqrt(v) / sqrt(1 - 0.999^k) + 1e-8).
     // Step 1 moves by lr (times 1 - 2e-8); step 2 from g = -1/(1 + e^0.2) = -0.45017.
-    check_trajectory(Optimizer::adam(0.1), &[0.09999999800000003, 0.19958968537360056, 0.29843787264046995]);
+    check_trajectory(
+        Optimizer::adam(0.1),
+        &[
+            0.09999999800000003,
+            0.19958968537360056,
+            0.29843787264046995,
+        ],
+    );
 }
 
 #[test]
 fn momentum_sgd_first_steps() {
     // buf = 0.9 buf + g; t -= 0.5 buf: t1 = 0.25, t2 = 0.25 + 0.5 (0.45 + 1/(1 + e^0.5)).
-    check_trajectory(Optimizer::Sgd { lr: 0.5, momentum: 0.9 }, &[0.25, 0.6637703343990727, 1.1409468645620688]);
+    check_trajectory(
+        Optimizer::Sgd {
+            lr: 0.5,
+            momentum: 0.9,
+        },
+        &[0.25, 0.6637703343990727, 1.1409468645620688],
+    );
 }
 
-fn scenario_set(batch_size: Option<usize>, seed: u64, regularizer: Regularizer, init: Init) -> RunSet {
-    let outputs = (0..6).map(|y| Output { label: format!("y{y}"), length: 1.0 + (y % 3) as f32 }).collect();
+fn scenario_set(
+    batch_size: Option<usize>,
+    seed: u64,
+    regularizer: Regularizer,
+    init: Init,
+) -> RunSet {
+    let outputs = (0..6)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0 + (y % 3) as f32,
+        })
+        .collect();
     let pairs = (0..12)
-        .map(|i| Pair { prompt: i % 2, chosen: i % 6, rejected: (i * 5 + 1) % 6, weight: 1.0 + (i % 3) as f32 })
+        .map(|i| Pair {
+            prompt: i % 2,
+            chosen: i % 6,
+            rejected: (i * 5 + 1) % 6,
+            weight: 1.0 + (i % 3) as f32,
+        })
         .filter(|p| p.chosen != p.rejected)
         .collect();
-    let reference = vec![vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![6.0, 1.0, 1.0, 2.0, 2.0, 3.0]];
-    let problem = Problem::new(vec!["a".into(), "b".into()], outputs, &reference, pairs, None).unwrap();
+    let reference = vec![
+        vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        vec![6.0, 1.0, 1.0, 2.0, 2.0, 3.0],
+    ];
+    let problem = Problem::new(
+        vec!["a".into(), "b".into()],
+        outputs,
+        &reference,
+        pairs,
+        None,
+    )
+    .unwrap();
     let config = RunConfig {
         loss: LossKind::Logistic,
         batch_size,
@@ -64,7 +126,11 @@ fn the_same_seed_gives_the_same_run() {
     let cases = [
         (Some(3), Regularizer::None, Init::Reference),
         (None, Regularizer::Mixout { p: 0.3 }, Init::Reference),
-        (Some(4), Regularizer::Mixout { p: 0.2 }, Init::Random { scale: 0.5 }),
+        (
+            Some(4),
+            Regularizer::Mixout { p: 0.2 },
+            Init::Random { scale: 0.5 },
+        ),
     ];
     for (batch_size, regularizer, init) in cases {
         let mut first = scenario_set(batch_size, 5, regularizer, init);
@@ -73,8 +139,16 @@ fn the_same_seed_gives_the_same_run() {
         first.step(50);
         second.step(50);
         other.step(50);
-        assert_eq!(first.runs()[0].logits(), second.runs()[0].logits(), "{batch_size:?} {regularizer:?}");
-        assert_ne!(first.runs()[0].logits(), other.runs()[0].logits(), "the seed matters: {batch_size:?} {regularizer:?}");
+        assert_eq!(
+            first.runs()[0].logits(),
+            second.runs()[0].logits(),
+            "{batch_size:?} {regularizer:?}"
+        );
+        assert_ne!(
+            first.runs()[0].logits(),
+            other.runs()[0].logits(),
+            "the seed matters: {batch_size:?} {regularizer:?}"
+        );
     }
 }
 
@@ -86,9 +160,16 @@ fn minibatches_train_and_differ_from_the_full_batch() {
     full.step(30);
     mini.step(30);
     whole.step(30);
-    assert_eq!(full.runs()[0].logits(), whole.runs()[0].logits(), "a batch larger than the data is the full batch");
+    assert_eq!(
+        full.runs()[0].logits(),
+        whole.runs()[0].logits(),
+        "a batch larger than the data is the full batch"
+    );
     assert_ne!(full.runs()[0].logits(), mini.runs()[0].logits());
-    assert!(mini.metrics()[0].loss < scenario_set(Some(5), 1, Regularizer::None, Init::Reference).metrics()[0].loss);
+    assert!(
+        mini.metrics()[0].loss
+            < scenario_set(Some(5), 1, Regularizer::None, Init::Reference).metrics()[0].loss
+    );
 }
 
 #[test]
@@ -99,9 +180,15 @@ fn regularisers_pull_toward_the_reference() {
         set.metrics()[0].kl
     };
     let free = kl_of(Regularizer::None);
-    for regularizer in [Regularizer::L2 { lambda: 0.5 }, Regularizer::Kl { lambda: 0.5 }] {
+    for regularizer in [
+        Regularizer::L2 { lambda: 0.5 },
+        Regularizer::Kl { lambda: 0.5 },
+    ] {
         let kl = kl_of(regularizer);
-        assert!(kl < 0.8 * free, "{regularizer:?}: KL {kl} vs {free} without");
+        assert!(
+            kl < 0.8 * free,
+            "{regularizer:?}: KL {kl} vs {free} without"
+        );
     }
 }
 
@@ -112,14 +199,23 @@ fn edits_keep_or_reset_state_as_documented() {
     let mut config = set.runs()[0].config().clone();
     config.optimizer = Optimizer::adam(0.01);
     config.gamma = 0.5;
-    assert!(!set.set_config(0, config.clone()).unwrap(), "learning rate and gamma apply at once");
+    assert!(
+        !set.set_config(0, config.clone()).unwrap(),
+        "learning rate and gamma apply at once"
+    );
     assert_eq!(set.runs()[0].steps(), 10);
     config.init = Init::Uniform;
-    assert!(set.set_config(0, config.clone()).unwrap(), "a new init resets");
+    assert!(
+        set.set_config(0, config.clone()).unwrap(),
+        "a new init resets"
+    );
     assert_eq!(set.runs()[0].steps(), 0);
     config.beta = -1.0;
     let error = set.set_config(0, config).unwrap_err();
-    assert_eq!(error.to_string(), "runs[0].beta: must be positive and finite, got -1");
+    assert_eq!(
+        error.to_string(),
+        "runs[0].beta: must be positive and finite, got -1"
+    );
     set.step(5);
     let same = set.problem().clone();
     assert!(!set.set_problem(same), "the same shape keeps training");
@@ -129,12 +225,22 @@ fn edits_keep_or_reset_state_as_documented() {
 #[test]
 fn extreme_logits_stay_finite() {
     let problem = one_pair();
-    let config = RunConfig { optimizer: Optimizer::sgd(1e6), ..RunConfig::default() };
+    let config = RunConfig {
+        optimizer: Optimizer::sgd(1e6),
+        ..RunConfig::default()
+    };
     let mut run = Run::new(config, &problem).unwrap();
     for _ in 0..50 {
         run.step(&problem);
     }
     let metrics = run.metrics(&problem);
-    assert!(run.logits().iter().all(|l| l.is_finite()), "{:?}", run.logits());
-    assert!(metrics.loss.is_finite() && metrics.kl.is_finite() && metrics.entropy.is_finite(), "{metrics:?}");
+    assert!(
+        run.logits().iter().all(|l| l.is_finite()),
+        "{:?}",
+        run.logits()
+    );
+    assert!(
+        metrics.loss.is_finite() && metrics.kl.is_finite() && metrics.entropy.is_finite(),
+        "{metrics:?}"
+    );
 }

@@ -177,7 +177,10 @@ fn require(path: &str, value: f32, ok: bool, what: &str) -> Result<(), InputErro
     if value.is_finite() && ok {
         Ok(())
     } else {
-        Err(InputError::new(path, format!("must be {what}, got {value}")))
+        Err(InputError::new(
+            path,
+            format!("must be {what}, got {value}"),
+        ))
     }
 }
 
@@ -194,7 +197,12 @@ impl RunConfig {
         match self.optimizer {
             Optimizer::Sgd { lr, momentum } => {
                 require("optimizer.lr", lr, lr > 0.0, "positive and finite")?;
-                require("optimizer.momentum", momentum, (0.0..1.0).contains(&momentum), "in [0, 1)")?;
+                require(
+                    "optimizer.momentum",
+                    momentum,
+                    (0.0..1.0).contains(&momentum),
+                    "in [0, 1)",
+                )?;
             }
             Optimizer::Adam {
                 lr,
@@ -203,18 +211,36 @@ impl RunConfig {
                 eps,
             } => {
                 require("optimizer.lr", lr, lr > 0.0, "positive and finite")?;
-                require("optimizer.beta1", beta1, (0.0..1.0).contains(&beta1), "in [0, 1)")?;
-                require("optimizer.beta2", beta2, (0.0..1.0).contains(&beta2), "in [0, 1)")?;
+                require(
+                    "optimizer.beta1",
+                    beta1,
+                    (0.0..1.0).contains(&beta1),
+                    "in [0, 1)",
+                )?;
+                require(
+                    "optimizer.beta2",
+                    beta2,
+                    (0.0..1.0).contains(&beta2),
+                    "in [0, 1)",
+                )?;
                 require("optimizer.eps", eps, eps > 0.0, "positive and finite")?;
             }
         }
         if self.batch_size == Some(0) {
-            return Err(InputError::new("batch_size", "must be at least 1 (or null for the full batch)"));
+            return Err(InputError::new(
+                "batch_size",
+                "must be at least 1 (or null for the full batch)",
+            ));
         }
         match self.regularizer {
             Regularizer::None => {}
             Regularizer::L2 { lambda } | Regularizer::Kl { lambda } => {
-                require("regularizer.lambda", lambda, lambda >= 0.0, ">= 0 and finite")?;
+                require(
+                    "regularizer.lambda",
+                    lambda,
+                    lambda >= 0.0,
+                    ">= 0 and finite",
+                )?;
             }
             Regularizer::Mixout { p } => {
                 require("regularizer.p", p, (0.0..1.0).contains(&p), "in [0, 1)")?;

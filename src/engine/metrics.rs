@@ -53,9 +53,15 @@ impl LearningTable {
     /// Fills in each cell's share of the total signal.
     pub(crate) fn finish(&mut self) {
         let total: f64 = self.cells().iter().map(|cell| cell.signal).sum();
-        for (reference_right, policy_right) in [(true, true), (true, false), (false, true), (false, false)] {
+        for (reference_right, policy_right) in
+            [(true, true), (true, false), (false, true), (false, false)]
+        {
             let cell = self.cell_mut(reference_right, policy_right);
-            cell.share = if total > 0.0 { cell.signal / total } else { 0.0 };
+            cell.share = if total > 0.0 {
+                cell.signal / total
+            } else {
+                0.0
+            };
         }
     }
 }
@@ -110,7 +116,12 @@ pub const SCALAR_METRICS: [&str; 11] = [
 impl Metrics {
     /// The values of [`SCALAR_METRICS`], `None` where a metric does not apply.
     pub fn scalars(&self) -> [Option<f64>; 11] {
-        let signal: f64 = self.learning_table.cells().iter().map(|cell| cell.signal).sum();
+        let signal: f64 = self
+            .learning_table
+            .cells()
+            .iter()
+            .map(|cell| cell.signal)
+            .sum();
         [
             Some(self.loss),
             Some(self.accuracy),

@@ -72,7 +72,12 @@ pub struct Problem {
 }
 
 /// Checks that `rows` is `prompts` rows of `outputs` finite numbers; `field` names it in errors.
-fn check_table(field: &str, rows: &[Vec<f64>], prompts: usize, outputs: usize) -> Result<(), InputError> {
+fn check_table(
+    field: &str,
+    rows: &[Vec<f64>],
+    prompts: usize,
+    outputs: usize,
+) -> Result<(), InputError> {
     if rows.len() != prompts {
         return Err(InputError::new(
             field,
@@ -88,7 +93,10 @@ fn check_table(field: &str, rows: &[Vec<f64>], prompts: usize, outputs: usize) -
         }
         for (y, value) in row.iter().enumerate() {
             if !value.is_finite() {
-                return Err(InputError::new(format!("{field}[{x}][{y}]"), "must be finite"));
+                return Err(InputError::new(
+                    format!("{field}[{x}][{y}]"),
+                    "must be finite",
+                ));
             }
         }
     }
@@ -111,10 +119,16 @@ pub fn check_labels(prompts: &[String], outputs: &[Output]) -> Result<(), InputE
                 "must be a number >= 1",
             ));
         }
-        if let Some(first) = outputs[..y].iter().position(|other| other.label == output.label) {
+        if let Some(first) = outputs[..y]
+            .iter()
+            .position(|other| other.label == output.label)
+        {
             return Err(InputError::new(
                 format!("outputs[{y}]"),
-                format!("label {:?} is already used by outputs[{first}]", output.label),
+                format!(
+                    "label {:?} is already used by outputs[{first}]",
+                    output.label
+                ),
             ));
         }
     }
@@ -126,7 +140,7 @@ pub fn check_labels(prompts: &[String], outputs: &[Output]) -> Result<(), InputE
             ));
         }
     }
-Ok(())
+    Ok(())
 }
 
 impl Problem {
@@ -233,7 +247,11 @@ impl Problem {
         let mut generator = SplitMix64::new(generation.seed, stream::GENERATE);
         let mut drawn = Vec::with_capacity(self.prompts.len() * generation.count);
         for x in 0..self.prompts.len() {
-            let reference: Vec<f64> = self.reference_row(x).iter().map(|&l| (l as f64).exp()).collect();
+            let reference: Vec<f64> = self
+                .reference_row(x)
+                .iter()
+                .map(|&l| (l as f64).exp())
+                .collect();
             let draw = |generator: &mut SplitMix64| match generation.sampling {
                 PairSampling::Uniform => generator.below(k),
                 PairSampling::Reference => sample_categorical(&reference, generator.next_f64()),
@@ -262,7 +280,11 @@ impl Problem {
                 } else {
                     generator.next_f64() < sigmoid(difference / generation.tau)
                 };
-                let (chosen, rejected) = if first_wins { (first, second) } else { (second, first) };
+                let (chosen, rejected) = if first_wins {
+                    (first, second)
+                } else {
+                    (second, first)
+                };
                 drawn.push(Pair {
                     prompt: x,
                     chosen,

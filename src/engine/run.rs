@@ -2,7 +2,7 @@
 
 use super::config::{Init, Optimizer, Regularizer, RunConfig};
 use super::error::InputError;
-use super::loss::LossKind;
+use super::loss::{exp, LossKind};
 use super::metrics::{LearningTable, Metrics};
 use super::problem::Problem;
 use super::rng::{stream, uniform_at, SplitMix64};
@@ -75,6 +75,9 @@ pub struct Run {
     row_coefficients: Vec<f32>,
     mixed_logits: Vec<f32>,
     mixout_scales: Vec<f32>,
+    margin_scratch: Vec<f32>,
+    /// `1 / W` of the full batch.
+    inverse_total_weight: f32,
 }
 
 impl Run {
@@ -102,6 +105,8 @@ impl Run {
             row_coefficients: vec![0.0; problem.prompt_count()],
             mixed_logits: Vec::new(),
             mixout_scales: Vec::new(),
+            margin_scratch: Vec::new(),
+            inverse_total_weight: 0.0,
         };
         run.derive(problem);
         run.reset(problem);
@@ -121,15 +126,25 @@ impl Run {
             let rejected = pair.prompt * k + pair.rejected;
             // SPEC section 3: h_0 from the normalised log-reference, so that theta = log pi0,
             // alpha = 1 and gamma = beta give a margin of exactly 0.
-            let reference_log_ratio = config.alpha * (log_reference[chosen] - log_reference[rejected]);
-            self.pair_logits.push((chosen as u32, rejected as u32, pair.weight));
+            let reference_log_ratio =
+                config.alpha * (log_reference[chosen] - log_reference[rejected]);
+            self.pair_logits
+                .push((chosen as u32, rejected as u32, pair.weight));
             self.reference_log_ratios.push(reference_log_ratio);
-            self.offsets.push(config.gamma * reference_log_ratio + config.margin);
+            self.offsets
+                .push(config.gamma * reference_log_ratio + config.margin);
         }
+        self.inverse_total_weight = 1.0 / total_weight(self.pair_logits.iter().map(|p| p.2));
         self.inverse_lengths = problem
             .outputs()
             .iter()
-            .map(|output| if config.length_normalize { 1.0 / output.length } else { 1.0 })
+            .map(|output| {
+                if config.length_normalize {
+                    1.0 / output.length
+                } else {
+                    1.0
+                }
+            })
             .collect();
     }
 
@@ -174,7 +189,11 @@ impl Run {
         self.steps = 0;
         self.is_active.clear();
         self.is_active.resize(n, self.dense());
-        self.active = if self.dense() { (0..n as u32).collect() } else { Vec::new() };
+        self.active = if self.dense() {
+            (0..n as u32).collect()
+        } else {
+            Vec::new()
+        };
         self.pairs_active = self.dense();
         self.sampler = Sampler::new(self.config.seed, self.pair_logits.len());
         self.mixed_logits.clear();
@@ -292,16 +311,30 @@ impl Run {
         };
         if self.config.length_normalize {
             let k = problem.output_count();
-            let evaluated = if mixout { &self.mixed_logits } else { &self.logits };
+            let evaluated = if mixout {
+                &self.mixed_logits
+            } else {
+                &self.logits
+            };
             for (normalizer, row) in self.row_log_normalizers.iter_mut().zip(evaluated.chunks(k)) {
                 *normalizer = log_sum_exp(row.iter().copied());
             }
             self.row_coefficients.fill(0.0);
         }
         match self.config.loss {
-            LossKind::Logistic => self.accumulate(problem, full_batch, mixout, |u, _| -1.0 / (1.0 + u.exp())),
-            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, _| if u < 0.0 { -1.0 } else { 0.0 }),
-            LossKind::Ipo => self.accumulate(problem, full_batch, mixout, |u, beta| 2.0 * (u - 0.5) / (beta * beta)),
+            LossKind::Logistic => {
+                self.accumulate(problem, full_batch, mixout, |u, _| -1.0 / (1.0 + exp(u)))
+            }
+            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, _| {
+                if u < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }),
+            LossKind::Ipo => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                2.0 * (u - 0.5) / (beta * beta)
+            }),
         }
         if self.config.length_normalize {
             self.add_length_normalization_terms(problem, mixout);
@@ -313,8 +346,11 @@ impl Run {
         }
         match self.config.regularizer {
             Regularizer::L2 { lambda } => {
-                for ((gradient, &logit), &reference) in
-                    self.gradient.iter_mut().zip(&self.logits).zip(problem.log_reference())
+                for ((gradient, &logit), &reference) in self
+                    .gradient
+                    .iter_mut()
+                    .zip(&self.logits)
+                    .zip(problem.log_reference())
                 {
                     *gradient += lambda * (logit - reference);
                 }
@@ -355,30 +391,43 @@ impl Run {
     ) {
         let beta = self.config.beta;
         let k = problem.output_count() as u32;
-        let logits: &[f32] = if mixout { &self.mixed_logits } else { &self.logits };
+        let logits: &[f32] = if mixout {
+            &self.mixed_logits
+        } else {
+            &self.logits
+        };
         let gradient = &mut self.gradient;
         let offsets = &self.offsets;
         let pair_logits = &self.pair_logits;
         if !self.config.length_normalize {
-            // Each pair touches exactly two logits (SPEC section 5).
-            let mut step_pair = |i: usize, inverse_total: f32| {
-                let (chosen, rejected, weight) = pair_logits[i];
-                let (chosen, rejected) = (chosen as usize, rejected as usize);
-                let u = beta * (logits[chosen] - logits[rejected]) - offsets[i];
-                let g = weight * inverse_total * derivative(u, beta) * beta;
-                gradient[chosen] += g;
-                gradient[rejected] -= g;
-            };
-            if full_batch {
-                let inverse_total = 1.0 / total_weight(pair_logits.iter().map(|p| p.2));
-                for i in 0..pair_logits.len() {
-                    step_pair(i, inverse_total);
-                }
+            // Each pair touches exactly two logits (SPEC section 5). Three passes: gather the
+            // margins, map them through phi' (a loop without indexing, which vectorises), scatter.
+            let margins = &mut self.margin_scratch;
+            margins.clear();
+            let batch: &[u32] = if full_batch { &[] } else { &self.batch };
+            let pair_at = |j: usize| if full_batch { j } else { batch[j] as usize };
+            let count = if full_batch {
+                pair_logits.len()
             } else {
-                let inverse_total = 1.0 / total_weight(self.batch.iter().map(|&i| pair_logits[i as usize].2));
-                for &i in &self.batch {
-                    step_pair(i as usize, inverse_total);
-                }
+                batch.len()
+            };
+            let inverse_total = if full_batch {
+                self.inverse_total_weight
+            } else {
+                1.0 / total_weight(batch.iter().map(|&i| pair_logits[i as usize].2))
+            };
+            margins.extend((0..count).map(|j| {
+                let i = pair_at(j);
+                let (chosen, rejected, _) = pair_logits[i];
+                beta * (logits[chosen as usize] - logits[rejected as usize]) - offsets[i]
+            }));
+            for u in margins.iter_mut() {
+                *u = derivative(*u, beta) * beta * inverse_total;
+            }
+            for (j, &g) in margins.iter().enumerate() {
+                let (chosen, rejected, weight) = pair_logits[pair_at(j)];
+                gradient[chosen as usize] += weight * g;
+                gradient[rejected as usize] -= weight * g;
             }
             return;
         }
@@ -405,12 +454,13 @@ impl Run {
             coefficients[prompt] += g * (inverse_chosen - inverse_rejected);
         };
         if full_batch {
-            let inverse_total = 1.0 / total_weight(pair_logits.iter().map(|p| p.2));
+            let inverse_total = self.inverse_total_weight;
             for i in 0..pair_logits.len() {
                 step_pair(i, inverse_total);
             }
         } else {
-            let inverse_total = 1.0 / total_weight(self.batch.iter().map(|&i| pair_logits[i as usize].2));
+            let inverse_total =
+                1.0 / total_weight(self.batch.iter().map(|&i| pair_logits[i as usize].2));
             for &i in &self.batch {
                 step_pair(i as usize, inverse_total);
             }
@@ -420,9 +470,16 @@ impl Run {
     /// Length normalisation's dense term: `-coefficient(x) * pi(.|x)` on each prompt's row.
     fn add_length_normalization_terms(&mut self, problem: &Problem, mixout: bool) {
         let k = problem.output_count();
-        let logits = if mixout { &self.mixed_logits } else { &self.logits };
-        for (x, (&coefficient, &normalizer)) in
-            self.row_coefficients.iter().zip(&self.row_log_normalizers).enumerate()
+        let logits = if mixout {
+            &self.mixed_logits
+        } else {
+            &self.logits
+        };
+        for (x, (&coefficient, &normalizer)) in self
+            .row_coefficients
+            .iter()
+            .zip(&self.row_log_normalizers)
+            .enumerate()
         {
             if coefficient == 0.0 {
                 continue;
@@ -454,7 +511,8 @@ impl Run {
                 .sum();
             for ((gradient, &l), &r) in gradient_row.iter_mut().zip(row).zip(reference_row) {
                 let log_policy = l as f64 - normalizer;
-                *gradient += (lambda as f64 * log_policy.exp() * (log_policy - r as f64 - kl)) as f32;
+                *gradient +=
+                    (lambda as f64 * log_policy.exp() * (log_policy - r as f64 - kl)) as f32;
             }
         }
     }
@@ -497,15 +555,22 @@ impl Run {
                     *gradient = 0.0;
                 };
                 if all {
-                    for ((theta, gradient), velocity) in
-                        self.logits.iter_mut().zip(&mut self.gradient).zip(&mut self.first_moment)
+                    for ((theta, gradient), velocity) in self
+                        .logits
+                        .iter_mut()
+                        .zip(&mut self.gradient)
+                        .zip(&mut self.first_moment)
                     {
                         body(theta, gradient, velocity);
                     }
                 } else {
                     for &i in &self.active {
                         let i = i as usize;
-                        body(&mut self.logits[i], &mut self.gradient[i], &mut self.first_moment[i]);
+                        body(
+                            &mut self.logits[i],
+                            &mut self.gradient[i],
+                            &mut self.first_moment[i],
+                        );
                     }
                 }
             }
@@ -591,7 +656,8 @@ impl Run {
                 metrics.reference_accuracy += w;
             }
             metrics.chosen_reward += w * beta * (log_policy[chosen] - log_reference[chosen] as f64);
-            metrics.rejected_reward += w * beta * (log_policy[rejected] - log_reference[rejected] as f64);
+            metrics.rejected_reward +=
+                w * beta * (log_policy[rejected] - log_reference[rejected] as f64);
             let cell = table.cell_mut(reference_right, policy_right);
             cell.pairs += 1;
             cell.weight += w;
@@ -625,7 +691,13 @@ impl Run {
     }
 
     /// `h_pi` of the pair on flat logits `chosen`, `rejected`, computed as training computes it.
-    fn policy_log_ratio(&self, chosen: usize, rejected: usize, k: usize, normalizers: &[f32]) -> f32 {
+    fn policy_log_ratio(
+        &self,
+        chosen: usize,
+        rejected: usize,
+        k: usize,
+        normalizers: &[f32],
+    ) -> f32 {
         if self.config.length_normalize {
             policy_log_ratio_normalized(
                 self.logits[chosen],
@@ -642,12 +714,17 @@ impl Run {
     /// Each pair's margin `u = beta * h_pi - gamma * h_0 - m` at the current logits.
     pub fn margins(&self, problem: &Problem) -> Vec<f32> {
         let k = problem.output_count();
-        let normalizers: Vec<f32> = self.logits.chunks(k).map(|row| log_sum_exp(row.iter().copied())).collect();
+        let normalizers: Vec<f32> = self
+            .logits
+            .chunks(k)
+            .map(|row| log_sum_exp(row.iter().copied()))
+            .collect();
         self.pair_logits
             .iter()
             .zip(&self.offsets)
             .map(|(&(chosen, rejected, _), offset)| {
-                self.config.beta * self.policy_log_ratio(chosen as usize, rejected as usize, k, &normalizers)
+                self.config.beta
+                    * self.policy_log_ratio(chosen as usize, rejected as usize, k, &normalizers)
                     - offset
             })
             .collect()
@@ -686,7 +763,11 @@ pub fn log_sum_exp(values: impl Iterator<Item = f32> + Clone) -> f32 {
 /// `log sum exp` of f32 values, entirely in f64 (for metrics and the policy).
 fn log_sum_exp_wide(values: &[f32]) -> f64 {
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    max + values.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln()
+    max + values
+        .iter()
+        .map(|&v| (v as f64 - max).exp())
+        .sum::<f64>()
+        .ln()
 }
 
 /// Expected true reward (mean over prompts) and the share of differently-rewarded output pairs
@@ -697,7 +778,11 @@ fn ground_truth_metrics(log_policy: &[f64], reward: &[f64], k: usize) -> (f64, O
     let mut expected = 0.0;
     let (mut agree, mut comparable) = (0u64, 0u64);
     for (row, reward_row) in log_policy.chunks(k).zip(reward.chunks(k)) {
-        expected += row.iter().zip(reward_row).map(|(l, r)| l.exp() * r).sum::<f64>();
+        expected += row
+            .iter()
+            .zip(reward_row)
+            .map(|(l, r)| l.exp() * r)
+            .sum::<f64>();
         if k <= 4096 {
             for a in 0..k {
                 for b in a + 1..k {

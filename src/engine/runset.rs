@@ -20,7 +20,9 @@ impl RunSet {
         let runs = configs
             .into_iter()
             .enumerate()
-            .map(|(i, config)| Run::new(config, &problem).map_err(|e| e.within(&format!("runs[{i}]"))))
+            .map(|(i, config)| {
+                Run::new(config, &problem).map_err(|e| e.within(&format!("runs[{i}]")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RunSet { problem, runs })
     }
@@ -46,7 +48,10 @@ impl RunSet {
 
     /// Every run's metrics at its current step.
     pub fn metrics(&self) -> Vec<Metrics> {
-        self.runs.iter().map(|run| run.metrics(&self.problem)).collect()
+        self.runs
+            .iter()
+            .map(|run| run.metrics(&self.problem))
+            .collect()
     }
 
     /// Every run back to step 0.
@@ -59,7 +64,8 @@ impl RunSet {
     /// Adds a run at step 0.
     pub fn push(&mut self, config: RunConfig) -> Result<(), InputError> {
         let index = self.runs.len();
-        let run = Run::new(config, &self.problem).map_err(|e| e.within(&format!("runs[{index}]")))?;
+        let run =
+            Run::new(config, &self.problem).map_err(|e| e.within(&format!("runs[{index}]")))?;
         self.runs.push(run);
         Ok(())
     }
@@ -78,7 +84,8 @@ impl RunSet {
             .runs
             .get_mut(index)
             .ok_or_else(|| InputError::new(&path, "no such run"))?;
-        run.set_config(config, &self.problem).map_err(|e| e.within(&path))
+        run.set_config(config, &self.problem)
+            .map_err(|e| e.within(&path))
     }
 
     /// Replaces the shared data. With the same prompts and outputs count the runs keep training

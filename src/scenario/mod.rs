@@ -6,8 +6,8 @@ mod reader;
 
 use crate::engine::problem::check_labels;
 use crate::engine::{
-    Generation, InputError, Init, LossKind, Optimizer, Output, Pair, PairSampling, Problem, Regularizer,
-    RunConfig, RunSet,
+    Generation, Init, InputError, LossKind, Optimizer, Output, Pair, PairSampling, Problem,
+    Regularizer, RunConfig, RunSet,
 };
 use reader::{array, expected, integer, number, object, string, ObjectReader};
 use serde_json::{json, Map, Value};
@@ -229,7 +229,10 @@ impl Scenario {
             );
         }
         top.insert("steps".into(), json!(self.steps));
-        top.insert("runs".into(), Value::Array(self.runs.iter().map(run_to_value).collect()));
+        top.insert(
+            "runs".into(),
+            Value::Array(self.runs.iter().map(run_to_value).collect()),
+        );
         Value::Object(top)
     }
 
@@ -290,7 +293,8 @@ fn read_outputs(top: &mut ObjectReader) -> Result<Vec<Output>, InputError> {
                 }),
                 Value::Object(_) => {
                     let mut output = object(&path, item)?;
-                    let label = string(&output.path_of("label"), output.require("label")?)?.to_string();
+                    let label =
+                        string(&output.path_of("label"), output.require("label")?)?.to_string();
                     let length = output.f32("length")?.unwrap_or(1.0);
                     output.finish()?;
                     Ok(Output { label, length })
@@ -301,7 +305,10 @@ fn read_outputs(top: &mut ObjectReader) -> Result<Vec<Output>, InputError> {
         .collect()
 }
 
-fn read_prompts(top: &mut ObjectReader, reference: Option<&Value>) -> Result<Vec<String>, InputError> {
+fn read_prompts(
+    top: &mut ObjectReader,
+    reference: Option<&Value>,
+) -> Result<Vec<String>, InputError> {
     if let Some(value) = top.get("prompts") {
         return array("prompts", value)?
             .iter()
@@ -311,7 +318,9 @@ fn read_prompts(top: &mut ObjectReader, reference: Option<&Value>) -> Result<Vec
     }
     // Without labels, the reference's rows say how many prompts there are (one by default).
     let count = match reference {
-        Some(Value::Array(rows)) if rows.iter().all(Value::is_array) && !rows.is_empty() => rows.len(),
+        Some(Value::Array(rows)) if rows.iter().all(Value::is_array) && !rows.is_empty() => {
+            rows.len()
+        }
         _ => 1,
     };
     Ok((0..count).map(|x| format!("x{x}")).collect())
@@ -362,7 +371,12 @@ fn resolve(path: &str, value: &Value, labels: &[&str], what: &str) -> Result<usi
     }
 }
 
-fn read_pair(path: &str, value: &Value, prompts: &[String], outputs: &[Output]) -> Result<Pair, InputError> {
+fn read_pair(
+    path: &str,
+    value: &Value,
+    prompts: &[String],
+    outputs: &[Output],
+) -> Result<Pair, InputError> {
     let mut pair = object(path, value)?;
     let prompt_labels: Vec<&str> = prompts.iter().map(String::as_str).collect();
     let output_labels: Vec<&str> = outputs.iter().map(|o| o.label.as_str()).collect();
@@ -370,8 +384,18 @@ fn read_pair(path: &str, value: &Value, prompts: &[String], outputs: &[Output]) 
         Some(value) => resolve(&pair.path_of("prompt"), value, &prompt_labels, "prompt")?,
         None => 0,
     };
-    let chosen = resolve(&pair.path_of("chosen"), pair.require("chosen")?, &output_labels, "output")?;
-    let rejected = resolve(&pair.path_of("rejected"), pair.require("rejected")?, &output_labels, "output")?;
+    let chosen = resolve(
+        &pair.path_of("chosen"),
+        pair.require("chosen")?,
+        &output_labels,
+        "output",
+    )?;
+    let rejected = resolve(
+        &pair.path_of("rejected"),
+        pair.require("rejected")?,
+        &output_labels,
+        "output",
+    )?;
     let weight = pair.f32("weight")?.unwrap_or(1.0);
     pair.finish()?;
     Ok(Pair {
@@ -386,7 +410,10 @@ fn read_generation(value: &Value) -> Result<Generation, InputError> {
     let mut generation = object("generate", value)?;
     let count = generation.integer("count")?.unwrap_or(16) as usize;
     if count > MAX_LOGITS {
-        return Err(InputError::new("generate.count", format!("must be at most {MAX_LOGITS}")));
+        return Err(InputError::new(
+            "generate.count",
+            format!("must be at most {MAX_LOGITS}"),
+        ));
     }
     let tau = generation.f64("tau")?.unwrap_or(1.0);
     let seed = generation.integer("seed")?.unwrap_or(0);
@@ -411,7 +438,10 @@ fn read_generation(value: &Value) -> Result<Generation, InputError> {
 
 /// A `"kind"` given either as a bare string or inside an object; returns the kind and the
 /// object reader (if any) for the other fields.
-fn kind_of<'a>(path: &str, value: &'a Value) -> Result<(String, Option<ObjectReader<'a>>), InputError> {
+fn kind_of<'a>(
+    path: &str,
+    value: &'a Value,
+) -> Result<(String, Option<ObjectReader<'a>>), InputError> {
     match value {
         Value::String(kind) => Ok((kind.clone(), None)),
         Value::Object(_) => {
@@ -425,7 +455,10 @@ fn kind_of<'a>(path: &str, value: &'a Value) -> Result<(String, Option<ObjectRea
 
 fn read_run(path: &str, value: &Value, index: usize) -> Result<RunConfig, InputError> {
     let mut run = object(path, value)?;
-    let name = run.string("name")?.map(str::to_string).unwrap_or_else(|| format!("run {index}"));
+    let name = run
+        .string("name")?
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("run {index}"));
     let loss = match run.string("loss")? {
         None => LossKind::Logistic,
         Some(name) => LossKind::from_name(name).ok_or_else(|| {
@@ -547,13 +580,15 @@ fn read_regularizer(path: &str, value: &Value) -> Result<Regularizer, InputError
         "kl" => Regularizer::Kl {
             lambda: field("lambda", 0.1)?,
         },
-        "mixout" => Regularizer::Mixout { p: field("p", 0.1)? },
-        other => {
-            return Err(InputError::new(
-                path,
-                format!("unknown regularizer {other:?} (expected \"none\", \"l2\", \"kl\" or \"mixout\")"),
-            ))
-        }
+        "mixout" => Regularizer::Mixout {
+            p: field("p", 0.1)?,
+        },
+        other => return Err(InputError::new(
+            path,
+            format!(
+                "unknown regularizer {other:?} (expected \"none\", \"l2\", \"kl\" or \"mixout\")"
+            ),
+        )),
     };
     if let Some(reader) = reader {
         reader.finish()?;

@@ -74,7 +74,9 @@ pub fn integer(path: &str, value: &Value) -> Result<u64, InputError> {
 
 /// Reads `value` as a string.
 pub fn string<'a>(path: &str, value: &'a Value) -> Result<&'a str, InputError> {
-    value.as_str().ok_or_else(|| expected(path, "a string", value))
+    value
+        .as_str()
+        .ok_or_else(|| expected(path, "a string", value))
 }
 
 /// The Levenshtein distance, for "did you mean" hints.
@@ -107,7 +109,8 @@ impl<'a> ObjectReader<'a> {
     /// Field `name`, which must be present.
     pub fn require(&mut self, name: &'static str) -> Result<&'a Value, InputError> {
         let path = self.path_of(name);
-        self.get(name).ok_or_else(|| InputError::new(path, "missing field"))
+        self.get(name)
+            .ok_or_else(|| InputError::new(path, "missing field"))
     }
 
     /// Optional finite f32 field.
@@ -132,7 +135,10 @@ impl<'a> ObjectReader<'a> {
     pub fn bool(&mut self, name: &'static str) -> Result<Option<bool>, InputError> {
         let path = self.path_of(name);
         self.get(name)
-            .map(|v| v.as_bool().ok_or_else(|| expected(&path, "true or false", v)))
+            .map(|v| {
+                v.as_bool()
+                    .ok_or_else(|| expected(&path, "true or false", v))
+            })
             .transpose()
     }
 
@@ -145,7 +151,11 @@ impl<'a> ObjectReader<'a> {
     /// Rejects every field that was not read, with a hint when it looks like a typo.
     pub fn finish(self) -> Result<(), InputError> {
         // Sorted, so the first unknown field reported does not depend on the map's order.
-        let mut unknown: Vec<&String> = self.map.keys().filter(|key| !self.read.contains(&key.as_str())).collect();
+        let mut unknown: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|key| !self.read.contains(&key.as_str()))
+            .collect();
         unknown.sort();
         if let Some(key) = unknown.first() {
             let closest = self
@@ -154,7 +164,9 @@ impl<'a> ObjectReader<'a> {
                 .map(|known| (edit_distance(key, known), *known))
                 .min();
             let message = match closest {
-                Some((distance, known)) if distance <= 2 => format!("unknown field (did you mean \"{known}\"?)"),
+                Some((distance, known)) if distance <= 2 => {
+                    format!("unknown field (did you mean \"{known}\"?)")
+                }
                 _ => format!("unknown field (known fields: {})", self.read.join(", ")),
             };
             return Err(InputError::new(join_path(&self.path, key), message));

@@ -2,8 +2,8 @@
 //! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on three workloads.
 
 use super::{usage, Failure};
-use dpo_playground::engine::{Optimizer, Output, Pair, Problem, RunConfig, RunSet};
 use dpo_playground::engine::rng::{stream, SplitMix64};
+use dpo_playground::engine::{Optimizer, Output, Pair, Problem, RunConfig, RunSet};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -18,9 +18,27 @@ pub struct Workload {
 
 /// The three workloads of the engine issue: a classroom demo, a sweep, a vocabulary-sized row.
 pub const WORKLOADS: [Workload; 3] = [
-    Workload { name: "classroom", runs: 3, prompts: 1, outputs: 8, pairs: 16 },
-    Workload { name: "sweep", runs: 256, prompts: 4, outputs: 64, pairs: 256 },
-    Workload { name: "vocabulary", runs: 1, prompts: 64, outputs: 32768, pairs: 4096 },
+    Workload {
+        name: "classroom",
+        runs: 3,
+        prompts: 1,
+        outputs: 8,
+        pairs: 16,
+    },
+    Workload {
+        name: "sweep",
+        runs: 256,
+        prompts: 4,
+        outputs: 64,
+        pairs: 256,
+    },
+    Workload {
+        name: "vocabulary",
+        runs: 1,
+        prompts: 64,
+        outputs: 32768,
+        pairs: 4096,
+    },
 ];
 
 #[derive(Serialize)]
@@ -39,21 +57,34 @@ struct Row {
 pub fn build(workload: &Workload) -> RunSet {
     let mut generator = SplitMix64::new(42, stream::GENERATE);
     let outputs = (0..workload.outputs)
-        .map(|y| Output { label: format!("y{y}"), length: 1.0 })
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
         .collect();
     let prompts = (0..workload.prompts).map(|x| format!("x{x}")).collect();
     let reference: Vec<Vec<f64>> = (0..workload.prompts)
-        .map(|_| (0..workload.outputs).map(|_| 0.05 + generator.next_f64()).collect())
+        .map(|_| {
+            (0..workload.outputs)
+                .map(|_| 0.05 + generator.next_f64())
+                .collect()
+        })
         .collect();
     let pairs = (0..workload.pairs)
         .map(|_| {
             let prompt = generator.below(workload.prompts);
             let chosen = generator.below(workload.outputs);
             let rejected = (chosen + 1 + generator.below(workload.outputs - 1)) % workload.outputs;
-            Pair { prompt, chosen, rejected, weight: 1.0 }
+            Pair {
+                prompt,
+                chosen,
+                rejected,
+                weight: 1.0,
+            }
         })
         .collect();
-    let problem = Problem::new(prompts, outputs, &reference, pairs, None).expect("bench data is valid");
+    let problem =
+        Problem::new(prompts, outputs, &reference, pairs, None).expect("bench data is valid");
     // Every run is DPO with its own beta, as in a sweep; the cost does not depend on the values.
     let configs = (0..workload.runs)
         .map(|r| {
@@ -96,27 +127,47 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--json" => json = true,
-            "--workload" => only = Some(iter.next().cloned().ok_or_else(|| usage("--workload needs a NAME"))?),
+            "--workload" => {
+                only = Some(
+                    iter.next()
+                        .cloned()
+                        .ok_or_else(|| usage("--workload needs a NAME"))?,
+                )
+            }
             "--backend" => match iter.next().map(String::as_str) {
                 Some("cpu") => {}
-                other => return Err(usage(format!("--backend: only \"cpu\" is available in this build, not {other:?}"))),
+                other => {
+                    return Err(usage(format!(
+                        "--backend: only \"cpu\" is available in this build, not {other:?}"
+                    )))
+                }
             },
             other => return Err(usage(format!("unknown bench option {other:?}"))),
         }
     }
     if let Some(name) = &only {
         if !WORKLOADS.iter().any(|w| w.name == name) {
-            return Err(usage(format!("no workload named {name:?} (classroom, sweep, vocabulary)")));
+            return Err(usage(format!(
+                "no workload named {name:?} (classroom, sweep, vocabulary)"
+            )));
         }
     }
     let mut rows = Vec::new();
-    for workload in WORKLOADS.iter().filter(|w| only.as_deref().is_none_or(|name| name == w.name)) {
+    for workload in WORKLOADS
+        .iter()
+        .filter(|w| only.as_deref().is_none_or(|name| name == w.name))
+    {
         let mut set = build(workload);
         let seconds = time(&mut set);
         if !json {
             println!(
                 "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  cpu  {:>10.3} us/step",
-                workload.name, workload.runs, workload.prompts, workload.outputs, workload.pairs, seconds * 1e6
+                workload.name,
+                workload.runs,
+                workload.prompts,
+                workload.outputs,
+                workload.pairs,
+                seconds * 1e6
             );
         }
         rows.push(Row {

@@ -85,14 +85,20 @@ fn dispatch(args: &[String]) -> Result<(), Failure> {
         "bench" => bench::command(rest),
         "presets" => {
             for preset in PRESETS {
-                let title = preset.scenario().map(|s| s.title.unwrap_or_default()).unwrap_or_default();
+                let title = preset
+                    .scenario()
+                    .map(|s| s.title.unwrap_or_default())
+                    .unwrap_or_default();
                 println!("{:<30} {title}", preset.id);
             }
             Ok(())
         }
         "preset" => {
-            let name = rest.first().ok_or_else(|| usage("`dpo preset` needs a NAME"))?;
-            let preset = Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
+            let name = rest
+                .first()
+                .ok_or_else(|| usage("`dpo preset` needs a NAME"))?;
+            let preset =
+                Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
             print!("{}", preset.json);
             Ok(())
         }
@@ -132,7 +138,9 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
             "--json" => options.json = true,
             "--csv" => options.csv = Some(PathBuf::from(value("--csv")?)),
             "--plots" => options.plots = Some(PathBuf::from(value("--plots")?)),
-            "--format" => options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?,
+            "--format" => {
+                options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?
+            }
             "--quiet" => options.quiet = true,
             flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
             path => {
@@ -153,7 +161,8 @@ fn parse_count(name: &str, text: &str) -> Result<u64, Failure> {
 /// Reads a scenario from a path, `-` (standard input) or `preset:NAME`.
 fn load(source: &str) -> Result<Scenario, Failure> {
     if let Some(name) = source.strip_prefix("preset:") {
-        let preset = Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
+        let preset =
+            Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
         return Ok(preset.scenario()?);
     }
     let text = if source == "-" {
@@ -163,7 +172,8 @@ fn load(source: &str) -> Result<Scenario, Failure> {
             .map_err(|e| Failure(format!("cannot read standard input: {e}"), 2))?;
         text
     } else {
-        std::fs::read_to_string(source).map_err(|e| Failure(format!("cannot read {source}: {e}"), 2))?
+        std::fs::read_to_string(source)
+            .map_err(|e| Failure(format!("cannot read {source}: {e}"), 2))?
     };
     Scenario::from_json(&text).map_err(|e| Failure(format!("{source}: {e}"), 2))
 }
@@ -188,7 +198,10 @@ fn check(args: &[String]) -> Result<(), Failure> {
 
 fn run(args: &[String]) -> Result<(), Failure> {
     let options = parse_run_options(args)?;
-    let source = options.scenario.as_deref().ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
+    let source = options
+        .scenario
+        .as_deref()
+        .ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
     let scenario = load(source)?;
     let steps = options.steps.unwrap_or(scenario.steps);
     let mut set = scenario.run_set()?;
@@ -201,7 +214,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
     if wants_history {
         history.record(&set);
     }
-    let chunk = if wants_history { every } else { steps.div_ceil(100).max(1) };
+    let chunk = if wants_history {
+        every
+    } else {
+        steps.div_ceil(100).max(1)
+    };
     let mut done = 0;
     while done < steps {
         let n = chunk.min(steps - done);
@@ -212,7 +229,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
         }
         if progress {
             let filled = (40 * done / steps.max(1)) as usize;
-            eprint!("\r[{}{}] {done}/{steps} steps", "#".repeat(filled), " ".repeat(40 - filled));
+            eprint!(
+                "\r[{}{}] {done}/{steps} steps",
+                "#".repeat(filled),
+                " ".repeat(40 - filled)
+            );
         }
     }
     if progress {
@@ -222,7 +243,8 @@ fn run(args: &[String]) -> Result<(), Failure> {
         output::write_csv(path, &set, &history).map_err(|e| Failure(e, 1))?;
     }
     if let Some(dir) = &options.plots {
-        let written = output::write_plots(dir, options.format, &set, &history).map_err(|e| Failure(e, 1))?;
+        let written =
+            output::write_plots(dir, options.format, &set, &history).map_err(|e| Failure(e, 1))?;
         if !options.json {
             for path in written {
                 eprintln!("wrote {}", path.display());
@@ -238,4 +260,3 @@ fn run(args: &[String]) -> Result<(), Failure> {
     writeln!(stdout, "{text}").map_err(|e| Failure(format!("cannot write: {e}"), 1))?;
     Ok(())
 }
-

@@ -43,8 +43,21 @@ pub fn report(set: &RunSet) -> Report {
 
 /// A plain-text table of every run's final metrics.
 pub fn table(set: &RunSet) -> String {
-    let columns = ["loss", "accuracy", "reference_accuracy", "kl", "entropy", "reward_margin"];
-    let width = set.runs().iter().map(|r| r.config().name.chars().count()).max().unwrap_or(3).max(3);
+    let columns = [
+        "loss",
+        "accuracy",
+        "reference_accuracy",
+        "kl",
+        "entropy",
+        "reward_margin",
+    ];
+    let width = set
+        .runs()
+        .iter()
+        .map(|r| r.config().name.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
     let mut text = format!("{:<width$}  {:>6}", "run", "step");
     for column in columns {
         text += &format!("  {column:>18}");
@@ -100,7 +113,8 @@ pub fn csv(set: &RunSet, history: &History) -> String {
 
 /// Writes the CSV to `path`.
 pub fn write_csv(path: &Path, set: &RunSet, history: &History) -> Result<(), String> {
-    std::fs::write(path, csv(set, history)).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, csv(set, history))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Plot file formats.
@@ -140,7 +154,8 @@ fn emit(
         {
             let root = SVGBackend::new(&path, size).into_drawing_area();
             draw(&root)?;
-            root.present().map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
+            root.present()
+                .map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
         }
         written.push(path);
     }
@@ -149,7 +164,8 @@ fn emit(
         {
             let root = BitMapBackend::new(&path, size).into_drawing_area();
             draw_png(&root)?;
-            root.present().map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
+            root.present()
+                .map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
         }
         written.push(path);
     }
@@ -157,7 +173,12 @@ fn emit(
 }
 
 /// Writes every plot into `dir`; returns the files written.
-pub fn write_plots(dir: &Path, format: PlotFormat, set: &RunSet, history: &History) -> Result<Vec<PathBuf>, String> {
+pub fn write_plots(
+    dir: &Path,
+    format: PlotFormat,
+    set: &RunSet,
+    history: &History,
+) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // The bundled font serves both SVG layout and PNG rasterisation; registering twice is harmless.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -165,29 +186,67 @@ pub fn write_plots(dir: &Path, format: PlotFormat, set: &RunSet, history: &Histo
     let names: Vec<String> = set.runs().iter().map(|r| r.config().name.clone()).collect();
     let mut written = Vec::new();
     let curves = ["loss", "accuracy", "kl"];
-    emit(dir, "curves", (1200, 380), format, &mut written,
+    emit(
+        dir,
+        "curves",
+        (1200, 380),
+        format,
+        &mut written,
         &|a| plot::draw_curves(a, history, &names, &curves),
-        &|a| plot::draw_curves(a, history, &names, &curves))?;
+        &|a| plot::draw_curves(a, history, &names, &curves),
+    )?;
     let policies: Vec<Vec<f64>> = set.runs().iter().map(|r| r.policy(problem)).collect();
     for prompt in 0..problem.prompt_count().min(8) {
-        let name = if problem.prompt_count() == 1 { "policy".to_string() } else { format!("policy-{prompt}") };
-        emit(dir, &name, (900, 420), format, &mut written,
+        let name = if problem.prompt_count() == 1 {
+            "policy".to_string()
+        } else {
+            format!("policy-{prompt}")
+        };
+        emit(
+            dir,
+            &name,
+            (900, 420),
+            format,
+            &mut written,
             &|a| plot::draw_policy(a, problem, &policies, &names, prompt),
-            &|a| plot::draw_policy(a, problem, &policies, &names, prompt))?;
+            &|a| plot::draw_policy(a, problem, &policies, &names, prompt),
+        )?;
     }
-    let tables: Vec<_> = set.runs().iter().map(|r| r.metrics(problem).learning_table).collect();
-    emit(dir, "learning-table", (380 * tables.len().max(1) as u32, 240), format, &mut written,
+    let tables: Vec<_> = set
+        .runs()
+        .iter()
+        .map(|r| r.metrics(problem).learning_table)
+        .collect();
+    emit(
+        dir,
+        "learning-table",
+        (380 * tables.len().max(1) as u32, 240),
+        format,
+        &mut written,
         &|a| plot::draw_learning_tables(a, &tables, &names),
-        &|a| plot::draw_learning_tables(a, &tables, &names))?;
+        &|a| plot::draw_learning_tables(a, &tables, &names),
+    )?;
     let pair_labels: Vec<String> = problem
         .pairs()
         .iter()
-        .map(|p| format!("{} > {}", problem.outputs()[p.chosen].label, problem.outputs()[p.rejected].label))
+        .map(|p| {
+            format!(
+                "{} > {}",
+                problem.outputs()[p.chosen].label,
+                problem.outputs()[p.rejected].label
+            )
+        })
         .collect();
     for (r, name) in names.iter().enumerate() {
-        emit(dir, &format!("margins-{r}"), (900, 380), format, &mut written,
+        emit(
+            dir,
+            &format!("margins-{r}"),
+            (900, 380),
+            format,
+            &mut written,
             &|a| plot::draw_margins(a, history, r, name, &pair_labels),
-            &|a| plot::draw_margins(a, history, r, name, &pair_labels))?;
+            &|a| plot::draw_margins(a, history, r, name, &pair_labels),
+        )?;
     }
     Ok(written)
 }
