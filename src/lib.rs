@@ -10,3 +10,6 @@ pub mod engine;
 pub mod plot;
 pub mod presets;
 pub mod scenario;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -1,7 +1,7 @@
 //! The charts, written once against `plotters`' `DrawingBackend`: the page draws them on a canvas,
 //! the command line writes them as SVG and PNG.
 
-use crate::engine::{History, LearningTable, Metrics, Problem};
+use crate::engine::{History, LearningTable, Metrics, Problem, RunSet, SCALAR_METRICS};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -315,3 +315,43 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// The recorded metrics as CSV text: one row per run and recorded step (the command line's
+/// `--csv` and the page's export).
+pub fn metrics_csv(set: &RunSet, history: &History) -> String {
+    let mut text = String::from("run,step");
+    for name in SCALAR_METRICS {
+        text += ",";
+        text += name;
+    }
+    for cell in ["rr", "rw", "wr", "ww"] {
+        text += &format!(",signal_share_{cell}");
+    }
+    text += "\n";
+    for (run, records) in set.runs().iter().zip(&history.metrics) {
+        for metrics in records {
+            text += &format!("{},{}", csv_field(&run.config().name), metrics.step);
+            for value in metrics.scalars() {
+                text += ",";
+                if let Some(value) = value {
+                    text += &value.to_string();
+                }
+            }
+            for cell in metrics.learning_table.cells() {
+                text += &format!(",{}", cell.share);
+            }
+            text += "\n";
+        }
+    }
+    text
+}
+

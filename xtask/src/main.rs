@@ -1,1 +1,174 @@
-fn main() {}
+//! `cargo xtask <task>`: building the wasm bundle, serving the page, writing the static site and
+//! running every test, with nothing installed globally but Rust (and Node.js for the browser tests).
+
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+TASKS:
+    build            build the wasm crate (release) and its JS bindings into www/pkg/
+    serve [--port N] build, then serve the playground on http://127.0.0.1:N/ (default 8000)
+    dist             build, then write a self-contained static site to dist/
+    test             every test: cargo tests, then the browser tests in headless Chromium
+                     (installs the npm lock file's packages if node_modules/ is missing)
+    bench            dpo bench on the CPU (and the GPU when built with it)
+
+ENVIRONMENT:
+    DPO_SKIP_BROWSER=1   `test` runs only the cargo tests (for machines without Chromium)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build().map(|_| ()),
+        Some("serve") => serve_command(&args[1..]),
+        Some("dist") => dist().map(|_| ()),
+        Some("test") => test(),
+        Some("bench") => run(Command::new(cargo()).args(["run", "--release", "--bin", "dpo", "--", "bench"])),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of xtask/).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Runs a command in the workspace root; an error unless it succeeds.
+fn run(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed ({status})"))
+    }
+}
+
+/// Builds the wasm crate and writes `www/pkg/`; returns that folder.
+fn build() -> Result<PathBuf, String> {
+    let root = root();
+    run(Command::new(cargo()).args([
+        "build",
+        "--release",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--package",
+        "dpo-playground",
+    ]))?;
+    let wasm = root.join("target/wasm32-unknown-unknown/release/dpo_playground.wasm");
+    let out = root.join("www/pkg");
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)
+        .map_err(|e| format!("wasm-bindgen: {e}"))?
+        .typescript(false)
+        .generate(&out)
+        .map_err(|e| format!("wasm-bindgen: {e}"))?;
+    let generated = out.join("dpo_playground_bg.wasm");
+    // wasm-opt shrinks the module by a further ~20%, but it is optional: use it only if present.
+    if Command::new("wasm-opt").arg("--version").output().is_ok() {
+        let optimized = out.join("dpo_playground_bg.opt.wasm");
+        let status = Command::new("wasm-opt")
+            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals"])
+            .arg(&generated)
+            .arg("-o")
+            .arg(&optimized)
+            .status();
+        match status {
+            Ok(s) if s.success() => std::fs::rename(&optimized, &generated).map_err(|e| e.to_string())?,
+            _ => eprintln!("xtask: wasm-opt failed; keeping the unoptimised module"),
+        }
+    }
+    let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
+    eprintln!("xtask: wrote {} ({} KB wasm)", out.display(), size / 1024);
+    Ok(out)
+}
+
+/// Builds and writes the static site to `dist/`.
+fn dist() -> Result<PathBuf, String> {
+    build()?;
+    let root = root();
+    let dist = root.join("dist");
+    let _ = std::fs::remove_dir_all(&dist);
+    std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
+    std::fs::copy(root.join("index.html"), dist.join("index.html")).map_err(|e| format!("index.html: {e}"))?;
+    copy_dir(&root.join("www"), &dist.join("www"))?;
+    eprintln!("xtask: wrote {}", dist.display());
+    Ok(dist)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn serve_command(args: &[String]) -> Result<(), String> {
+    let mut port = 8000u16;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--port" => {
+                port = iter
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number")?
+            }
+            other => return Err(format!("unknown serve option {other:?}")),
+        }
+    }
+    build()?;
+    let server = serve::Server::bind(root(), port)?;
+    // 127.0.0.1 is a secure context, which WebGPU needs.
+    println!("dpo-playground: http://127.0.0.1:{}/", server.port());
+    server.run_forever();
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    run(Command::new(cargo()).args(["test", "--release", "--workspace"]))?;
+    if std::env::var_os("DPO_SKIP_BROWSER").is_some() {
+        eprintln!("xtask: DPO_SKIP_BROWSER is set: the browser tests did not run");
+        return Ok(());
+    }
+    let dist = dist()?;
+    let root = root();
+    if !root.join("node_modules/playwright-core").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    let server = serve::Server::bind(dist, 0)?;
+    let base = format!("http://127.0.0.1:{}/", server.port());
+    std::thread::spawn(move || server.run_forever());
+    run(Command::new("node").args(["--test", "--test-concurrency=1", "tests/e2e/"]).env("DPO_BASE_URL", &base))
+}

@@ -1,6 +1,6 @@
 //! What `dpo run` writes: the JSON report, the table, the CSV and the plot files.
 
-use dpo_playground::engine::{History, Metrics, RunSet, SCALAR_METRICS};
+use dpo_playground::engine::{History, Metrics, RunSet};
 use dpo_playground::plot;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -73,47 +73,9 @@ pub fn table(set: &RunSet) -> String {
     text
 }
 
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// The metrics as CSV text: one row per run and recorded step.
-pub fn csv(set: &RunSet, history: &History) -> String {
-    let mut text = String::from("run,step");
-    for name in SCALAR_METRICS {
-        text += ",";
-        text += name;
-    }
-    for cell in ["rr", "rw", "wr", "ww"] {
-        text += &format!(",signal_share_{cell}");
-    }
-    text += "\n";
-    for (run, records) in set.runs().iter().zip(&history.metrics) {
-        for metrics in records {
-            text += &format!("{},{}", csv_field(&run.config().name), metrics.step);
-            for value in metrics.scalars() {
-                text += ",";
-                if let Some(value) = value {
-                    text += &value.to_string();
-                }
-            }
-            for cell in metrics.learning_table.cells() {
-                text += &format!(",{}", cell.share);
-            }
-            text += "\n";
-        }
-    }
-    text
-}
-
 /// Writes the CSV to `path`.
 pub fn write_csv(path: &Path, set: &RunSet, history: &History) -> Result<(), String> {
-    std::fs::write(path, csv(set, history))
+    std::fs::write(path, plot::metrics_csv(set, history))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -1,0 +1,383 @@
+//! The web glue: the only module that imports `wasm-bindgen`, `js-sys` and `web-sys`. It exposes
+//! a [`Playground`] per mounted component (no globals), holding one scenario, its run set and the
+//! recorded history, and draws the charts of [`crate::plot`] on canvases.
+
+use crate::engine::{predicted_table, History, InputError, Metrics, PredictedTable, RunSet};
+use crate::plot;
+use crate::presets::PRESETS;
+use crate::scenario::Scenario;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+/// Records kept per run for the plots; older ones are thinned (see [`History`]).
+const HISTORY_CAPACITY: usize = 600;
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+fn js_error(error: InputError) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+#[derive(Serialize)]
+struct PresetInfo {
+    id: &'static str,
+    title: String,
+    description: String,
+    json: &'static str,
+}
+
+/// Every shipped preset: `[{id, title, description, json}]`.
+#[wasm_bindgen]
+pub fn presets() -> JsValue {
+    let list: Vec<PresetInfo> = PRESETS
+        .iter()
+        .filter_map(|preset| {
+            let scenario = preset.scenario().ok()?;
+            Some(PresetInfo {
+                id: preset.id,
+                title: scenario.title.unwrap_or_default(),
+                description: scenario.description.unwrap_or_default(),
+                json: preset.json,
+            })
+        })
+        .collect();
+    to_js(&list)
+}
+
+/// The default scenario's text.
+#[wasm_bindgen(js_name = defaultScenario)]
+pub fn default_scenario() -> String {
+    PRESETS[0].json.to_string()
+}
+
+#[derive(Serialize)]
+struct ErrorInfo {
+    path: String,
+    message: String,
+}
+
+/// `null` when `text` is a valid scenario, else `{path, message}`.
+#[wasm_bindgen(js_name = validateScenario)]
+pub fn validate_scenario(text: &str) -> JsValue {
+    match Scenario::from_json(text) {
+        Ok(_) => JsValue::NULL,
+        Err(error) => to_js(&ErrorInfo {
+            path: error.path,
+            message: error.message,
+        }),
+    }
+}
+
+/// One playground: a scenario, its runs and their history.
+#[wasm_bindgen]
+pub struct Playground {
+    scenario: Scenario,
+    set: RunSet,
+    history: History,
+}
+
+#[derive(Serialize)]
+struct ApplyResult {
+    reset: Vec<usize>,
+    reshaped: bool,
+}
+
+#[derive(Serialize)]
+struct OutputInfo<'a> {
+    label: &'a str,
+    length: f32,
+}
+
+#[derive(Serialize)]
+struct PairInfo {
+    prompt: usize,
+    chosen: usize,
+    rejected: usize,
+    weight: f32,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct RunInfo<'a> {
+    name: &'a str,
+    color: String,
+    step: u64,
+    metrics: Metrics,
+    policy: Vec<Vec<f64>>,
+    margins: Vec<f32>,
+    predicted: PredictedTable,
+}
+
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    outputs: Vec<OutputInfo<'a>>,
+    prompts: &'a [String],
+    reference: Vec<Vec<f64>>,
+    pairs: Vec<PairInfo>,
+    runs: Vec<RunInfo<'a>>,
+}
+
+#[wasm_bindgen]
+impl Playground {
+    /// A playground for the scenario `text`; throws `"path: message"` when it is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(text: &str) -> Result<Playground, JsError> {
+        let scenario = Scenario::from_json(text).map_err(js_error)?;
+        let set = scenario.run_set().map_err(js_error)?;
+        let mut history = History::new(set.runs().len(), HISTORY_CAPACITY);
+        history.record(&set);
+        Ok(Playground { scenario, set, history })
+    }
+
+    /// Applies an edited scenario, keeping each run's training state where the edit allows.
+    /// Returns `{reset: [indices of runs that restarted], reshaped}`; throws (and changes nothing)
+    /// when the scenario is invalid.
+    #[wasm_bindgen(js_name = setScenario)]
+    pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsError> {
+        let scenario = Scenario::from_json(text).map_err(js_error)?;
+        let problem = scenario.problem().map_err(js_error)?;
+        let same_data = scenario.prompts == self.scenario.prompts
+            && scenario.outputs == self.scenario.outputs
+            && scenario.reference == self.scenario.reference
+            && scenario.pairs == self.scenario.pairs
+            && scenario.reward == self.scenario.reward
+            && scenario.generate == self.scenario.generate;
+        let mut reshaped = false;
+        if !same_data {
+            reshaped = self.set.set_problem(problem);
+            // Metrics and margins mean something else on new data: the plots start over.
+            self.history.clear();
+        }
+        let mut reset = Vec::new();
+        while self.set.runs().len() > scenario.runs.len() {
+            self.set.remove(self.set.runs().len() - 1);
+        }
+        for (i, config) in scenario.runs.iter().enumerate() {
+            if i < self.set.runs().len() {
+                if self.set.runs()[i].config() != config && self.set.set_config(i, config.clone()).map_err(js_error)? {
+                    reset.push(i);
+                }
+            } else {
+                self.set.push(config.clone()).map_err(js_error)?;
+                reset.push(i);
+            }
+        }
+        if reshaped {
+            reset = (0..self.set.runs().len()).collect();
+        }
+        self.history.metrics.truncate(self.set.runs().len());
+        self.history.margins.truncate(self.set.runs().len());
+        self.history.metrics.resize(self.set.runs().len(), Vec::new());
+        self.history.margins.resize(self.set.runs().len(), Vec::new());
+        for &i in &reset {
+            self.history.metrics[i].clear();
+            self.history.margins[i].clear();
+        }
+        self.scenario = scenario;
+        if !same_data || !reset.is_empty() {
+            self.history.record(&self.set);
+        }
+        Ok(to_js(&ApplyResult { reset, reshaped }))
+    }
+
+    /// The scenario in canonical form.
+    #[wasm_bindgen(js_name = scenarioJson)]
+    pub fn scenario_json(&self) -> String {
+        self.scenario.to_json_pretty()
+    }
+
+    /// Trains every run `steps` steps on the CPU.
+    pub fn step(&mut self, steps: u32) {
+        self.set.step(steps as u64);
+    }
+
+    /// Every run back to step 0; the history starts over.
+    pub fn reset(&mut self) {
+        self.set.reset();
+        self.history.clear();
+        self.history.record(&self.set);
+    }
+
+    /// Appends every run's current metrics and margins to the history.
+    pub fn record(&mut self) {
+        self.history.record(&self.set);
+    }
+
+    /// The backend that trains: `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        "cpu".to_string()
+    }
+
+    /// Everything the page shows as text: outputs, reference, pairs, and per run its metrics,
+    /// policy, margins and predicted learning table.
+    pub fn snapshot(&self) -> JsValue {
+        let problem = self.set.problem();
+        let k = problem.output_count();
+        let outputs = problem
+            .outputs()
+            .iter()
+            .map(|o| OutputInfo {
+                label: &o.label,
+                length: o.length,
+            })
+            .collect();
+        let reference = problem
+            .log_reference()
+            .chunks(k)
+            .map(|row| row.iter().map(|&l| (l as f64).exp()).collect())
+            .collect();
+        let pairs = problem
+            .pairs()
+            .iter()
+            .map(|p| PairInfo {
+                prompt: p.prompt,
+                chosen: p.chosen,
+                rejected: p.rejected,
+                weight: p.weight,
+                label: pair_label(problem, p),
+            })
+            .collect();
+        let runs = self
+            .set
+            .runs()
+            .iter()
+            .enumerate()
+            .map(|(i, run)| {
+                let (r, g, b) = plot::PALETTE[i % plot::PALETTE.len()];
+                RunInfo {
+                    name: &run.config().name,
+                    color: format!("#{r:02x}{g:02x}{b:02x}"),
+                    step: run.steps(),
+                    metrics: run.metrics(problem),
+                    policy: run.policy(problem).chunks(k).map(<[f64]>::to_vec).collect(),
+                    margins: run.margins(problem),
+                    predicted: predicted_table(run.config()),
+                }
+            })
+            .collect();
+        to_js(&Snapshot {
+            outputs,
+            prompts: problem.prompts(),
+            reference,
+            pairs,
+            runs,
+        })
+    }
+
+    /// Draws one panel per metric name (`loss`, `accuracy`, `kl`, `chosen_reward`, ...), a line per run.
+    #[wasm_bindgen(js_name = drawCurves)]
+    pub fn draw_curves(&self, canvas: HtmlCanvasElement, metrics: Vec<String>) -> Result<(), JsError> {
+        let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+        self.on_canvas(canvas, |area| plot::draw_curves(area, &self.history, &self.names(), &names))
+    }
+
+    /// Draws the reference and every run's policy for one prompt.
+    #[wasm_bindgen(js_name = drawPolicy)]
+    pub fn draw_policy(&self, canvas: HtmlCanvasElement, prompt: usize) -> Result<(), JsError> {
+        let prompt = prompt.min(self.set.problem().prompt_count() - 1);
+        let policies = self.policies();
+        self.on_canvas(canvas, |area| plot::draw_policy(area, self.set.problem(), &policies, &self.names(), prompt))
+    }
+
+    /// Draws each pair's margin over the recorded steps for one run.
+    #[wasm_bindgen(js_name = drawMargins)]
+    pub fn draw_margins(&self, canvas: HtmlCanvasElement, run: usize) -> Result<(), JsError> {
+        let names = self.names();
+        let name = names.get(run).cloned().unwrap_or_default();
+        self.on_canvas(canvas, |area| plot::draw_margins(area, &self.history, run, &name, &self.pair_labels()))
+    }
+
+    /// Draws every run's learning table.
+    #[wasm_bindgen(js_name = drawLearningTables)]
+    pub fn draw_learning_tables(&self, canvas: HtmlCanvasElement) -> Result<(), JsError> {
+        let tables = self.tables();
+        self.on_canvas(canvas, |area| plot::draw_learning_tables(area, &tables, &self.names()))
+    }
+
+    /// One chart as SVG text: `kind` is `curves` (`arg`: comma-separated metrics), `policy`
+    /// (`arg`: prompt index), `margins` (`arg`: run index) or `tables`.
+    pub fn svg(&self, kind: &str, width: u32, height: u32, arg: &str) -> Result<String, JsError> {
+        let mut text = String::new();
+        {
+            let area = SVGBackend::with_string(&mut text, (width.max(10), height.max(10))).into_drawing_area();
+            let index = arg.trim().parse::<usize>().unwrap_or(0);
+            let result = match kind {
+                "curves" => {
+                    let metrics: Vec<&str> = arg.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+                    plot::draw_curves(&area, &self.history, &self.names(), &metrics)
+                }
+                "policy" => plot::draw_policy(
+                    &area,
+                    self.set.problem(),
+                    &self.policies(),
+                    &self.names(),
+                    index.min(self.set.problem().prompt_count() - 1),
+                ),
+                "margins" => {
+                    let name = self.names().get(index).cloned().unwrap_or_default();
+                    plot::draw_margins(&area, &self.history, index, &name, &self.pair_labels())
+                }
+                "tables" => plot::draw_learning_tables(&area, &self.tables(), &self.names()),
+                other => Err(format!("unknown chart {other:?} (curves, policy, margins or tables)")),
+            };
+            result.map_err(|e| JsError::new(&e))?;
+            area.present().map_err(|e| JsError::new(&format!("{e:?}")))?;
+        }
+        Ok(text)
+    }
+
+    /// The recorded metrics as CSV (the same columns as `dpo run --csv`).
+    #[wasm_bindgen(js_name = metricsCsv)]
+    pub fn metrics_csv(&self) -> String {
+        crate::plot::metrics_csv(&self.set, &self.history)
+    }
+}
+
+impl Playground {
+    fn names(&self) -> Vec<String> {
+        self.set.runs().iter().map(|r| r.config().name.clone()).collect()
+    }
+
+    fn policies(&self) -> Vec<Vec<f64>> {
+        self.set.runs().iter().map(|r| r.policy(self.set.problem())).collect()
+    }
+
+    fn tables(&self) -> Vec<crate::engine::LearningTable> {
+        self.set.runs().iter().map(|r| r.metrics(self.set.problem()).learning_table).collect()
+    }
+
+    fn pair_labels(&self) -> Vec<String> {
+        let problem = self.set.problem();
+        problem.pairs().iter().map(|p| pair_label(problem, p)).collect()
+    }
+
+    fn on_canvas(
+        &self,
+        canvas: HtmlCanvasElement,
+        draw: impl FnOnce(&DrawingArea<CanvasBackend, Shift>) -> plot::PlotResult,
+    ) -> Result<(), JsError> {
+        let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
+        let area = backend.into_drawing_area();
+        draw(&area).map_err(|e| JsError::new(&e))?;
+        area.present().map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+}
+
+fn pair_label(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> String {
+    let outputs = problem.outputs();
+    let text = format!("{} > {}", outputs[pair.chosen].label, outputs[pair.rejected].label);
+    if problem.prompt_count() > 1 {
+        format!("{}: {text}", problem.prompts()[pair.prompt])
+    } else {
+        text
+    }
+}
