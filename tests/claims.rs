@@ -269,3 +269,34 @@ fn learning_table_matches_the_predicted_tables() {
     });
     assert!(large_signal > 0.0 && zero_signal > 0.0);
 }
+
+#[test]
+fn silent_cells_of_the_predicted_tables_get_no_signal() {
+    use dpo_playground::engine::{predicted_table, LossKind, Prediction};
+    let mut checked = 0;
+    for preset in PRESETS {
+        let scenario = preset.scenario().unwrap();
+        let mut set = scenario.run_set().unwrap();
+        for _ in 0..scenario.steps {
+            for (run, metrics) in set.runs().iter().zip(set.metrics()) {
+                let predicted = predicted_table(run.config());
+                let table = metrics.learning_table;
+                let cells = [
+                    (predicted.reference_right_policy_right, table.reference_right_policy_right),
+                    (predicted.reference_right_policy_wrong, table.reference_right_policy_wrong),
+                    (predicted.reference_wrong_policy_right, table.reference_wrong_policy_right),
+                    (predicted.reference_wrong_policy_wrong, table.reference_wrong_policy_wrong),
+                ];
+                for (prediction, cell) in cells {
+                    if prediction == Prediction::Silent {
+                        assert_eq!(run.config().loss, LossKind::Hinge, "only the hinge is predicted silent");
+                        assert_eq!(cell.signal, 0.0, "{}: {}: {}", preset.id, run.config().name, predicted.note);
+                        checked += 1;
+                    }
+                }
+            }
+            set.step(1);
+        }
+    }
+    assert!(checked > 1000, "the presets exercise silent cells ({checked} checks)");
+}
