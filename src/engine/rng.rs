@@ -46,7 +46,7 @@ impl SplitMix64 {
     /// Uniform integer in `0..n` (`n > 0`), by Lemire's multiply-shift; the bias is below 2^-32 for
     /// the sizes used here.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// A standard normal draw (Box-Muller).

@@ -156,12 +156,39 @@ fn serve_command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Debian packages the browser tests need: Chromium (with SwiftShader's WebGPU) and Node.js.
+/// Installed with apt-get when missing and this is root on Debian; otherwise a clear error.
+fn install_browser_test_tools() -> Result<(), String> {
+    let mut missing = Vec::new();
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push("chromium");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        missing.extend(["nodejs", "npm"]);
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
+        return Err(format!(
+            "the browser tests need {} (on Debian: apt-get install {}); or set DPO_SKIP_BROWSER=1",
+            missing.join(", "),
+            missing.join(" ")
+        ));
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 fn test() -> Result<(), String> {
     run(Command::new(cargo()).args(["test", "--release", "--workspace"]))?;
     if std::env::var_os("DPO_SKIP_BROWSER").is_some() {
         eprintln!("xtask: DPO_SKIP_BROWSER is set: the browser tests did not run");
         return Ok(());
     }
+    install_browser_test_tools()?;
     let dist = dist()?;
     let root = root();
     if !root.join("node_modules/playwright-core").exists() {

@@ -101,114 +101,86 @@ impl PlotFormat {
 
 static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 
-/// Draws one chart into `dir/name.svg` and/or `dir/name.png`.
-fn emit(
-    dir: &Path,
-    name: &str,
-    size: (u32, u32),
-    format: PlotFormat,
-    written: &mut Vec<PathBuf>,
-    draw: &dyn Fn(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
-    draw_png: &dyn Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
-) -> Result<(), String> {
+/// One of the charts `write_plots` writes.
+enum Chart {
+    Curves,
+    Policy(usize),
+    LearningTables,
+    Margins(usize),
+}
+
+/// What every chart draws from.
+struct Sources<'a> {
+    set: &'a RunSet,
+    history: &'a History,
+    names: Vec<String>,
+    policies: Vec<Vec<f64>>,
+    pair_labels: Vec<String>,
+}
+
+/// Draws `chart` on any backend.
+fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sources: &Sources, chart: &Chart) -> Result<(), String> {
+    let problem = sources.set.problem();
+    match *chart {
+        Chart::Curves => plot::draw_curves(area, sources.history, &sources.names, &["loss", "accuracy", "kl"]),
+        Chart::Policy(prompt) => plot::draw_policy(area, problem, &sources.policies, &sources.names, prompt),
+        Chart::LearningTables => {
+            let tables: Vec<_> = sources.set.runs().iter().map(|r| r.metrics(problem).learning_table).collect();
+            plot::draw_learning_tables(area, &tables, &sources.names)
+        }
+        Chart::Margins(run) => plot::draw_margins(area, sources.history, run, &sources.names[run], &sources.pair_labels),
+    }
+}
+
+/// Draws one chart into `dir/name.svg` and/or `dir/name.png`; returns the files written.
+fn emit(dir: &Path, name: &str, size: (u32, u32), format: PlotFormat, sources: &Sources, chart: Chart) -> Result<Vec<PathBuf>, String> {
+    let mut written = Vec::new();
+    let cannot_write = |path: &Path, e: &dyn std::fmt::Debug| format!("cannot write {}: {e:?}", path.display());
     if format != PlotFormat::Png {
         let path = dir.join(format!("{name}.svg"));
-        {
-            let root = SVGBackend::new(&path, size).into_drawing_area();
-            draw(&root)?;
-            root.present()
-                .map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
-        }
+        let root = SVGBackend::new(&path, size).into_drawing_area();
+        render(&root, sources, &chart)?;
+        root.present().map_err(|e| cannot_write(&path, &e))?;
+        drop(root);
         written.push(path);
     }
     if format != PlotFormat::Svg {
         let path = dir.join(format!("{name}.png"));
-        {
-            let root = BitMapBackend::new(&path, size).into_drawing_area();
-            draw_png(&root)?;
-            root.present()
-                .map_err(|e| format!("cannot write {}: {e:?}", path.display()))?;
-        }
+        let root = BitMapBackend::new(&path, size).into_drawing_area();
+        render(&root, sources, &chart)?;
+        root.present().map_err(|e| cannot_write(&path, &e))?;
+        drop(root);
         written.push(path);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Writes every plot into `dir`; returns the files written.
-pub fn write_plots(
-    dir: &Path,
-    format: PlotFormat,
-    set: &RunSet,
-    history: &History,
-) -> Result<Vec<PathBuf>, String> {
+pub fn write_plots(dir: &Path, format: PlotFormat, set: &RunSet, history: &History) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // The bundled font serves both SVG layout and PNG rasterisation; registering twice is harmless.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let problem = set.problem();
-    let names: Vec<String> = set.runs().iter().map(|r| r.config().name.clone()).collect();
-    let mut written = Vec::new();
-    let curves = ["loss", "accuracy", "kl"];
-    emit(
-        dir,
-        "curves",
-        (1200, 380),
-        format,
-        &mut written,
-        &|a| plot::draw_curves(a, history, &names, &curves),
-        &|a| plot::draw_curves(a, history, &names, &curves),
-    )?;
-    let policies: Vec<Vec<f64>> = set.runs().iter().map(|r| r.policy(problem)).collect();
+    let sources = Sources {
+        set,
+        history,
+        names: set.runs().iter().map(|r| r.config().name.clone()).collect(),
+        policies: set.runs().iter().map(|r| r.policy(problem)).collect(),
+        pair_labels: problem
+            .pairs()
+            .iter()
+            .map(|p| format!("{} > {}", problem.outputs()[p.chosen].label, problem.outputs()[p.rejected].label))
+            .collect(),
+    };
+    let mut written = emit(dir, "curves", (1200, 380), format, &sources, Chart::Curves)?;
     for prompt in 0..problem.prompt_count().min(8) {
-        let name = if problem.prompt_count() == 1 {
-            "policy".to_string()
-        } else {
-            format!("policy-{prompt}")
-        };
-        emit(
-            dir,
-            &name,
-            (900, 420),
-            format,
-            &mut written,
-            &|a| plot::draw_policy(a, problem, &policies, &names, prompt),
-            &|a| plot::draw_policy(a, problem, &policies, &names, prompt),
-        )?;
+        let name = if problem.prompt_count() == 1 { "policy".to_string() } else { format!("policy-{prompt}") };
+        written.extend(emit(dir, &name, (900, 420), format, &sources, Chart::Policy(prompt))?);
     }
-    let tables: Vec<_> = set
-        .runs()
-        .iter()
-        .map(|r| r.metrics(problem).learning_table)
-        .collect();
-    emit(
-        dir,
-        "learning-table",
-        (380 * tables.len().max(1) as u32, 240),
-        format,
-        &mut written,
-        &|a| plot::draw_learning_tables(a, &tables, &names),
-        &|a| plot::draw_learning_tables(a, &tables, &names),
-    )?;
-    let pair_labels: Vec<String> = problem
-        .pairs()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} > {}",
-                problem.outputs()[p.chosen].label,
-                problem.outputs()[p.rejected].label
-            )
-        })
-        .collect();
-    for (r, name) in names.iter().enumerate() {
-        emit(
-            dir,
-            &format!("margins-{r}"),
-            (900, 380),
-            format,
-            &mut written,
-            &|a| plot::draw_margins(a, history, r, name, &pair_labels),
-            &|a| plot::draw_margins(a, history, r, name, &pair_labels),
-        )?;
+    let width = 380 * set.runs().len().max(1) as u32;
+    written.extend(emit(dir, "learning-table", (width, 240), format, &sources, Chart::LearningTables)?);
+    for run in 0..set.runs().len() {
+        written.extend(emit(dir, &format!("margins-{run}"), (900, 380), format, &sources, Chart::Margins(run))?);
     }
     Ok(written)
 }
