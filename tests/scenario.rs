@@ -175,3 +175,40 @@ fn generated_pairs_follow_the_ground_truth() {
         "and puts mass on the best outputs"
     );
 }
+
+#[test]
+fn thousands_of_mutated_files_never_panic() {
+    use dpo_playground::engine::rng::SplitMix64;
+    let base: Vec<char> = MINIMAL.chars().collect();
+    let alphabet: Vec<char> = "{}[]\":,.-0123456789eE truefalsnl\\ABCQ".chars().collect();
+    let mut generator = SplitMix64::new(2024, 9);
+    let (mut accepted, mut rejected) = (0, 0);
+    for _ in 0..3000 {
+        let mut text = base.clone();
+        for _ in 0..1 + generator.below(4) {
+            let at = generator.below(text.len());
+            match generator.below(3) {
+                0 => {
+                    text.remove(at);
+                }
+                1 => text.insert(at, alphabet[generator.below(alphabet.len())]),
+                _ => text[at] = alphabet[generator.below(alphabet.len())],
+            }
+        }
+        let text: String = text.into_iter().collect();
+        match Scenario::from_json(&text) {
+            Ok(scenario) => {
+                accepted += 1;
+                // Whatever was accepted trains without producing NaN.
+                let mut set = scenario.run_set().unwrap();
+                set.step(5);
+                assert!(set.metrics().iter().all(|m| !m.loss.is_nan()), "{text}");
+            }
+            Err(error) => {
+                rejected += 1;
+                assert!(!error.message.is_empty());
+            }
+        }
+    }
+    assert!(accepted > 0 && rejected > 0, "{accepted} accepted, {rejected} rejected");
+}

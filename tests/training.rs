@@ -286,3 +286,16 @@ fn updating_only_touched_logits_equals_the_full_adam_update() {
         }
     }
 }
+
+#[test]
+fn divergence_is_reported_not_hidden() {
+    let problem = one_pair();
+    // IPO pulls the margin to a target, so a huge step overshoots further each time.
+    let config = RunConfig { loss: LossKind::Ipo, optimizer: Optimizer::sgd(1e30), ..RunConfig::default() };
+    let mut run = Run::new(config, &problem).unwrap();
+    assert!(!run.metrics(&problem).diverged);
+    for _ in 0..5 {
+        run.step(&problem);
+    }
+    assert!(run.metrics(&problem).diverged, "{:?}", run.logits());
+}

@@ -71,6 +71,8 @@ impl LearningTable {
 pub struct Metrics {
     /// Steps trained so far.
     pub step: u64,
+    /// Some logit overflowed (a learning rate far too large): the other metrics are meaningless.
+    pub diverged: bool,
     /// Weighted mean of `phi(u)` over all pairs (the regulariser is not included).
     pub loss: f64,
     /// Weighted share of pairs with `h_pi > 0`.

@@ -636,6 +636,7 @@ impl Run {
         let log_reference = problem.log_reference();
         let mut metrics = Metrics {
             step: self.steps,
+            diverged: self.logits.iter().any(|l| !l.is_finite()),
             ..Metrics::default()
         };
         let mut total_weight = 0.0;
