@@ -77,6 +77,7 @@ pub fn draw_curves<DB: DrawingBackend>(
             .configure_mesh()
             .x_desc("step")
             .x_labels(5)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_labels(5)
             .light_line_style(WHITE.mix(0.0))
             .draw()
@@ -150,18 +151,20 @@ pub fn draw_policy<DB: DrawingBackend>(
         .y_label_area_size(48)
         .build_cartesian_2d(0.0..k as f64, 0.0..top)
         .map_err(failed)?;
+    // Output labels go under the centre of each group of bars (at most 40, evenly spread), drawn
+    // by hand because the mesh puts its labels at round numbers.
+    let font: TextStyle = ("sans-serif", 12).into_font().into();
+    for y in (0..k).step_by(k.div_ceil(40)) {
+        let (x_pixel, y_pixel) = chart.backend_coord(&(y as f64 + 0.5, 0.0));
+        let label = &labels[y];
+        let (width, _) = area.estimate_text_size(label, &font).unwrap_or((0, 0));
+        area.draw(&Text::new(label.clone(), (x_pixel - width as i32 / 2, y_pixel + 6), font.clone()))
+            .map_err(failed)?;
+    }
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(k.min(40))
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 1e-9 || x.fract() == 0.0 {
-                labels.get(i).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .x_labels(0)
         .y_desc("probability")
         .draw()
         .map_err(failed)?;
