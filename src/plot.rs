@@ -309,7 +309,8 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
                         BLACK.mix(0.3),
                     ))
                     .map_err(failed)?;
-                let text = format!("{} pairs, {:.0}%", cell.pairs, 100.0 * cell.share);
+                let noun = if cell.pairs == 1 { "pair" } else { "pairs" };
+                let text = format!("{} {noun}, {:.0}%", cell.pairs, 100.0 * cell.share);
                 titled
                     .draw(&Text::new(text, (x + 4, y + cell_h / 2 - 6), font.clone()))
                     .map_err(failed)?;

@@ -212,3 +212,10 @@ fn thousands_of_mutated_files_never_panic() {
     }
     assert!(accepted > 0 && rejected > 0, "{accepted} accepted, {rejected} rejected");
 }
+
+#[test]
+fn the_canonical_form_writes_short_numbers() {
+    let text = Scenario::from_json(MINIMAL).unwrap().to_json_pretty();
+    assert!(text.contains("\"lr\": 0.05"), "{text}");
+    assert!(!text.contains("0.0500000"), "{text}");
+}

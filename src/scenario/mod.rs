@@ -195,7 +195,7 @@ impl Scenario {
                 if output.length == 1.0 {
                     json!(output.label)
                 } else {
-                    json!({"label": output.label, "length": output.length})
+                    json!({"label": output.label, "length": short(output.length)})
                 }
             })
             .collect();
@@ -209,7 +209,7 @@ impl Scenario {
                     "prompt": self.prompts[pair.prompt],
                     "chosen": self.outputs[pair.chosen].label,
                     "rejected": self.outputs[pair.rejected].label,
-                    "weight": pair.weight,
+                    "weight": short(pair.weight),
                 })
             })
             .collect();
@@ -242,34 +242,40 @@ impl Scenario {
     }
 }
 
+/// An f32 as the JSON number with the fewest digits that reads back to the same f32 (0.05, not
+/// 0.05000000074505806).
+fn short(x: f32) -> Value {
+    x.to_string().parse::<f64>().map(|shortest| json!(shortest)).unwrap_or(Value::Null)
+}
+
 /// A run's configuration in the scenario format.
 pub fn run_to_value(run: &RunConfig) -> Value {
     let init = match run.init {
-        Init::Random { scale } => json!({"kind": "random", "scale": scale}),
+        Init::Random { scale } => json!({"kind": "random", "scale": short(scale)}),
         other => json!(other.name()),
     };
     let optimizer = match run.optimizer {
-        Optimizer::Sgd { lr, momentum } => json!({"kind": "sgd", "lr": lr, "momentum": momentum}),
+        Optimizer::Sgd { lr, momentum } => json!({"kind": "sgd", "lr": short(lr), "momentum": short(momentum)}),
         Optimizer::Adam {
             lr,
             beta1,
             beta2,
             eps,
-        } => json!({"kind": "adam", "lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}),
+        } => json!({"kind": "adam", "lr": short(lr), "beta1": short(beta1), "beta2": short(beta2), "eps": short(eps)}),
     };
     let regularizer = match run.regularizer {
         Regularizer::None => json!({"kind": "none"}),
-        Regularizer::L2 { lambda } => json!({"kind": "l2", "lambda": lambda}),
-        Regularizer::Kl { lambda } => json!({"kind": "kl", "lambda": lambda}),
-        Regularizer::Mixout { p } => json!({"kind": "mixout", "p": p}),
+        Regularizer::L2 { lambda } => json!({"kind": "l2", "lambda": short(lambda)}),
+        Regularizer::Kl { lambda } => json!({"kind": "kl", "lambda": short(lambda)}),
+        Regularizer::Mixout { p } => json!({"kind": "mixout", "p": short(p)}),
     };
     json!({
         "name": run.name,
         "loss": run.loss.name(),
-        "beta": run.beta,
-        "gamma": run.gamma,
-        "margin": run.margin,
-        "alpha": run.alpha,
+        "beta": short(run.beta),
+        "gamma": short(run.gamma),
+        "margin": short(run.margin),
+        "alpha": short(run.alpha),
         "length_normalize": run.length_normalize,
         "init": init,
         "optimizer": optimizer,

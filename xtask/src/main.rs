@@ -88,23 +88,32 @@ fn build() -> Result<PathBuf, String> {
         .generate(&out)
         .map_err(|e| format!("wasm-bindgen: {e}"))?;
     let generated = out.join("dpo_playground_bg.wasm");
-    // wasm-opt shrinks the module by a further ~20%, but it is optional: use it only if present.
-    if Command::new("wasm-opt").arg("--version").output().is_ok() {
+    // wasm-opt shrinks the module further, but it is optional, and releases before 116 (Debian
+    // bookworm ships 108) produce a module whose function table the browser rejects
+    // ("Table.set(): Argument 1 is invalid"), so only a recent one is used.
+    if let Some(version) = wasm_opt_version().filter(|&v| v >= 116) {
         let optimized = out.join("dpo_playground_bg.opt.wasm");
         let status = Command::new("wasm-opt")
-            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals"])
+            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"])
             .arg(&generated)
             .arg("-o")
             .arg(&optimized)
             .status();
         match status {
             Ok(s) if s.success() => std::fs::rename(&optimized, &generated).map_err(|e| e.to_string())?,
-            _ => eprintln!("xtask: wasm-opt failed; keeping the unoptimised module"),
+            _ => eprintln!("xtask: wasm-opt {version} failed; keeping the unoptimised module"),
         }
     }
     let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
     eprintln!("xtask: wrote {} ({} KB wasm)", out.display(), size / 1024);
     Ok(out)
+}
+
+/// The major version of `wasm-opt` on the PATH ("wasm-opt version 116 (...)"), if any.
+fn wasm_opt_version() -> Option<u32> {
+    let output = Command::new("wasm-opt").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace().find_map(|word| word.parse().ok())
 }
 
 /// Builds and writes the static site to `dist/`.

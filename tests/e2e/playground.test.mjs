@@ -1,0 +1,431 @@
+// End-to-end tests of the playground in headless Chromium, with WebGPU (SwiftShader) and without.
+// The static server's base URL comes from DPO_BASE_URL (`cargo xtask test` starts the server and
+// sets it). Run: DPO_BASE_URL=http://127.0.0.1:8000/ node --test tests/e2e/
+//
+// Besides the assertions, the WebGPU-less pass prints the performance figures the README reports
+// (`first_frame_ms=`, `fps=`, `site_gzip_kb=`) and both passes save a screenshot under
+// tests/e2e/artifacts/.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.DPO_BASE_URL;
+if (!BASE) throw new Error('set DPO_BASE_URL to the static server serving the playground (e.g. http://127.0.0.1:8000/)');
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const CHROMIUM = process.env.DPO_CHROMIUM ?? '/usr/bin/chromium';
+const COMMON_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+const XSS = '<img src=x onerror=window.__pwned=1>';
+
+/** base64url of UTF-8 text, as the page writes its `#s=` hash. */
+function base64url(text) {
+  return Buffer.from(text, 'utf8').toString('base64url');
+}
+
+const MODES = [
+  { name: 'without WebGPU', args: COMMON_ARGS, webgpu: false, screenshot: 'playground.png' },
+  { name: 'with WebGPU', args: [...COMMON_ARGS, ...WEBGPU_ARGS], webgpu: true, screenshot: 'playground-webgpu.png' },
+];
+
+for (const mode of MODES) {
+  describe(`playground ${mode.name}`, () => {
+    let browser;
+    before(async () => {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: mode.args });
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    /** Opens a page, collecting script errors; waits until every playground on it is mounted
+     * and its backend has settled. */
+    async function open(path = '', { viewport = { width: 1280, height: 900 } } = {}) {
+      const page = await browser.newPage({ viewport });
+      page.setDefaultTimeout(8000);
+      page.errors = [];
+      page.on('pageerror', (error) => page.errors.push(error.stack ?? String(error)));
+      page.on('console', (message) => {
+        if (message.type() === 'error') page.errors.push(message.text());
+      });
+      await page.goto(new URL(path, BASE).href);
+      await waitReady(page);
+      return page;
+    }
+
+    async function waitReady(page) {
+      await page.waitForFunction(() => {
+        const roots = [...document.querySelectorAll('[data-dpo-playground]')];
+        return roots.length > 0 && roots.every((root) => root.dpoPlayground && !/trying/.test(root.querySelector('span[data-backend]')?.textContent ?? 'trying'));
+      });
+    }
+
+    /** The text of a metric in the metrics table: column found by its header, row by run index. */
+    function metric(page, name, { run = 0, instance = 0 } = {}) {
+      return page.evaluate(
+        ({ name, run, instance }) => {
+          const root = document.querySelectorAll('[data-dpo-playground]')[instance];
+          const table = root.querySelector('table.metrics');
+          const headers = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+          const column = headers.indexOf(name);
+          if (column < 0) throw new Error(`no column ${name} in ${headers.join(', ')}`);
+          return table.querySelectorAll('tbody tr')[run].children[column].textContent;
+        },
+        { name, run, instance },
+      );
+    }
+
+    function playground(page, instance = 0) {
+      return page.locator('[data-dpo-playground]').nth(instance);
+    }
+
+    /** Trains `n` single steps through the Step button, and waits for the table to show them. */
+    async function stepTimes(page, n, instance = 0) {
+      const target = Number(await metric(page, 'step', { instance })) + n;
+      const step = playground(page, instance).getByRole('button', { name: 'Step', exact: true });
+      for (let i = 0; i < n; i += 1) await step.click();
+      await waitFor(async () => Number(await metric(page, 'step', { instance })) === target);
+    }
+
+    function scenarioOf(page) {
+      return page.evaluate(() => JSON.parse(document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()));
+    }
+
+    /** The scenario text in the page's `#s=` hash ('' when there is none). */
+    async function hashScenario(page) {
+      const hash = new URL(page.url()).hash;
+      return hash.startsWith('#s=') ? Buffer.from(hash.slice(3), 'base64url').toString('utf8') : '';
+    }
+
+    async function waitFor(condition, timeout = 5000) {
+      const end = Date.now() + timeout;
+      while (!(await condition())) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${condition}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+
+    function assertNoErrors(page) {
+      assert.deepEqual(page.errors, [], `script errors on the page:\n${page.errors.join('\n')}`);
+    }
+
+    test('loads, plays, the metrics change, and the backend is shown', async () => {
+      const page = await open();
+      const backend = page.locator('span[data-backend]');
+      await backend.waitFor({ state: 'visible' });
+      const kind = await backend.getAttribute('data-backend');
+      const text = await backend.textContent();
+      assert.ok(['cpu', 'webgpu'].includes(kind), `data-backend is ${kind}`);
+      const hasAdapter = await page.evaluate(async () => Boolean(await navigator.gpu?.requestAdapter()));
+      assert.equal(hasAdapter, mode.webgpu, 'a WebGPU adapter exists exactly with the flags');
+      if (!mode.webgpu) {
+        assert.equal(kind, 'cpu');
+        assert.match(text, /WebGPU is not available in this browser/);
+        assert.ok(await page.getByRole('button', { name: 'Use WebGPU' }).isDisabled(), 'no WebGPU: the switch is disabled');
+      } else if (kind === 'cpu') {
+        // The fallback must say why (the engine has no GPU backend, or the adapter failed).
+        assert.match(text, /CPU — \S/);
+      } else {
+        // The user can switch back and forth.
+        await page.getByRole('button', { name: 'Use CPU' }).click();
+        await page.waitForSelector('span[data-backend="cpu"]');
+        await page.getByRole('button', { name: 'Use WebGPU' }).click();
+        await page.waitForSelector('span[data-backend="webgpu"]');
+      }
+
+      const before = await metric(page, 'loss', { run: 1 });
+      const stepBefore = await metric(page, 'step');
+      assert.equal(stepBefore, '0');
+      const play = page.getByRole('button', { name: 'Play' });
+      assert.equal(await play.evaluate((b) => b.tagName), 'BUTTON');
+      await play.click();
+      await page.getByRole('button', { name: 'Pause' }).waitFor();
+      await page.waitForFunction(
+        (before) => {
+          const table = document.querySelector('table.metrics');
+          const column = [...table.querySelectorAll('thead th')].findIndex((th) => th.textContent.trim() === 'loss');
+          return table.querySelectorAll('tbody tr')[1].children[column].textContent !== before;
+        },
+        before,
+        { timeout: 10_000 },
+      );
+      await page.getByRole('button', { name: 'Pause' }).click();
+      await page.getByRole('button', { name: 'Play' }).waitFor();
+      const stepAfter = Number(await metric(page, 'step'));
+      assert.ok(stepAfter > 0, `trained to step ${stepAfter}`);
+      assert.notEqual(await metric(page, 'loss', { run: 1 }), before);
+      // Paused means paused.
+      await page.waitForTimeout(300);
+      assert.equal(Number(await metric(page, 'step')), stepAfter);
+      await page.getByRole('button', { name: 'Reset' }).click();
+      await page.waitForFunction(() => document.querySelector('.step-count').textContent === 'step 0');
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('editing a pair or the reference changes training', async () => {
+      const page = await open();
+      const root = playground(page);
+      await stepTimes(page, 5);
+      const original = await metric(page, 'loss');
+      assert.equal(await metric(page, 'step'), '5');
+
+      // A pair: prefer A to D instead of A to C.
+      await root.getByRole('button', { name: 'Reset' }).click();
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      await root.getByLabel('Pair 1 rejected output').selectOption({ label: 'D' });
+      await stepTimes(page, 5);
+      const editedPair = await metric(page, 'loss');
+      assert.notEqual(editedPair, original, 'a different pair trains differently');
+
+      // The reference: type a weight; the bars show the normalised probabilities.
+      await root.getByRole('button', { name: 'Reset' }).click();
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      await root.getByLabel('Reference weight of A', { exact: true }).fill('1.6');
+      await page.waitForFunction(() => document.querySelector('.ref-percent').textContent === '72.7%');
+      await stepTimes(page, 5);
+      const editedReference = await metric(page, 'loss');
+      assert.notEqual(editedReference, editedPair, 'a different reference trains differently');
+
+      // The bars are sliders: the keyboard moves them, and the others share the rest.
+      const slider = root.getByRole('slider', { name: 'Reference probability of B' });
+      const beforeB = Number(await slider.getAttribute('aria-valuenow'));
+      await slider.focus();
+      await page.keyboard.press('ArrowUp');
+      await page.waitForFunction((b) => Number(document.querySelectorAll('.ref-track')[1].getAttribute('aria-valuenow')) > b, beforeB);
+      const total = await page.evaluate(() => [...document.querySelectorAll('.ref-track')].reduce((sum, t) => sum + Number(t.getAttribute('aria-valuenow')), 0));
+      assert.ok(Math.abs(total - 100) < 0.3, `the reference stays normalised (${total}%)`);
+      // Dragging a bar works too.
+      const box = await slider.boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.9);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height * 0.2, { steps: 4 });
+      await page.mouse.up();
+      const dragged = Number(await slider.getAttribute('aria-valuenow'));
+      assert.ok(dragged > 70 && dragged < 90, `dragged B to ${dragged}%`);
+
+      // An invalid edit: the error stands beside the field, the input keeps what was typed,
+      // and training goes on with the last valid scenario.
+      const weight = root.getByLabel('Pair 2 weight');
+      await weight.fill('-3');
+      const error = root.locator('.pair-row .field-error');
+      await error.waitFor();
+      assert.match(await error.textContent(), /positive/);
+      assert.equal(await weight.inputValue(), '-3');
+      assert.equal(await weight.getAttribute('aria-invalid'), 'true');
+      assert.match(await root.locator('.dpo-status').textContent(), /pairs\[1\]\.weight/);
+      await weight.fill('3');
+      await error.waitFor({ state: 'detached' });
+
+      // A change that needs a restart says so.
+      await stepTimes(page, 2);
+      await root.getByLabel('Initial policy').nth(1).selectOption('reference');
+      await page.waitForFunction(() => /“hinge” restarted/.test(document.querySelector('.dpo-status').textContent));
+      await waitFor(async () => (await metric(page, 'step', { run: 1 })) === '0');
+      assert.equal(await metric(page, 'step', { run: 0 }), '7', 'the other runs keep their state (5 + 2 steps)');
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('the URL hash round-trips the scenario', async () => {
+      const page = await open();
+      const root = playground(page);
+      await root.getByLabel('Name').first().fill('my own run');
+      await root.getByLabel('β (beta)').first().fill('2.5');
+      await root.getByRole('button', { name: '+ Add output' }).click();
+      // The hash is written 250 ms after the last edit.
+      await waitFor(async () => (await hashScenario(page)).includes('my own run') && (await hashScenario(page)).includes('"E"'));
+      const url = page.url();
+      const scenario = await scenarioOf(page);
+
+      const fresh = await open(url.slice(new URL(BASE).href.length));
+      assert.deepEqual(await scenarioOf(fresh), scenario);
+      assert.equal(await playground(fresh).getByLabel('Name').first().inputValue(), 'my own run');
+      assert.equal(await playground(fresh).getByLabel('β (beta)').first().inputValue(), '2.5');
+      assert.equal(await fresh.locator('table.metrics tbody tr th').first().textContent(), 'my own run');
+      assert.equal(await fresh.locator('.output-row:not(.row-head)').count(), 5);
+
+      // Same steps, same numbers: the link reproduces the runs.
+      await stepTimes(page, 3);
+      await stepTimes(fresh, 3);
+      for (const run of [0, 1, 2]) assert.equal(await metric(fresh, 'loss', { run }), await metric(page, 'loss', { run }));
+
+      await fresh.reload();
+      await waitReady(fresh);
+      assert.deepEqual(await scenarioOf(fresh), scenario);
+      assertNoErrors(page);
+      assertNoErrors(fresh);
+      await page.close();
+      await fresh.close();
+    });
+
+    test('a tampered hash shows a message and the default scenario', async () => {
+      for (const [hash, expected] of [
+        ['#s=%%%not-base64%%%', /could not be decoded/],
+        [`#s=${base64url('{"outputs": ["A"], "pairs": []}')}`, /outputs/],
+        [`#s=${base64url('{"outputs": ["A", "B"], "pairs": [{"chosen": "A", "rejected": "B"}], "runs": [{"beta": -1}]}')}`, /runs\[0\]\.beta/],
+        [`#s=${base64url('{"outputs": ["A", "B"')}`, /line 1/],
+      ]) {
+        const page = await open(hash);
+        const status = page.locator('.dpo-status');
+        assert.match(await status.textContent(), /could not be used|could not be decoded/);
+        assert.match(await status.textContent(), expected);
+        assert.equal(await page.locator('.dpo-about strong').textContent(), 'DPO vs hinge vs gamma = 0');
+        assert.equal(await page.locator('table.metrics tbody tr').count(), 3);
+        await stepTimes(page, 1);
+        assertNoErrors(page);
+        await page.close();
+      }
+    });
+
+    test('a label containing HTML shows as text and runs no script', async () => {
+      // Through the editor...
+      const page = await open();
+      const root = playground(page);
+      await root.getByLabel('Output 2 label').fill(XSS);
+      await root.getByLabel('Name').first().fill(`${XSS} run`);
+      await page.waitForFunction((xss) => [...document.querySelectorAll('.ref-label')].some((e) => e.textContent === xss), XSS);
+      // ...and through a shared link.
+      const scenario = JSON.stringify({
+        title: XSS,
+        outputs: [XSS, 'B', { label: `<script>window.__pwned=2</script>`, length: 2 }],
+        prompts: [`<b onmouseover=window.__pwned=3>p</b>`],
+        pairs: [{ chosen: XSS, rejected: 'B' }],
+        runs: [{ name: XSS }],
+      });
+      const linked = await open(`#s=${base64url(scenario)}`);
+      for (const p of [page, linked]) {
+        await p.waitForTimeout(300);
+        assert.equal(await p.evaluate(() => window.__pwned), undefined, 'no injected script ran');
+        assert.equal(await p.locator('[data-dpo-playground] img, [data-dpo-playground] script, [data-dpo-playground] b').count(), 0, 'no injected element');
+      }
+      assert.equal(await linked.locator('table.metrics tbody th').first().textContent(), XSS);
+      assert.equal(await linked.locator('.dpo-about strong').textContent(), XSS);
+      assert.ok((await linked.locator('.ref-label').allTextContents()).includes(XSS));
+      assert.equal(await page.locator('table.metrics tbody th').first().textContent(), `${XSS} run`);
+      assertNoErrors(page);
+      assertNoErrors(linked);
+      await page.close();
+      await linked.close();
+    });
+
+    test('two instances on one page train independently', async () => {
+      const page = await open('www/embed-demo.html');
+      assert.equal(await page.locator('[data-dpo-playground]').count(), 2);
+      assert.equal(await page.locator('span[data-backend]').count(), 2);
+      assert.equal(await page.locator('[data-dpo-playground] [id]').count(), 0, 'no element IDs');
+      assert.equal(await playground(page, 1).locator('.dpo-about strong').textContent(), 'SimPO: gamma = 0, a margin, and length normalisation');
+
+      await playground(page, 0).getByRole('button', { name: 'Play' }).click();
+      await page.waitForFunction(() => Number(document.querySelectorAll('.step-count')[0].textContent.replace('step ', '')) > 50);
+      assert.equal(await metric(page, 'step', { instance: 1 }), '0', 'the second did not train');
+      await playground(page, 1).getByRole('button', { name: 'Play' }).click();
+      await playground(page, 0).getByRole('button', { name: 'Pause' }).click();
+      const first = await metric(page, 'step', { instance: 0 });
+      await page.waitForFunction(() => Number(document.querySelectorAll('.step-count')[1].textContent.replace('step ', '')) > 50);
+      assert.equal(await metric(page, 'step', { instance: 0 }), first, 'pausing the first leaves the second playing');
+      await playground(page, 1).getByRole('button', { name: 'Pause' }).click();
+
+      // An edit in one changes only that one; only the first owns the URL.
+      const secondLoss = await metric(page, 'loss', { instance: 1 });
+      await playground(page, 0).getByText('Preference pairs', { exact: true }).click(); // the embeds start collapsed
+      await playground(page, 0).getByLabel('Pair 1 weight').fill('4');
+      await page.waitForTimeout(400);
+      assert.equal(await metric(page, 'loss', { instance: 1 }), secondLoss);
+      const scenario = await hashScenario(page);
+      assert.ok(scenario, 'the first instance writes the hash');
+      assert.match(scenario, /"weight":4/);
+      assert.doesNotMatch(scenario, /SimPO/);
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('exports and imports scenarios, metrics and charts', async () => {
+      const page = await open();
+      const root = playground(page);
+      await stepTimes(page, 3);
+      await root.getByText('Scenario file: import, export, share').click();
+      const saved = async (name) => {
+        const [download] = await Promise.all([page.waitForEvent('download'), root.getByRole('button', { name }).click()]);
+        return { name: download.suggestedFilename(), body: readFileSync(await download.path()) };
+      };
+      const scenario = await saved('Export scenario');
+      assert.match(scenario.name, /\.json$/);
+      assert.deepEqual(JSON.parse(scenario.body.toString('utf8')), await scenarioOf(page));
+      const csv = (await saved('Export metrics CSV')).body.toString('utf8');
+      assert.match(csv.split('\n')[0], /^run,step,loss,/);
+      assert.ok(csv.split('\n').length > 3, 'the CSV has the recorded rows');
+      const png = (await saved('Download “Loss, accuracy and KL” as PNG')).body;
+      assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+      const svg = (await saved('Download “Policy against the reference” as SVG')).body.toString('utf8');
+      assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      assert.match(svg, /<rect|<path|<polyline/);
+
+      // Import through the file picker: an invalid file shows the engine's error and keeps the text.
+      const fileInput = root.locator('input[type="file"]');
+      const bad = '{"outputs": ["A", "B"], "pairs": [{"chosen": "A", "rejected": "B"}], "runs": [{"betta": 1}]}';
+      await fileInput.setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(bad) });
+      await root.locator('.scenario-check.error').waitFor();
+      assert.match(await root.locator('.scenario-check').textContent(), /runs\[0\]\.betta/);
+      assert.equal(await root.getByLabel('Scenario JSON').inputValue(), bad);
+      // A valid one loads and restarts the runs.
+      const good = JSON.stringify({ title: 'Imported', outputs: ['yes', 'no'], pairs: [{ chosen: 'yes', rejected: 'no' }] });
+      await fileInput.setInputFiles({ name: 'good.json', mimeType: 'application/json', buffer: Buffer.from(good) });
+      await page.waitForFunction(() => document.querySelector('.dpo-about strong').textContent === 'Imported');
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      // Drag and drop onto the playground.
+      await page.evaluate((text) => {
+        const data = new DataTransfer();
+        data.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
+        const target = document.querySelector('[data-dpo-playground]');
+        target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+        target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+      }, JSON.stringify({ title: 'Dropped', outputs: ['x', 'y', 'z'], pairs: [{ chosen: 'z', rejected: 'x' }] }));
+      await page.waitForFunction(() => document.querySelector('.dpo-about strong').textContent === 'Dropped');
+      assert.equal(await root.locator('.output-row:not(.row-head)').count(), 3);
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('performance figures and a screenshot', async () => {
+      const page = await open();
+      await page.getByRole('button', { name: 'Play' }).click();
+      await page.waitForFunction(() => document.querySelector('[data-dpo-playground]').dpoPlayground.stats.firstTrainedFrame !== null);
+      const firstFrame = await page.evaluate(() => performance.getEntriesByName('dpo-first-trained-frame')[0].startTime);
+      const speed = await page.evaluate(() => Number(document.querySelector('.speed input').value));
+      assert.equal(speed, 10, 'the default speed is 10 steps per frame');
+      const start = await page.evaluate(() => ({ frames: document.querySelector('[data-dpo-playground]').dpoPlayground.stats.playFrames, at: performance.now() }));
+      await page.waitForTimeout(2000);
+      const end = await page.evaluate(() => ({ frames: document.querySelector('[data-dpo-playground]').dpoPlayground.stats.playFrames, at: performance.now() }));
+      const fps = ((end.frames - start.frames) * 1000) / (end.at - start.at);
+      await page.getByRole('button', { name: 'Pause' }).click();
+
+      // The whole site as the browser fetched it, gzipped.
+      const urls = await page.evaluate(() => [location.href.split('#')[0], ...performance.getEntriesByType('resource').map((r) => r.name)]);
+      let gzipped = 0;
+      for (const url of new Set(urls.filter((u) => u.startsWith(new URL(BASE).origin)))) {
+        const body = Buffer.from(await (await fetch(url)).arrayBuffer());
+        gzipped += gzipSync(body, { level: 9 }).length;
+      }
+      const label = mode.webgpu ? 'webgpu_' : '';
+      console.log(`${label}first_frame_ms=${firstFrame.toFixed(0)} ${label}fps=${fps.toFixed(1)} site_gzip_kb=${(gzipped / 1024).toFixed(1)}`);
+      assert.ok(firstFrame < 5000, `first trained frame after ${firstFrame} ms`);
+      assert.ok(fps > 20, `${fps} frames per second while training`);
+      assert.ok(gzipped <= 300 * 1024, `the site is ${gzipped} bytes gzipped`);
+
+      await page.waitForTimeout(500); // charts off screen catch up once paused
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}${mode.screenshot}`, fullPage: true });
+      // Narrow screens: nothing wider than the viewport but the scrollable tables.
+      await page.setViewportSize({ width: 360, height: 780 });
+      await page.waitForTimeout(300);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(overflow <= 362, `the page is ${overflow}px wide at 360px`);
+      assertNoErrors(page);
+      await page.close();
+    });
+  });
+}

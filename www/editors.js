@@ -1,0 +1,677 @@
+// The data and run editors of one playground. They are built from the model when its shape
+// changes (an output, prompt, pair or run added or removed, a scenario loaded) and are otherwise
+// left alone: a value edit changes the model through `view.apply`, never rebuilds the controls
+// (that would steal focus and cost time on every frame).
+//
+// Each edit handler reads every control of its row or card, not just the one that changed, so
+// that a value the engine refused (and that the control still shows, with the error beside it)
+// is not silently dropped by the next edit in the same row.
+
+import { h, field, select, numberInput } from './dom.js';
+
+/** An edit the page refuses before asking the engine (a number field that holds no number). */
+export class FieldError extends Error {
+  constructor(path, message) {
+    super(message);
+    this.path = path;
+  }
+}
+
+/** The number in an input, or a FieldError naming the input's path. */
+function readNumber(input, { integer = false, optional = false } = {}) {
+  const text = input.value.trim();
+  if (text === '' && optional) return null;
+  const value = Number(text);
+  if (text === '' || !Number.isFinite(value)) throw new FieldError(input.dataset.path, 'enter a number');
+  if (integer && !Number.isInteger(value)) throw new FieldError(input.dataset.path, 'enter a whole number');
+  return value;
+}
+
+const LOSSES = [
+  ['logistic', 'logistic (DPO)'],
+  ['hinge', 'hinge (margin)'],
+  ['ipo', 'IPO (squared)'],
+];
+const INITS = [
+  ['reference', 'at the reference (log π0)'],
+  ['reference_alpha', 'at the sharpened reference (log π0^α)'],
+  ['uniform', 'uniform (all logits 0)'],
+  ['random', 'random (seeded normal)'],
+];
+const OPTIMIZERS = [
+  ['adam', 'Adam'],
+  ['sgd', 'SGD'],
+];
+const REGULARIZERS = [
+  ['none', 'none'],
+  ['l2', 'L2 toward the reference logits'],
+  ['kl', 'KL(π ‖ π0)'],
+  ['mixout', 'mixout'],
+];
+
+/** A run with the engine's defaults (SPEC section 8), used by "Add run". */
+export function defaultRun(name) {
+  return {
+    name,
+    loss: 'logistic',
+    beta: 1,
+    gamma: 1,
+    margin: 0,
+    alpha: 1,
+    length_normalize: false,
+    init: { kind: 'reference' },
+    optimizer: { kind: 'adam', lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    batch_size: null,
+    seed: 0,
+    regularizer: { kind: 'none' },
+  };
+}
+
+/** A label not yet used: A, B, ... Z, then "output 27", ... */
+function freshLabel(used, prefix) {
+  if (!prefix) {
+    for (let c = 65; c <= 90; c += 1) {
+      const label = String.fromCharCode(c);
+      if (!used.includes(label)) return label;
+    }
+    prefix = 'output ';
+  }
+  for (let i = used.length; ; i += 1) if (!used.includes(`${prefix}${i}`)) return `${prefix}${i}`;
+}
+
+/** The editors of one playground. `view` is the mounted component (see playground.js). */
+export class Editors {
+  constructor(view, container) {
+    this.view = view;
+    this.sections = {
+      outputs: h('div', { class: 'editor-body' }),
+      reference: h('div', { class: 'editor-body' }),
+      pairs: h('div', { class: 'editor-body' }),
+      runs: h('div', { class: 'editor-body runs' }),
+    };
+    // Updated from each snapshot without rebuilding anything.
+    this.referenceBars = [];
+    this.runSwatches = [];
+    this.generatedList = null;
+    container.append(
+      section('Outputs and prompts', 'The answers a policy chooses between (the same set for every prompt), and the prompts.', this.sections.outputs),
+      section('Reference π0', 'The reference model per prompt. Drag a bar or type a weight; weights are normalised, the bars show the probabilities.', this.sections.reference),
+      section('Preference pairs', 'Each pair says: on this prompt, the chosen output is preferred to the rejected one. A weight counts the pair that many times.', this.sections.pairs),
+      section('Runs', 'Each run trains its own policy on the same data with its own loss and settings; its colour is the same in every plot.', this.sections.runs),
+    );
+  }
+
+  /** Rebuilds every editor from the model. */
+  renderAll() {
+    for (const name of Object.keys(this.sections)) this.render(name);
+  }
+
+  /** Rebuilds one editor (`outputs`, `reference`, `pairs` or `runs`) from the model. */
+  render(name) {
+    const body = this.sections[name];
+    this.view.forgetErrors(body);
+    body.replaceChildren(...this[`build_${name}`]());
+    if (name === 'reference') this.updateReference();
+  }
+
+  /** Live parts: run colours and the list of generated pairs. */
+  update(snapshot) {
+    snapshot.runs.forEach((run, i) => {
+      const swatch = this.runSwatches[i];
+      if (swatch && swatch.dataset.color !== run.color) {
+        swatch.dataset.color = run.color;
+        swatch.style.background = run.color;
+      }
+    });
+    if (this.generatedList) {
+      const generated = snapshot.pairs.slice(this.view.model.pairs.length);
+      const key = generated.map((p) => `${p.label}×${p.weight}`).join('|');
+      if (this.generatedList.dataset.key !== key) {
+        this.generatedList.dataset.key = key;
+        const shown = generated.slice(0, 40).map((p) => p.label + (p.weight !== 1 ? ` (×${p.weight})` : ''));
+        this.generatedList.textContent = generated.length
+          ? `${generated.length} generated pair${generated.length === 1 ? '' : 's'}: ${shown.join(', ')}${generated.length > shown.length ? ', …' : ''}`
+          : 'No pairs generated (count is 0).';
+      }
+    }
+  }
+
+  // ---- Outputs and prompts ----
+
+  build_outputs() {
+    const { model } = this.view;
+    const outputRows = model.outputs.map((output, y) => {
+      const label = h('input', { type: 'text', value: output.label, 'aria-label': `Output ${y + 1} label`, 'data-path': `outputs[${y}]`, autocomplete: 'off', spellcheck: 'false' });
+      const length = numberInput(output.length, { min: 1, 'aria-label': `Output ${y + 1} length`, 'data-path': `outputs[${y}].length` });
+      label.setAttribute('aria-description', 'A unique name for this answer; pairs and plots use it.');
+      length.setAttribute('aria-description', 'Its length in tokens (at least 1): only length normalisation (SimPO) uses it.');
+      const row = h(
+        'div',
+        { class: 'row output-row' },
+        label,
+        length,
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove output ${output.label}`, disabled: model.outputs.length <= 2, onclick: () => this.removeOutput(y) }, '×'),
+      );
+      const edit = () =>
+        this.view.apply(
+          (next) => {
+            next.outputs[y] = { label: label.value, length: readNumber(length) };
+          },
+          { scope: row, rebuild: ['reference', 'pairs'], keepFocus: true },
+        );
+      label.addEventListener('input', edit);
+      length.addEventListener('input', edit);
+      return row;
+    });
+    const promptRows = model.prompts.map((prompt, x) => {
+      const label = h('input', { type: 'text', value: prompt, 'aria-label': `Prompt ${x + 1} label`, 'data-path': `prompts[${x}]`, autocomplete: 'off', spellcheck: 'false' });
+      label.setAttribute('aria-description', 'A unique name for this prompt.');
+      const row = h(
+        'div',
+        { class: 'row prompt-row' },
+        label,
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove prompt ${prompt}`, disabled: model.prompts.length <= 1, onclick: () => this.removePrompt(x) }, '×'),
+      );
+      label.addEventListener('input', () =>
+        this.view.apply(
+          (next) => {
+            next.prompts[x] = label.value;
+          },
+          { scope: row, rebuild: ['reference', 'pairs'] },
+        ),
+      );
+      return row;
+    });
+    return [
+      h('div', { class: 'row output-row row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Length'), h('span', {})),
+      ...outputRows,
+      h('button', { type: 'button', onclick: () => this.addOutput(), 'aria-description': 'Adds an answer; its reference weight starts at the average.' }, '+ Add output'),
+      h('h4', {}, 'Prompts'),
+      h('p', { class: 'help' }, 'Several prompts share the outputs; each has its own reference and pairs.'),
+      ...promptRows,
+      h('button', { type: 'button', onclick: () => this.addPrompt(), 'aria-description': 'Adds a prompt with a copy of the first prompt’s reference.' }, '+ Add prompt'),
+    ];
+  }
+
+  addOutput() {
+    this.view.apply(
+      (next) => {
+        const label = freshLabel(next.outputs.map((o) => o.label));
+        next.outputs.push({ label, length: 1 });
+        for (const row of next.reference) row.push(Number((row.reduce((a, b) => a + b, 0) / row.length).toPrecision(4)));
+        if (next.reward) for (const row of next.reward) row.push(0);
+      },
+      { rebuild: ['outputs', 'reference', 'pairs'] },
+    );
+  }
+
+  removeOutput(y) {
+    const { model } = this.view;
+    const dropped = model.pairs.filter((p) => p.chosen === y || p.rejected === y).length;
+    const ok = this.view.apply(
+      (next) => {
+        next.outputs.splice(y, 1);
+        for (const row of next.reference) row.splice(y, 1);
+        if (next.reward) for (const row of next.reward) row.splice(y, 1);
+        const shift = (i) => (i > y ? i - 1 : i);
+        next.pairs = next.pairs.filter((p) => p.chosen !== y && p.rejected !== y).map((p) => ({ ...p, chosen: shift(p.chosen), rejected: shift(p.rejected) }));
+      },
+      { rebuild: ['outputs', 'reference', 'pairs'] },
+    );
+    if (ok && dropped) this.view.note(`Removed output ${model.outputs[y].label} and the ${dropped} pair${dropped === 1 ? '' : 's'} that used it.`);
+  }
+
+  addPrompt() {
+    this.view.apply(
+      (next) => {
+        next.prompts.push(freshLabel(next.prompts, 'x'));
+        next.reference.push([...next.reference[0]]);
+        if (next.reward) next.reward.push([...next.reward[0]]);
+      },
+      { rebuild: ['outputs', 'reference', 'pairs'] },
+    );
+  }
+
+  removePrompt(x) {
+    this.view.apply(
+      (next) => {
+        next.prompts.splice(x, 1);
+        next.reference.splice(x, 1);
+        if (next.reward) next.reward.splice(x, 1);
+        next.pairs = next.pairs.filter((p) => p.prompt !== x).map((p) => ({ ...p, prompt: p.prompt > x ? p.prompt - 1 : p.prompt }));
+      },
+      { rebuild: ['outputs', 'reference', 'pairs'] },
+    );
+  }
+
+  // ---- Reference ----
+
+  build_reference() {
+    const { model } = this.view;
+    this.referenceBars = [];
+    const blocks = model.prompts.map((prompt, x) => {
+      const bars = model.outputs.map((output, y) => {
+        const where = model.prompts.length > 1 ? ` on prompt ${prompt}` : '';
+        const fill = h('div', { class: 'ref-fill' });
+        const track = h(
+          'div',
+          {
+            class: 'ref-track',
+            role: 'slider',
+            tabindex: '0',
+            'aria-label': `Reference probability of ${output.label}${where}`,
+            'aria-valuemin': '0',
+            'aria-valuemax': '100',
+            'aria-description': 'Drag, or use the arrow keys (Page Up/Down for bigger steps); the other outputs share the rest in proportion.',
+          },
+          fill,
+        );
+        const percent = h('span', { class: 'ref-percent' });
+        const weight = numberInput('', { min: 0, 'aria-label': `Reference weight of ${output.label}${where}`, 'data-path': `reference[${x}][${y}]` });
+        weight.setAttribute('aria-description', 'A positive weight; the row is normalised to probabilities.');
+        weight.addEventListener('input', () =>
+          this.view.apply(
+            (next) => {
+              next.reference[x][y] = readNumber(weight);
+            },
+            { scope: weight.parentElement, after: () => this.updateReference() },
+          ),
+        );
+        this.bindSlider(track, x, y);
+        const column = h('div', { class: 'ref-column' }, track, percent, weight, h('span', { class: 'ref-label' }, output.label));
+        this.referenceBars.push({ x, y, track, fill, percent, weight });
+        return column;
+      });
+      return h(
+        'div',
+        { class: 'ref-prompt' },
+        model.prompts.length > 1 ? h('h4', {}, `Prompt ${prompt}`) : null,
+        h('div', { class: 'ref-bars', style: `--outputs: ${model.outputs.length}` }, bars),
+      );
+    });
+    return [...blocks];
+  }
+
+  /** Sets reference[x][y] to probability `p`, the other outputs sharing `1 - p` in proportion. */
+  setProbability(x, y, p) {
+    p = Math.min(0.995, Math.max(0.005, p));
+    this.view.apply(
+      (next) => {
+        const row = next.reference[x];
+        const others = row.reduce((sum, w, j) => (j === y ? sum : sum + w), 0);
+        next.reference[x] = row.map((w, j) => {
+          const value = j === y ? p : (w / others) * (1 - p);
+          // Four significant digits keep links short; a floor keeps every weight positive.
+          return Math.max(1e-4, Number(value.toPrecision(4)));
+        });
+      },
+      { after: () => this.updateReference() },
+    );
+  }
+
+  bindSlider(track, x, y) {
+    const probability = () => {
+      const row = this.view.model.reference[x];
+      return row[y] / row.reduce((a, b) => a + b, 0);
+    };
+    const fromPointer = (event) => {
+      const rect = track.getBoundingClientRect();
+      this.setProbability(x, y, 1 - (event.clientY - rect.top) / rect.height);
+    };
+    track.addEventListener('pointerdown', (event) => {
+      track.setPointerCapture(event.pointerId);
+      track.focus();
+      fromPointer(event);
+      event.preventDefault();
+    });
+    track.addEventListener('pointermove', (event) => {
+      if (track.hasPointerCapture(event.pointerId)) fromPointer(event);
+    });
+    track.addEventListener('keydown', (event) => {
+      const steps = { ArrowUp: 0.01, ArrowRight: 0.01, ArrowDown: -0.01, ArrowLeft: -0.01, PageUp: 0.1, PageDown: -0.1 };
+      if (event.key in steps) {
+        this.setProbability(x, y, probability() + steps[event.key]);
+        event.preventDefault();
+      } else if (event.key === 'Home' || event.key === 'End') {
+        this.setProbability(x, y, event.key === 'Home' ? 0 : 1);
+        event.preventDefault();
+      }
+    });
+  }
+
+  /** Brings the bars and weights in line with the model (skipping the weight being typed). */
+  updateReference() {
+    const { model } = this.view;
+    for (const bar of this.referenceBars) {
+      const row = model.reference[bar.x];
+      if (!row || bar.y >= row.length) continue;
+      const total = row.reduce((a, b) => a + b, 0);
+      const p = row[bar.y] / total;
+      const percent = Number.isFinite(p) ? p * 100 : 0;
+      bar.fill.style.height = `${Math.max(0, Math.min(100, percent))}%`;
+      bar.percent.textContent = `${percent.toFixed(1)}%`;
+      bar.track.setAttribute('aria-valuenow', percent.toFixed(1));
+      bar.track.setAttribute('aria-valuetext', `${percent.toFixed(1)}%`);
+      if (document.activeElement !== bar.weight) bar.weight.value = String(row[bar.y]);
+    }
+  }
+
+  // ---- Pairs and the ground-truth reward ----
+
+  build_pairs() {
+    const { model } = this.view;
+    const outputOptions = model.outputs.map((o, y) => [String(y), o.label]);
+    const promptOptions = model.prompts.map((p, x) => [String(x), p]);
+    const manyPrompts = model.prompts.length > 1;
+    const rows = model.pairs.map((pair, i) => {
+      const n = i + 1;
+      const prompt = manyPrompts ? select(promptOptions, pair.prompt, { 'aria-label': `Pair ${n} prompt`, 'data-path': `pairs[${i}].prompt`, 'aria-description': 'The prompt this preference is about.' }) : null;
+      const chosen = select(outputOptions, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': 'The preferred answer (y+).' });
+      const rejected = select(outputOptions, pair.rejected, { 'aria-label': `Pair ${n} rejected output`, 'data-path': `pairs[${i}].rejected`, 'aria-description': 'The dispreferred answer (y−).' });
+      const weight = numberInput(pair.weight, { min: 0, 'aria-label': `Pair ${n} weight`, 'data-path': `pairs[${i}].weight`, 'aria-description': 'How many times this pair counts (positive).' });
+      const row = h(
+        'div',
+        { class: `row pair-row${manyPrompts ? ' with-prompt' : ''}`, 'data-path': `pairs[${i}]` },
+        prompt,
+        chosen,
+        h('span', { class: 'prefers', 'aria-hidden': 'true' }, '≻'),
+        rejected,
+        weight,
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove pair ${n}`, onclick: () => this.removePair(i) }, '×'),
+      );
+      const edit = () =>
+        this.view.apply(
+          (next) => {
+            next.pairs[i] = {
+              prompt: prompt ? Number(prompt.value) : 0,
+              chosen: Number(chosen.value),
+              rejected: Number(rejected.value),
+              weight: readNumber(weight),
+            };
+          },
+          { scope: row },
+        );
+      for (const control of [prompt, chosen, rejected]) control?.addEventListener('change', edit);
+      weight.addEventListener('input', edit);
+      return row;
+    });
+    const head = h(
+      'div',
+      { class: `row pair-row row-head${manyPrompts ? ' with-prompt' : ''}`, 'aria-hidden': 'true' },
+      manyPrompts ? h('span', {}, 'Prompt') : null,
+      h('span', {}, 'Chosen'),
+      h('span', {}),
+      h('span', {}, 'Rejected'),
+      h('span', {}, 'Weight'),
+      h('span', {}),
+    );
+    return [
+      h('div', { class: 'pairs', 'data-path': 'pairs' }, model.pairs.length ? head : h('p', { class: 'help' }, 'No explicit pairs.'), rows),
+      h('button', { type: 'button', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
+      this.buildReward(),
+    ];
+  }
+
+  addPair() {
+    this.view.apply(
+      (next) => {
+        next.pairs.push({ prompt: 0, chosen: 0, rejected: next.outputs.length - 1, weight: 1 });
+      },
+      { rebuild: ['pairs'] },
+    );
+  }
+
+  removePair(i) {
+    this.view.apply(
+      (next) => {
+        next.pairs.splice(i, 1);
+      },
+      { rebuild: ['pairs'] },
+    );
+  }
+
+  buildReward() {
+    const { model } = this.view;
+    const hasReward = Boolean(model.reward);
+    const rewardToggle = h('input', { type: 'checkbox', checked: hasReward, 'data-path': 'reward' });
+    const body = [];
+    this.generatedList = null;
+    if (hasReward) {
+      model.prompts.forEach((prompt, x) => {
+        const inputs = model.outputs.map((output, y) => {
+          const input = numberInput(model.reward[x][y], { 'aria-label': `True reward of ${output.label}${model.prompts.length > 1 ? ` on prompt ${prompt}` : ''}`, 'data-path': `reward[${x}][${y}]` });
+          input.addEventListener('input', () =>
+            this.view.apply(
+              (next) => {
+                next.reward[x][y] = readNumber(input);
+              },
+              { scope: input.parentElement },
+            ),
+          );
+          return h('label', { class: 'reward-cell' }, h('span', {}, output.label), input);
+        });
+        body.push(h('div', { class: 'reward-row' }, model.prompts.length > 1 ? h('span', { class: 'reward-prompt' }, prompt) : null, inputs));
+      });
+      const generate = model.generate;
+      const generateToggle = h('input', { type: 'checkbox', checked: Boolean(generate), 'data-path': 'generate' });
+      generateToggle.addEventListener('change', () =>
+        this.view.apply(
+          (next) => {
+            next.generate = generateToggle.checked ? { count: 16, tau: 1, seed: 0, sampling: 'uniform' } : null;
+          },
+          { rebuild: ['pairs'] },
+        ),
+      );
+      body.push(h('label', { class: 'check' }, generateToggle, ' Also draw pairs from it (Bradley–Terry)'));
+      if (generate) {
+        const count = numberInput(generate.count, { min: 0, step: 1 });
+        const tau = numberInput(generate.tau, { min: 0 });
+        const seed = numberInput(generate.seed, { min: 0, step: 1 });
+        const sampling = select([['uniform', 'uniformly'], ['reference', 'from the reference']], generate.sampling);
+        const group = h(
+          'div',
+          { class: 'grid2' },
+          field('Count', count, 'Pairs drawn per prompt.', 'generate.count'),
+          field('Noise τ', tau, 'Label y ≻ y′ with probability sigmoid((r*(y) − r*(y′)) / τ); 0 is noiseless.', 'generate.tau'),
+          field('Seed', seed, 'The same seed draws the same pairs.', 'generate.seed'),
+          field('Draw outputs', sampling, 'Which outputs get compared: uniformly, or as often as the reference would say them.', 'generate.sampling'),
+        );
+        const edit = () =>
+          this.view.apply(
+            (next) => {
+              next.generate = { count: readNumber(count, { integer: true }), tau: readNumber(tau), seed: readNumber(seed, { integer: true }), sampling: sampling.value };
+            },
+            { scope: group },
+          );
+        for (const input of [count, tau, seed]) input.addEventListener('input', edit);
+        sampling.addEventListener('change', edit);
+        this.generatedList = h('p', { class: 'generated help', 'aria-live': 'off' });
+        body.push(group, this.generatedList);
+      }
+    }
+    rewardToggle.addEventListener('change', () =>
+      this.view.apply(
+        (next) => {
+          next.reward = rewardToggle.checked ? next.prompts.map(() => next.outputs.map((_, y) => next.outputs.length - 1 - y)) : null;
+          if (!next.reward) next.generate = null;
+        },
+        { rebuild: ['pairs'] },
+      ),
+    );
+    return h(
+      'fieldset',
+      { class: 'reward' },
+      h('legend', {}, h('label', { class: 'check' }, rewardToggle, ' Ground-truth reward r*')),
+      h('p', { class: 'help' }, 'Optional: a true reward per output. The metrics then show the expected true reward and how often the policy ranks outputs as r* does; pairs can be drawn from it.'),
+      body,
+    );
+  }
+
+  // ---- Runs ----
+
+  build_runs() {
+    const { model } = this.view;
+    this.runSwatches = [];
+    const cards = model.runs.map((run, i) => this.buildRunCard(run, i));
+    return [
+      ...cards,
+      h('button', { type: 'button', onclick: () => this.addRun(), 'aria-description': 'Adds a DPO run (logistic loss, gamma = beta) at the end.' }, '+ Add run'),
+    ];
+  }
+
+  buildRunCard(run, i) {
+    const path = (name) => `runs[${i}].${name}`;
+    const name = h('input', { type: 'text', value: run.name, autocomplete: 'off', spellcheck: 'false' });
+    const loss = select(LOSSES, run.loss);
+    const beta = numberInput(run.beta, { min: 0 });
+    const gamma = numberInput(run.gamma, { min: 0 });
+    const margin = numberInput(run.margin);
+    const alpha = numberInput(run.alpha, { min: 0 });
+    const alphaSlider = h('input', { type: 'range', min: 0, max: 4, step: 0.05, value: Math.min(4, run.alpha), 'aria-label': `Alpha slider for ${run.name}` });
+    const lengthNormalize = h('input', { type: 'checkbox', checked: run.length_normalize });
+    const init = select(INITS, run.init.kind);
+    const scale = numberInput(run.init.scale ?? 1, { min: 0 });
+    const optimizer = select(OPTIMIZERS, run.optimizer.kind);
+    const lr = numberInput(run.optimizer.lr, { min: 0 });
+    const momentum = numberInput(run.optimizer.momentum ?? 0, { min: 0, max: 1 });
+    const batch = numberInput(run.batch_size ?? '', { min: 1, step: 1, placeholder: 'full' });
+    const seed = numberInput(run.seed, { min: 0, step: 1 });
+    const regularizer = select(REGULARIZERS, run.regularizer.kind);
+    const strength = numberInput(run.regularizer.lambda ?? run.regularizer.p ?? 0.1, { min: 0 });
+    const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
+    this.runSwatches.push(swatch);
+
+    const scaleField = field('Scale', scale, 'Standard deviation of the random logits.', path('init.scale'));
+    const momentumField = field('Momentum', momentum, 'SGD momentum, 0 to 1.', path('optimizer.momentum'));
+    const strengthField = field('Strength', strength, 'Weight of the penalty.', path('regularizer.lambda'));
+    const showConditional = () => {
+      scaleField.hidden = init.value !== 'random';
+      momentumField.hidden = optimizer.value !== 'sgd';
+      strengthField.hidden = regularizer.value === 'none';
+      const mixout = regularizer.value === 'mixout';
+      strength.dataset.path = path(mixout ? 'regularizer.p' : 'regularizer.lambda');
+      strengthField.querySelector('.field-label').textContent = mixout ? 'Drop p' : 'Lambda λ';
+      const help = mixout ? 'Mixout probability p (0 to 1): each logit is reset to the reference with probability p each step.' : 'Weight λ of the penalty toward the reference.';
+      strengthField.querySelector('.help').textContent = help;
+      strength.setAttribute('aria-description', help);
+    };
+    showConditional();
+
+    const card = h(
+      'fieldset',
+      { class: 'run-card' },
+      h('legend', {}, swatch, h('span', { class: 'run-title' }, `Run ${i + 1}`)),
+      h(
+        'div',
+        { class: 'grid2' },
+        field('Name', name, 'Shown in the legends and tables.', path('name'), 'wide'),
+        field('Loss φ(u)', loss, 'logistic log(1+e^−u) is DPO; hinge max(0, −u) learns only while u < 0; IPO squares h_π − (γ/β)h_0 − 1/(2β).', path('loss'), 'wide'),
+        field('β (beta)', beta, 'Weight of the policy log-ratio h_π in u; positive.', path('beta')),
+        field('γ (gamma)', gamma, 'Weight of the reference log-ratio h_0; DPO uses γ = β, reference-free γ = 0.', path('gamma')),
+        field('Margin m', margin, 'A constant subtracted from u (SimPO, SLiC use m > 0).', path('margin')),
+        field('α (alpha)', alpha, 'Sharpens the reference: π0^α (0 uniform, 1 as given, >1 sharper).', path('alpha')),
+        h('div', { class: 'field wide' }, alphaSlider),
+        h('div', { class: 'field wide' }, h('label', { class: 'check' }, lengthNormalize, ' Length normalisation'), h('small', { class: 'help' }, 'Divide each log-probability by the output’s length (SimPO).')),
+        field('Initial policy', init, 'Where θ starts: usually at the reference.', path('init'), 'wide'),
+        scaleField,
+        field('Optimiser', optimizer, 'Adam (β1 0.9, β2 0.999) or plain SGD.', path('optimizer.kind')),
+        field('Learning rate', lr, 'Step size; positive.', path('optimizer.lr')),
+        momentumField,
+        field('Batch size', batch, 'Pairs per step, drawn with the seed; empty for the full batch.', path('batch_size')),
+        field('Seed', seed, 'Seeds minibatches, random init and mixout: the same seed gives the same run.', path('seed')),
+        field('Regulariser', regularizer, 'An explicit pull toward the reference.', path('regularizer.kind')),
+        strengthField,
+      ),
+      h(
+        'div',
+        { class: 'row buttons' },
+        h('button', { type: 'button', onclick: () => this.duplicateRun(i), 'aria-label': `Duplicate run ${run.name}` }, 'Duplicate'),
+        h('button', { type: 'button', onclick: () => this.removeRun(i), disabled: this.view.model.runs.length <= 1, 'aria-label': `Remove run ${run.name}` }, 'Remove'),
+      ),
+    );
+    alphaSlider.dataset.path = path('alpha');
+
+    const edit = () => {
+      showConditional();
+      this.view.apply(
+        (next) => {
+          const old = next.runs[i];
+          const optimizerKind = optimizer.value;
+          const regularizerKind = regularizer.value;
+          next.runs[i] = {
+            ...old,
+            name: name.value,
+            loss: loss.value,
+            beta: readNumber(beta),
+            gamma: readNumber(gamma),
+            margin: readNumber(margin),
+            alpha: readNumber(alpha),
+            length_normalize: lengthNormalize.checked,
+            init: init.value === 'random' ? { kind: 'random', scale: readNumber(scale) } : { kind: init.value },
+            optimizer:
+              optimizerKind === 'sgd'
+                ? { kind: 'sgd', lr: readNumber(lr), momentum: readNumber(momentum) }
+                : { kind: 'adam', lr: readNumber(lr), beta1: old.optimizer.beta1 ?? 0.9, beta2: old.optimizer.beta2 ?? 0.999, eps: old.optimizer.eps ?? 1e-8 },
+            batch_size: readNumber(batch, { integer: true, optional: true }),
+            seed: readNumber(seed, { integer: true }),
+            regularizer:
+              regularizerKind === 'none'
+                ? { kind: 'none' }
+                : regularizerKind === 'mixout'
+                  ? { kind: 'mixout', p: readNumber(strength) }
+                  : { kind: regularizerKind, lambda: readNumber(strength) },
+          };
+        },
+        { scope: card },
+      );
+    };
+    alphaSlider.addEventListener('input', () => {
+      alpha.value = alphaSlider.value;
+      edit();
+    });
+    alpha.addEventListener('input', () => {
+      if (Number.isFinite(Number(alpha.value))) alphaSlider.value = alpha.value;
+    });
+    for (const control of [name, beta, gamma, margin, alpha, scale, lr, momentum, batch, seed, strength]) control.addEventListener('input', edit);
+    for (const control of [loss, lengthNormalize, init, optimizer, regularizer]) control.addEventListener('change', edit);
+    return card;
+  }
+
+  addRun() {
+    this.view.apply(
+      (next) => {
+        next.runs.push(defaultRun(freshLabel(next.runs.map((r) => r.name), 'run ')));
+      },
+      { rebuild: ['runs'] },
+    );
+  }
+
+  duplicateRun(i) {
+    // The copy goes at the end: the engine matches runs by index, so inserting in the middle
+    // would hand the following runs each other's training state.
+    this.view.apply(
+      (next) => {
+        const copy = structuredClone(next.runs[i]);
+        copy.name = `${copy.name} (copy)`;
+        next.runs.push(copy);
+      },
+      { rebuild: ['runs'] },
+    );
+  }
+
+  removeRun(i) {
+    const last = i === this.view.model.runs.length - 1;
+    const ok = this.view.apply(
+      (next) => {
+        next.runs.splice(i, 1);
+      },
+      { rebuild: ['runs'], resetAll: !last },
+    );
+    // Runs after the removed one move up an index; restarting them all keeps each run's state its own.
+    if (ok && !last) this.view.note('Removed a run; the runs restarted so that each keeps its own state.');
+  }
+}
+
+function section(title, help, body) {
+  return h('details', { class: 'editor', open: true }, h('summary', {}, title), h('p', { class: 'help' }, help), body);
+}

@@ -1,0 +1,970 @@
+// The playground component: `mountPlayground(element, options)` builds one playground inside
+// `element` and returns its handle. Everything an instance owns hangs off that element (no
+// globals, no element IDs), so several can live on one page; only the compiled wasm module is
+// shared, because compiling it once per page is all that is needed.
+//
+// The loop follows TensorFlow Playground's Player: while playing, each animation frame trains
+// `speed` steps in Rust, records the metrics once, and redraws what is visible and stale. The
+// editors are rebuilt only when the scenario's shape changes, never per frame.
+
+import init, { Playground, presets, validateScenario, defaultScenario } from './pkg/dpo_playground.js';
+import { h, field, select, formatNumber, download } from './dom.js';
+import { Editors, FieldError } from './editors.js';
+import { modelFromCanonical, scenarioText, cloneModel, hashFor, readHash } from './state.js';
+
+let engineReady = null;
+
+/** Loads and instantiates the wasm module once per page; every instance awaits the same promise.
+ * The module's URL is given explicitly: the generated glue may be built without a default path. */
+function loadEngine() {
+  engineReady ??= init({ module_or_path: new URL('./pkg/dpo_playground_bg.wasm', import.meta.url) });
+  return engineReady;
+}
+
+let adapterProbe = null;
+
+/** Whether the browser gives WebGPU an adapter. Chromium may expose `navigator.gpu` and still
+ * have none (no flags, no GPU), so asking is the only test; asked once per page. */
+function probeAdapter() {
+  adapterProbe ??= (async () => {
+    if (!('gpu' in navigator)) return false;
+    try {
+      return Boolean(await navigator.gpu.requestAdapter());
+    } catch {
+      return false;
+    }
+  })();
+  return adapterProbe;
+}
+
+/** Why WebGPU cannot be tried for `pg`, or null when it can. */
+async function gpuUnavailable(pg) {
+  if (!(await probeAdapter())) return 'WebGPU is not available in this browser';
+  if (typeof pg.useGpu !== 'function') return 'this build of the engine has no WebGPU backend';
+  return null;
+}
+
+/** Splits the engine's `"path: message"` error text. */
+function splitError(text) {
+  const message = String(text ?? 'unknown error');
+  const at = message.indexOf(': ');
+  return at > 0 ? { path: message.slice(0, at), message: message.slice(at + 2) } : { path: '', message };
+}
+
+/** The columns of the metrics table: [key in snapshot metrics, header text]. */
+const METRIC_COLUMNS = [
+  ['step', 'step'],
+  ['loss', 'loss'],
+  ['accuracy', 'accuracy'],
+  ['reference_accuracy', 'reference accuracy'],
+  ['kl', 'KL'],
+  ['entropy', 'entropy'],
+  ['chosen_reward', 'chosen reward'],
+  ['rejected_reward', 'rejected reward'],
+  ['reward_margin', 'reward margin'],
+];
+const TRUTH_COLUMNS = [
+  ['true_reward', 'true reward'],
+  ['ranking_agreement', 'ranking agreement'],
+];
+const CELLS = [
+  ['reference_right_policy_right', 'reference right', 'policy right'],
+  ['reference_right_policy_wrong', 'reference right', 'policy wrong'],
+  ['reference_wrong_policy_right', 'reference wrong', 'policy right'],
+  ['reference_wrong_policy_wrong', 'reference wrong', 'policy wrong'],
+];
+const SPEED_DEFAULT = 10;
+/** Time a frame may spend on canvases before the rest wait for the next frame. */
+const DRAW_BUDGET_MS = 8;
+
+/**
+ * Mounts a playground into `element` and resolves to its handle
+ * `{element, play(), pause(), stepOnce(), reset(), load(text), scenario(), stats}` (also stored
+ * as `element.dpoPlayground`). Options: `urlState` (this instance reads and writes the URL hash),
+ * `preset` (a preset id to start from), `scenario` (scenario text to start from), `autoplay`,
+ * `collapsed` (editors start closed, for embeds).
+ */
+export async function mountPlayground(element, options = {}) {
+  element.classList.add('dpo');
+  element.replaceChildren(h('p', { class: 'dpo-loading' }, 'Loading the playground…'));
+  try {
+    await loadEngine();
+  } catch (error) {
+    element.replaceChildren(h('p', { class: 'dpo-error' }, `The playground could not start: ${error.message}. It needs a browser with WebAssembly.`));
+    throw error;
+  }
+  const view = new PlaygroundView(element, options);
+  element.dpoPlayground = view.handle();
+  return element.dpoPlayground;
+}
+
+class PlaygroundView {
+  constructor(root, options) {
+    this.root = root;
+    this.options = options;
+    this.presets = presets();
+    this.playing = false;
+    this.speed = SPEED_DEFAULT;
+    this.raf = 0;
+    this.dirty = true;
+    this.pending = null;
+    this.asyncStep = false;
+    this.errors = new Map();
+    this.lastHash = '';
+    this.stats = { frames: 0, playFrames: 0, skippedFrames: 0, firstTrainedFrame: null, drawMs: 0 };
+    this.frame = this.frame.bind(this);
+
+    const { text, message } = this.initialScenario();
+    this.pg = new Playground(text);
+    this.model = modelFromCanonical(this.pg.scenarioJson());
+    this.presetId = this.presetIdFor(text);
+
+    this.build();
+    this.editors.renderAll();
+    this.rebuildStructures();
+    this.refreshAbout();
+    if (message) this.note(message, 'error');
+    if (options.urlState) {
+      this.saveHash(true);
+      window.addEventListener('hashchange', () => this.onHashChange());
+    }
+    this.observe();
+    this.schedule();
+    this.chooseBackend(true);
+    if (options.autoplay) this.play();
+  }
+
+  handle() {
+    const view = this;
+    return {
+      element: this.root,
+      play: () => this.play(),
+      pause: () => this.pause(),
+      stepOnce: () => this.stepOnce(),
+      reset: () => this.reset(),
+      load: (text) => this.load(text),
+      scenario: () => scenarioText(this.model, true),
+      stats: this.stats,
+      get playground() {
+        return view.pg;
+      },
+    };
+  }
+
+  /** The scenario to start from, and a message when the URL's scenario could not be used. */
+  initialScenario() {
+    const fallback = () => {
+      const preset = this.presets.find((p) => p.id === this.options.preset);
+      return this.options.scenario ?? preset?.json ?? defaultScenario();
+    };
+    if (this.options.urlState) {
+      const fromHash = readHash(location.hash);
+      if (fromHash) {
+        const problem = fromHash.error ?? this.problemWith(fromHash.text);
+        if (!problem) return { text: fromHash.text };
+        return { text: defaultScenario(), message: `The scenario in this link could not be used (${problem}), so the default scenario is shown instead.` };
+      }
+    }
+    const text = fallback();
+    const problem = this.problemWith(text);
+    if (problem) return { text: defaultScenario(), message: `The given scenario is invalid (${problem}); showing the default scenario.` };
+    return { text };
+  }
+
+  /** `null` when `text` is a valid scenario, else a sentence naming the bad field. */
+  problemWith(text) {
+    const error = validateScenario(text);
+    return error ? `${error.path ? `${error.path}: ` : ''}${error.message}` : null;
+  }
+
+  presetIdFor(text) {
+    return this.presets.find((p) => p.json === text)?.id ?? '';
+  }
+
+  // ---- Building the page ----
+
+  build() {
+    const collapsed = Boolean(this.options.collapsed);
+    this.presetSelect = select([['', 'Your scenario'], ...this.presets.map((p) => [p.id, p.title || p.id])], this.presetId, {
+      'aria-description': 'Loads a scenario that illustrates one claim; its explanation appears below.',
+    });
+    this.presetSelect.addEventListener('change', () => {
+      const preset = this.presets.find((p) => p.id === this.presetSelect.value);
+      if (preset) this.load(preset.json, { presetId: preset.id });
+    });
+
+    this.playButton = h('button', { type: 'button', class: 'primary play', onclick: () => (this.playing ? this.pause() : this.play()) });
+    this.setPlayLabel();
+    this.speedInput = h('input', { type: 'range', min: 1, max: 100, step: 1, value: this.speed });
+    this.speedOutput = h('output', { class: 'speed-value' }, String(this.speed));
+    this.speedInput.addEventListener('input', () => {
+      this.speed = Number(this.speedInput.value);
+      this.speedOutput.textContent = String(this.speed);
+    });
+    this.stepOutput = h('output', { class: 'step-count', 'aria-live': 'off' }, 'step 0');
+    this.backendElement = h('span', { class: 'backend', 'data-backend': 'cpu' }, 'CPU');
+    this.backendButton = h('button', { type: 'button', class: 'small', onclick: () => this.switchBackend() }, 'Use WebGPU');
+
+    const bar = h(
+      'div',
+      { class: 'dpo-bar', role: 'group', 'aria-label': 'Playground controls' },
+      h('div', { class: 'bar-preset' }, field('Preset', this.presetSelect, null)),
+      h(
+        'div',
+        { class: 'transport' },
+        this.playButton,
+        h('button', { type: 'button', onclick: () => this.stepOnce(), 'aria-description': 'Trains every run one step.' }, 'Step'),
+        h('button', { type: 'button', onclick: () => this.reset(), 'aria-description': 'Every run back to step 0.' }, 'Reset'),
+        h('label', { class: 'speed' }, h('span', {}, 'Speed'), this.speedInput, this.speedOutput, h('span', { class: 'unit' }, 'steps/frame')),
+        this.stepOutput,
+      ),
+      h('div', { class: 'backend-box' }, this.backendElement, this.backendButton),
+      h('label', { class: 'check help-toggle' }, this.helpToggle(), 'Show all help'),
+    );
+    this.speedInput.setAttribute('aria-description', 'Training steps per animation frame (about 60 frames a second).');
+
+    this.aboutTitle = h('strong', {});
+    this.aboutText = h('span', {});
+    this.status = h('p', { class: 'dpo-status', role: 'status', 'aria-live': 'polite' });
+
+    // Plots.
+    this.plots = [];
+    this.figures = {};
+    const curves = this.figure('Loss, accuracy and KL', 'Over training steps, a line per run. Accuracy: weighted share of pairs the policy ranks right (h_π > 0). KL(π ‖ π0), averaged over prompts.', 'curves');
+    for (const metric of ['loss', 'accuracy', 'kl']) this.addPlot(curves, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
+    this.metricsHead = h('tr', {});
+    this.metricsBody = h('tbody', {});
+    const metricsTable = h(
+      'div',
+      { class: 'table-scroll' },
+      h('table', { class: 'metrics' }, h('caption', {}, 'Current metrics of each run'), h('thead', {}, this.metricsHead), this.metricsBody),
+    );
+    curves.element.append(metricsTable);
+    const rewards = this.figure('Chosen and rejected rewards', 'TRL-style implicit rewards β·log π(y)/π0(y), averaged over the pairs’ chosen and rejected outputs.', 'rewards');
+    for (const metric of ['chosen_reward', 'rejected_reward']) this.addPlot(rewards, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
+    const truth = this.figure('Against the ground truth', 'Expected true reward under each policy, and the share of output pairs it ranks as r* does.', 'truth');
+    for (const metric of ['true_reward', 'ranking_agreement']) this.addPlot(truth, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
+    const policy = this.figure('Policy against the reference', 'Probability of each output: the reference π0 in grey, each run’s policy in its colour.', 'policy');
+    this.promptSelect = select([['0', 'x0']], '0', { 'aria-label': 'Prompt shown', 'aria-description': 'Which prompt’s distributions the chart shows.' });
+    this.promptSelect.addEventListener('change', () => this.invalidate());
+    this.promptField = field('Prompt', this.promptSelect, null);
+    policy.element.querySelector('.figure-head').after(this.promptField);
+    this.addPlot(policy, { draw: (c) => this.pg.drawPolicy(c, this.promptIndex()), svg: (w, h2) => this.pg.svg('policy', w, h2, String(this.promptIndex())) });
+    this.figure('Margin of each pair', 'u = β·h_π − γ·h_0 − m for every pair over steps, one chart per run. The hinge learns a pair only while its u < 0.', 'margins');
+    const tables = this.figure('Learning tables', 'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right; shading and percentages show each cell’s share of the learning signal Σ w·|φ′(u)|. Beside each: the cells the argument predicts learn.', 'tables');
+    this.addPlot(tables, { draw: (c) => this.pg.drawLearningTables(c), svg: (w, h2) => this.pg.svg('tables', w, h2, '') });
+    this.predictedBox = h('div', { class: 'predicted' });
+    tables.element.append(this.predictedBox);
+
+    // Editors and the scenario file.
+    const side = h('div', { class: 'dpo-side' });
+    this.editors = new Editors(this, side);
+    side.append(this.buildFileSection());
+    if (collapsed) for (const details of side.querySelectorAll('details')) details.open = false;
+
+    this.root.replaceChildren(
+      bar,
+      h('p', { class: 'dpo-about' }, this.aboutTitle, ' ', this.aboutText),
+      this.status,
+      h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-plots' }, Object.values(this.figures).map((f) => f.element)), side),
+    );
+    this.bindDrop();
+  }
+
+  /** A checkbox that shows every control's inline help at once (otherwise it shows on focus). */
+  helpToggle() {
+    const box = h('input', { type: 'checkbox' });
+    box.addEventListener('change', () => this.root.classList.toggle('show-help', box.checked));
+    return box;
+  }
+
+  /** A figure with a title, help and PNG/SVG export buttons; its canvases are added by addPlot. */
+  figure(title, help, name) {
+    const canvases = h('div', { class: `canvases canvases-${name}` });
+    const element = h(
+      'figure',
+      { class: `plot plot-${name}` },
+      h(
+        'div',
+        { class: 'figure-head' },
+        h('figcaption', {}, title),
+        h(
+          'span',
+          { class: 'exports' },
+          h('button', { type: 'button', class: 'small', 'aria-label': `Download “${title}” as PNG`, onclick: () => this.exportPng(name) }, 'PNG'),
+          h('button', { type: 'button', class: 'small', 'aria-label': `Download “${title}” as SVG`, onclick: () => this.exportSvg(name) }, 'SVG'),
+        ),
+      ),
+      h('p', { class: 'help' }, help),
+      canvases,
+    );
+    const figure = { element, canvases, name, title, plots: [] };
+    this.figures[name] = figure;
+    return figure;
+  }
+
+  addPlot(figure, { draw, svg, label }) {
+    const canvas = h('canvas', { role: 'img', 'aria-label': label ?? figure.title });
+    const plot = { canvas, draw, svg, figure, visible: false, stale: true, lastDrawn: 0, width: 0, height: 0 };
+    figure.canvases.append(canvas);
+    figure.plots.push(plot);
+    this.plots.push(plot);
+    this.intersections?.observe(canvas);
+    this.resizes?.observe(canvas);
+    return plot;
+  }
+
+  removePlot(plot) {
+    this.intersections?.unobserve(plot.canvas);
+    this.resizes?.unobserve(plot.canvas);
+    plot.canvas.remove();
+    this.plots = this.plots.filter((p) => p !== plot);
+    plot.figure.plots = plot.figure.plots.filter((p) => p !== plot);
+  }
+
+  /** Draw only what is on screen; size canvases in device pixels when their CSS size changes. */
+  observe() {
+    this.intersections = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          const plot = this.plots.find((p) => p.canvas === entry.target);
+          if (!plot) continue;
+          plot.visible = entry.isIntersecting;
+          if (plot.visible && plot.stale) this.invalidate();
+        }
+      },
+      { rootMargin: '64px' },
+    );
+    this.resizes = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const plot = this.plots.find((p) => p.canvas === entry.target);
+        if (plot) {
+          plot.stale = true;
+          plot.width = 0;
+        }
+      }
+      this.invalidate();
+    });
+    for (const plot of this.plots) {
+      this.intersections.observe(plot.canvas);
+      this.resizes.observe(plot.canvas);
+    }
+  }
+
+  /** Structures that follow the number of runs and prompts: margin charts, tables. */
+  rebuildStructures() {
+    const { model } = this;
+    const margins = this.figures.margins;
+    while (margins.plots.length > model.runs.length) this.removePlot(margins.plots[margins.plots.length - 1]);
+    while (margins.plots.length < model.runs.length) {
+      const run = margins.plots.length;
+      this.addPlot(margins, { draw: (c) => this.pg.drawMargins(c, run), svg: (w, h2) => this.pg.svg('margins', w, h2, String(run)), label: `Margins of run ${run + 1}` });
+    }
+    this.promptSelect.replaceChildren(...model.prompts.map((p, x) => h('option', { value: String(x) }, p)));
+    this.promptField.hidden = model.prompts.length <= 1;
+    this.figures.truth.element.hidden = !model.reward;
+
+    const columns = [...METRIC_COLUMNS, ...(model.reward ? TRUTH_COLUMNS : [])];
+    this.metricColumns = columns;
+    this.metricsHead.replaceChildren(h('th', { scope: 'col' }, 'run'), ...columns.map(([, text]) => h('th', { scope: 'col' }, text)));
+    this.metricRows = model.runs.map(() => {
+      const name = h('th', { scope: 'row' }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), h('span', {}));
+      const cells = columns.map(() => h('td', {}));
+      h('tr', {}, name, cells);
+      return { name, cells };
+    });
+    this.metricsBody.replaceChildren(...this.metricRows.map((r) => r.name.parentElement));
+
+    this.predictedTables = model.runs.map(() => {
+      const caption = h('caption', {}, h('span', { class: 'swatch', 'aria-hidden': 'true' }), h('span', {}));
+      const cells = {};
+      const row = (reference) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, reference),
+          ['policy right', 'policy wrong'].map((policy) => {
+            const key = CELLS.find(([, r, p]) => r === reference && p === policy)[0];
+            const predicted = h('span', { class: 'predicted-word' });
+            const measured = h('span', { class: 'measured' });
+            const cell = h('td', {}, predicted, h('br', {}), measured);
+            cells[key] = { cell, predicted, measured };
+            return cell;
+          }),
+        );
+      const note = h('p', { class: 'note help' });
+      const table = h(
+        'table',
+        { class: 'learning' },
+        caption,
+        h('thead', {}, h('tr', {}, h('td', {}), h('th', { scope: 'col' }, 'policy right'), h('th', { scope: 'col' }, 'policy wrong'))),
+        h('tbody', {}, row('reference right'), row('reference wrong')),
+      );
+      return { element: h('div', { class: 'predicted-run' }, table, note), caption, cells, note };
+    });
+    this.predictedBox.replaceChildren(...this.predictedTables.map((t) => t.element));
+    for (const plot of this.plots) plot.stale = true;
+    this.invalidate();
+  }
+
+  promptIndex() {
+    return Math.min(Number(this.promptSelect.value) || 0, this.model.prompts.length - 1);
+  }
+
+  refreshAbout() {
+    this.aboutTitle.textContent = this.model.title || 'Your scenario';
+    this.aboutText.textContent = this.model.description || 'Edit the data and the runs below; the link in the address bar reproduces this scenario.';
+    this.presetSelect.value = this.presetId;
+  }
+
+  // ---- The loop ----
+
+  schedule() {
+    if (!this.raf) this.raf = requestAnimationFrame(this.frame);
+  }
+
+  /** Marks every plot stale and asks for a frame. */
+  invalidate() {
+    this.dirty = true;
+    for (const plot of this.plots) plot.stale = true;
+    this.schedule();
+  }
+
+  frame() {
+    this.raf = 0;
+    const start = performance.now();
+    if (this.playing) {
+      this.stats.playFrames += 1;
+      if (this.asyncStep) {
+        // A GPU step still in flight: skip this frame's training rather than queue another.
+        if (this.pending) this.stats.skippedFrames += 1;
+        else {
+          this.pending = this.pg.stepAsync(this.speed).then(
+            () => {
+              this.pending = null;
+              this.pg.record();
+              this.invalidate();
+            },
+            (error) => {
+              this.pending = null;
+              this.useCpu(`the WebGPU step failed (${error.message ?? error})`);
+            },
+          );
+        }
+      } else {
+        this.pg.step(this.speed);
+        this.pg.record();
+        this.invalidate();
+      }
+    }
+    // While a GPU step is in flight the engine is busy; its completion redraws.
+    if (this.dirty && !this.pending) this.render(start);
+    if (this.playing || this.dirty) this.schedule();
+  }
+
+  /** Updates the text views from a snapshot, then redraws stale visible canvases within a budget. */
+  render(start) {
+    const snapshot = this.pg.snapshot();
+    this.snapshot = snapshot;
+    this.updateTables(snapshot);
+    this.editors.update(snapshot);
+    const step = snapshot.runs.reduce((max, run) => Math.max(max, run.step), 0);
+    this.stepOutput.textContent = `step ${step}`;
+    if (step > 0 && this.stats.firstTrainedFrame === null) {
+      this.stats.firstTrainedFrame = performance.now();
+      performance.mark('dpo-first-trained-frame');
+    }
+    // While playing only what is on screen is drawn; paused, the rest catch up (for exports,
+    // screenshots and scrolling), still within the frame budget.
+    const wanted = (p) => p.stale && (p.visible || !this.playing) && !p.figure.element.hidden;
+    const waiting = this.plots.filter(wanted).sort((a, b) => b.visible - a.visible || a.lastDrawn - b.lastDrawn);
+    let drawn = 0;
+    for (const plot of waiting) {
+      if (drawn > 0 && performance.now() - start > DRAW_BUDGET_MS) break;
+      this.drawPlot(plot);
+      drawn += 1;
+    }
+    this.dirty = this.plots.some(wanted);
+    this.stats.frames += 1;
+    this.stats.drawMs += performance.now() - start;
+  }
+
+  drawPlot(plot) {
+    const { canvas } = plot;
+    const ratio = Math.min(window.devicePixelRatio || 1, 3);
+    const width = Math.max(10, Math.round(canvas.clientWidth * ratio));
+    const height = Math.max(10, Math.round(canvas.clientHeight * ratio));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    try {
+      plot.draw(canvas);
+    } catch (error) {
+      this.note(`A chart could not be drawn: ${error.message}`, 'error');
+    }
+    plot.stale = false;
+    plot.lastDrawn = performance.now();
+  }
+
+  updateTables(snapshot) {
+    snapshot.runs.forEach((run, i) => {
+      const row = this.metricRows[i];
+      if (row) {
+        setText(row.name.lastChild, run.name);
+        setColor(row.name.firstChild, run.color);
+        this.metricColumns.forEach(([key], c) => setText(row.cells[c], key === 'step' ? String(run.metrics.step) : formatNumber(run.metrics[key])));
+      }
+      const table = this.predictedTables[i];
+      if (table) {
+        setText(table.caption.lastChild, run.name);
+        setColor(table.caption.firstChild, run.color);
+        for (const [key] of CELLS) {
+          const { cell, predicted, measured } = table.cells[key];
+          const word = run.predicted[key];
+          const measuredCell = run.metrics.learning_table[key];
+          setText(predicted, `predicted: ${word}`);
+          setText(measured, `measured: ${measuredCell.pairs} pair${measuredCell.pairs === 1 ? '' : 's'}, ${(100 * measuredCell.share).toFixed(0)}%`);
+          const className = `cell-${word}${word === 'silent' && measuredCell.share > 0.005 ? ' disagrees' : ''}`;
+          if (cell.className !== className) cell.className = className;
+        }
+        setText(table.note, run.predicted.note);
+      }
+    });
+  }
+
+  // ---- Transport ----
+
+  setPlayLabel() {
+    this.playButton.replaceChildren(h('span', { class: 'icon-glyph', 'aria-hidden': 'true' }, this.playing ? '❚❚' : '▶'), this.playing ? 'Pause' : 'Play');
+  }
+
+  play() {
+    if (this.playing) return;
+    this.playing = true;
+    this.setPlayLabel();
+    this.root.dataset.playing = '';
+    this.schedule();
+  }
+
+  pause() {
+    this.playing = false;
+    this.setPlayLabel();
+    delete this.root.dataset.playing;
+    // Charts off screen were skipped while playing: let them catch up now.
+    this.dirty = true;
+    this.schedule();
+  }
+
+  async stepOnce() {
+    if (this.asyncStep) {
+      if (this.pending) return;
+      this.pending = this.pg.stepAsync(1);
+      try {
+        await this.pending;
+      } finally {
+        this.pending = null;
+      }
+    } else this.pg.step(1);
+    this.pg.record();
+    this.invalidate();
+  }
+
+  async reset() {
+    // A GPU step may still be writing the runs: let it land, then reset.
+    if (this.pending) await this.pending;
+    this.pg.reset();
+    this.note('');
+    this.invalidate();
+  }
+
+  // ---- Edits ----
+
+  /**
+   * Applies an edit: `mutate(next)` changes a copy of the model, the engine validates and applies
+   * it at once. On success the model is replaced, resets are reported and the editors named in
+   * `rebuild` are rebuilt; on failure nothing changes and the error stands next to the field its
+   * path names (the control keeps what the user typed). Returns whether it was applied.
+   */
+  apply(mutate, options = {}) {
+    // The engine is busy with a GPU step: apply once it lands (the edit reads its controls then).
+    if (this.pending) {
+      this.pending.then(() => this.apply(mutate, options));
+      return true;
+    }
+    const { scope = null, rebuild = [], after = null, resetAll = false } = options;
+    const next = cloneModel(this.model);
+    try {
+      mutate(next);
+    } catch (error) {
+      if (!(error instanceof FieldError)) throw error;
+      this.showError(error.path, error.message, scope);
+      return false;
+    }
+    let result;
+    try {
+      result = this.pg.setScenario(scenarioText(next));
+    } catch (error) {
+      const { path, message } = splitError(error.message);
+      this.showError(path, message, scope);
+      return false;
+    }
+    const previous = this.model;
+    this.model = next;
+    this.clearErrors(scope);
+    if (resetAll) this.pg.reset();
+    this.reportApplied(previous, next, result, resetAll);
+    if (this.presetId) {
+      this.presetId = '';
+      this.presetSelect.value = '';
+    }
+    for (const name of rebuild) this.editors.render(name);
+    if (previous.runs.length !== next.runs.length || previous.prompts.length !== next.prompts.length || Boolean(previous.reward) !== Boolean(next.reward)) this.rebuildStructures();
+    after?.();
+    this.refreshScenarioText();
+    this.saveHash();
+    this.invalidate();
+    return true;
+  }
+
+  reportApplied(previous, next, result, resetAll) {
+    const data = (m) => JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]);
+    const restarted = result.reset.filter((i) => i < previous.runs.length).map((i) => `“${next.runs[i].name}”`);
+    if (resetAll) return;
+    if (result.reshaped) this.note('The outputs or prompts changed, so every run restarted from step 0.');
+    else if (restarted.length)
+      this.note(`${restarted.join(', ')} restarted from step 0: a change to the initial policy, optimiser, seed, regulariser or length normalisation needs a fresh start.`);
+    else if (data(previous) !== data(next)) this.note('The data changed: every run keeps training from where it is; the charts start over.');
+    else this.note('');
+  }
+
+  /** Says something in the status line (`kind` "error" for problems). */
+  note(message, kind = '') {
+    this.status.textContent = message;
+    this.status.className = `dpo-status ${kind}`.trim();
+  }
+
+  /** Finds the control for an error path: the exact one, else the closest enclosing field. */
+  findPathElement(path) {
+    const candidates = [...this.root.querySelectorAll('[data-path]')];
+    const exact = candidates.find((e) => e.dataset.path === path);
+    if (exact) return exact;
+    const within = (outer, inner) => inner.startsWith(outer) && /^[.[]/.test(inner.slice(outer.length));
+    const enclosing = candidates.filter((e) => within(e.dataset.path, path)).sort((a, b) => b.dataset.path.length - a.dataset.path.length)[0];
+    return enclosing ?? candidates.find((e) => within(path, e.dataset.path)) ?? null;
+  }
+
+  showError(path, message, scope) {
+    const target = this.findPathElement(path) ?? scope;
+    const text = path ? `${path}: ${message}` : message;
+    this.note(`Not applied — ${text}`, 'error');
+    if (!target) return;
+    let record = this.errors.get(target);
+    if (!record) {
+      const element = h('span', { class: 'field-error' });
+      const holder = target.closest('.field') ?? target.closest('.row') ?? target;
+      if (holder === target && !target.matches('input, select, textarea')) target.append(element);
+      else if (holder === target) target.after(element);
+      else holder.append(element);
+      record = { element, scope };
+      this.errors.set(target, record);
+    }
+    record.scope = scope;
+    record.element.textContent = message;
+    if (target.matches('input, select, textarea')) target.setAttribute('aria-invalid', 'true');
+  }
+
+  /** Removes the errors shown for edits within `scope` (all of them when `scope` is null). */
+  clearErrors(scope) {
+    for (const [target, record] of this.errors) {
+      if (scope === null || record.scope === scope || scope.contains(target)) {
+        record.element.remove();
+        target.removeAttribute('aria-invalid');
+        this.errors.delete(target);
+      }
+    }
+  }
+
+  /** Drops the error records of controls about to be rebuilt. */
+  forgetErrors(container) {
+    for (const [target, record] of this.errors) {
+      if (container.contains(target)) {
+        record.element.remove();
+        this.errors.delete(target);
+      }
+    }
+  }
+
+  /**
+   * Replaces the whole scenario (preset, import, link, JSON editor): validated first; every run
+   * restarts. Returns `null` or the error text.
+   */
+  load(text, { presetId = null, announce = null } = {}) {
+    const problem = this.problemWith(text);
+    if (problem) return problem;
+    try {
+      this.pg.setScenario(text);
+    } catch (error) {
+      return error.message;
+    }
+    this.pg.reset();
+    this.model = modelFromCanonical(this.pg.scenarioJson());
+    this.presetId = presetId ?? this.presetIdFor(text);
+    this.clearErrors(null);
+    this.editors.renderAll();
+    this.rebuildStructures();
+    this.refreshAbout();
+    this.refreshScenarioText(true);
+    this.saveHash();
+    this.note(announce ?? '');
+    return null;
+  }
+
+  // ---- URL state ----
+
+  saveHash(now = false) {
+    if (!this.options.urlState) return;
+    clearTimeout(this.hashTimer);
+    const write = () => {
+      const hash = hashFor(scenarioText(this.model));
+      this.lastHash = hash;
+      if (location.hash !== hash) history.replaceState(history.state, '', hash);
+    };
+    // Debounced: dragging a bar applies many edits a second.
+    if (now) write();
+    else this.hashTimer = setTimeout(write, 250);
+  }
+
+  onHashChange() {
+    if (location.hash === this.lastHash) return;
+    const fromHash = readHash(location.hash);
+    if (!fromHash) return;
+    const problem = fromHash.error ?? this.load(fromHash.text, { announce: 'Loaded the scenario from the link.' });
+    if (problem) {
+      this.load(defaultScenario(), { presetId: 'default' });
+      this.note(`The scenario in this link could not be used (${problem}), so the default scenario is shown instead.`, 'error');
+    }
+  }
+
+  // ---- Import and export ----
+
+  buildFileSection() {
+    const fileInput = h('input', { type: 'file', accept: '.json,application/json', class: 'visually-hidden' });
+    fileInput.addEventListener('change', async () => {
+      const file = fileInput.files?.[0];
+      if (file) this.importText(await file.text(), file.name);
+      fileInput.value = '';
+    });
+    this.scenarioArea = h('textarea', { rows: 14, spellcheck: 'false', autocomplete: 'off', 'aria-label': 'Scenario JSON', 'data-path': '' });
+    this.scenarioArea.setAttribute('aria-description', 'The whole scenario as JSON (SPEC section 8). Edit it and press Apply.');
+    this.scenarioCheck = h('p', { class: 'scenario-check help', 'aria-live': 'polite' });
+    let timer = 0;
+    this.scenarioArea.addEventListener('input', () => {
+      this.scenarioArea.dataset.edited = '';
+      clearTimeout(timer);
+      timer = setTimeout(() => this.checkScenarioText(), 200);
+    });
+    this.fileSection = h(
+      'details',
+      { class: 'editor file' },
+      h('summary', {}, 'Scenario file: import, export, share'),
+      h('p', { class: 'help' }, 'Import a scenario file with the button, or drop a .json file anywhere on the playground. Exports: the scenario, the metrics recorded so far (CSV), and each chart (PNG/SVG buttons above it).'),
+      h(
+        'div',
+        { class: 'row buttons wrap' },
+        h('label', { class: 'button' }, fileInput, 'Import JSON…'),
+        h('button', { type: 'button', onclick: () => this.exportScenario() }, 'Export scenario'),
+        h('button', { type: 'button', onclick: () => this.exportCsv() }, 'Export metrics CSV'),
+        h('button', { type: 'button', onclick: () => this.copyLink() }, 'Copy link'),
+      ),
+      this.scenarioArea,
+      h('div', { class: 'row buttons' }, h('button', { type: 'button', onclick: () => this.applyScenarioText() }, 'Apply JSON'), h('button', { type: 'button', onclick: () => this.refreshScenarioText(true) }, 'Revert')),
+      this.scenarioCheck,
+    );
+    this.fileSection.addEventListener('toggle', () => this.refreshScenarioText());
+    return this.fileSection;
+  }
+
+  /** Shows the current scenario in the JSON editor, unless the user is editing it. */
+  refreshScenarioText(force = false) {
+    if (!this.scenarioArea) return;
+    if (!force && ('edited' in this.scenarioArea.dataset || !this.fileSection.open)) return;
+    delete this.scenarioArea.dataset.edited;
+    this.scenarioArea.value = scenarioText(this.model, true);
+    this.scenarioCheck.textContent = '';
+  }
+
+  checkScenarioText() {
+    const problem = this.problemWith(this.scenarioArea.value);
+    this.scenarioCheck.textContent = problem ? `Invalid: ${problem}` : 'Valid scenario: press Apply JSON to load it.';
+    this.scenarioCheck.classList.toggle('error', Boolean(problem));
+  }
+
+  applyScenarioText() {
+    const problem = this.load(this.scenarioArea.value, { announce: 'Loaded the edited scenario; every run restarted.' });
+    if (problem) {
+      this.scenarioCheck.textContent = `Invalid: ${problem}`;
+      this.scenarioCheck.classList.add('error');
+      this.note(`Not applied — ${problem}`, 'error');
+    }
+  }
+
+  /** Loads imported text; on an error, the text stays in the JSON editor to be fixed. */
+  importText(text, name) {
+    const problem = this.load(text, { announce: `Imported ${name}; every run restarted.` });
+    if (problem) {
+      this.fileSection.open = true;
+      this.scenarioArea.value = text;
+      this.scenarioArea.dataset.edited = '';
+      this.scenarioCheck.textContent = `Invalid: ${problem}`;
+      this.scenarioCheck.classList.add('error');
+      this.note(`Could not import ${name}: ${problem}`, 'error');
+    }
+  }
+
+  bindDrop() {
+    const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+    this.root.addEventListener('dragover', (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      this.root.classList.add('dropping');
+    });
+    this.root.addEventListener('dragleave', (event) => {
+      if (!this.root.contains(event.relatedTarget)) this.root.classList.remove('dropping');
+    });
+    this.root.addEventListener('drop', async (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      this.root.classList.remove('dropping');
+      const file = event.dataTransfer.files[0];
+      if (file) this.importText(await file.text(), file.name);
+    });
+  }
+
+  fileStem() {
+    return (this.presetId || 'scenario').replace(/[^a-z0-9-]+/gi, '-');
+  }
+
+  exportScenario() {
+    download(`${this.fileStem()}.json`, new Blob([scenarioText(this.model, true) + '\n'], { type: 'application/json' }));
+  }
+
+  exportCsv() {
+    download(`${this.fileStem()}-metrics.csv`, new Blob([this.pg.metricsCsv()], { type: 'text/csv' }));
+  }
+
+  async copyLink() {
+    const url = new URL(location.href);
+    url.hash = hashFor(scenarioText(this.model));
+    try {
+      await navigator.clipboard.writeText(url.href);
+      this.note('Copied a link to this scenario.');
+    } catch {
+      this.note(`Copy this link: ${url.href}`);
+    }
+  }
+
+  /** Where each canvas of a figure sits, for exports that look like the page. */
+  layout(figure) {
+    const box = figure.canvases.getBoundingClientRect();
+    const placed = figure.plots.map((plot) => {
+      const rect = plot.canvas.getBoundingClientRect();
+      return { plot, x: Math.round(rect.left - box.left), y: Math.round(rect.top - box.top), width: Math.round(rect.width), height: Math.round(rect.height) };
+    });
+    const width = Math.max(...placed.map((p) => p.x + p.width), 10);
+    const height = Math.max(...placed.map((p) => p.y + p.height), 10);
+    return { placed, width, height };
+  }
+
+  exportPng(name) {
+    const figure = this.figures[name];
+    const { placed, width, height } = this.layout(figure);
+    const ratio = Math.min(window.devicePixelRatio || 1, 3);
+    const canvas = h('canvas', { width: Math.round(width * ratio), height: Math.round(height * ratio) });
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    for (const { plot, x, y, width: w, height: h2 } of placed) {
+      this.drawPlot(plot);
+      context.drawImage(plot.canvas, x * ratio, y * ratio, w * ratio, h2 * ratio);
+    }
+    canvas.toBlob((blob) => blob && download(`${this.fileStem()}-${name}.png`, blob), 'image/png');
+  }
+
+  exportSvg(name) {
+    const figure = this.figures[name];
+    const { placed, width, height } = this.layout(figure);
+    // One SVG per canvas from the engine, nested at the position the canvas has on the page.
+    const parts = placed.map(({ plot, x, y, width: w, height: h2 }) => {
+      const text = plot.svg(Math.max(10, w), Math.max(10, h2)).replace(/<\?xml[^>]*>\s*/, '');
+      return text.replace(/^<svg\b/, `<svg x="${x}" y="${y}"`);
+    });
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n${parts.join('\n')}\n</svg>\n`;
+    download(`${this.fileStem()}-${name}.svg`, new Blob([svg], { type: 'image/svg+xml' }));
+  }
+
+  // ---- Backend ----
+
+  setBackend(kind, detail) {
+    this.backend = kind;
+    this.backendElement.dataset.backend = kind;
+    this.backendElement.textContent = kind === 'webgpu' ? `Backend: WebGPU${detail ? ` (${detail})` : ''}` : `Backend: CPU${detail ? ` — ${detail}` : ''}`;
+    this.backendButton.textContent = kind === 'webgpu' ? 'Use CPU' : 'Use WebGPU';
+    this.backendButton.disabled = kind === 'cpu' && Boolean(this.gpuReason);
+  }
+
+  /** Tries WebGPU when asked and possible; otherwise (or on failure) trains on the CPU. */
+  async chooseBackend(preferGpu) {
+    this.setBackend('cpu', 'trying WebGPU…');
+    this.backendButton.disabled = true;
+    this.gpuReason = await gpuUnavailable(this.pg);
+    if (!preferGpu || this.gpuReason) {
+      this.asyncStep = false;
+      this.setBackend('cpu', preferGpu ? this.gpuReason : 'chosen by you');
+      return;
+    }
+    try {
+      const result = await this.pg.useGpu();
+      if (result?.ok && typeof this.pg.stepAsync === 'function') {
+        this.asyncStep = true;
+        this.setBackend('webgpu', result.adapter || '');
+      } else {
+        this.asyncStep = false;
+        this.setBackend('cpu', result?.reason || 'WebGPU could not start');
+      }
+    } catch (error) {
+      this.asyncStep = false;
+      this.setBackend('cpu', `WebGPU could not start (${error.message ?? error})`);
+    }
+  }
+
+  async switchBackend() {
+    if (this.backend === 'webgpu') await this.useCpu('chosen by you');
+    else await this.chooseBackend(true);
+  }
+
+  /** Back to the CPU: through the engine when it can switch, else a fresh engine (runs restart). */
+  async useCpu(reason) {
+    if (this.pending) await this.pending.catch(() => {});
+    this.asyncStep = false;
+    if (typeof this.pg.useCpu === 'function') this.pg.useCpu();
+    else if (this.pg.backend !== 'cpu') {
+      this.pg.free?.();
+      this.pg = new Playground(scenarioText(this.model));
+      this.note('Switched to the CPU; the runs restarted.');
+    }
+    this.setBackend('cpu', reason);
+    this.invalidate();
+  }
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function setColor(element, color) {
+  if (element.dataset.color !== color) {
+    element.dataset.color = color;
+    element.style.background = color;
+  }
+}

@@ -1,0 +1,126 @@
+// The one declared state of a playground: the scenario (SPEC section 8), held as a plain object
+// ("the model") that the editors change, that serialises to the scenario text the engine reads,
+// and that round-trips through the URL hash. The engine stays the judge of validity: nothing here
+// checks ranges, so that every error message comes from one place and names its field path.
+
+/** Rounds a number read back from the engine to the precision it was stored with (f32), so that
+ * 0.05 does not come back as 0.05000000074505806 in editors, links and exported files. */
+function tidy(value) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || Number.isInteger(value)) return value;
+  return Number(value.toPrecision(7));
+}
+
+/** Applies `tidy` to every number in a JSON value. */
+export function tidyNumbers(value) {
+  if (Array.isArray(value)) return value.map(tidyNumbers);
+  if (value && typeof value === 'object') {
+    const out = {};
+    for (const [key, item] of Object.entries(value)) out[key] = tidyNumbers(item);
+    return out;
+  }
+  return tidy(value);
+}
+
+/** Turns the engine's canonical scenario text (`pg.scenarioJson()`) into the model. Pairs refer to
+ * prompts and outputs by index, so that renaming an output never breaks a pair. */
+export function modelFromCanonical(text) {
+  const raw = tidyNumbers(JSON.parse(text));
+  const outputs = raw.outputs.map((o) => (typeof o === 'string' ? { label: o, length: 1 } : { label: o.label, length: o.length ?? 1 }));
+  const prompts = raw.prompts ?? ['x0'];
+  const outputIndex = (v) => (typeof v === 'number' ? v : outputs.findIndex((o) => o.label === v));
+  const promptIndex = (v) => (typeof v === 'number' ? v : Math.max(0, prompts.indexOf(v)));
+  return {
+    title: raw.title ?? '',
+    description: raw.description ?? '',
+    prompts,
+    outputs,
+    reference: raw.reference,
+    pairs: (raw.pairs ?? []).map((p) => ({
+      prompt: promptIndex(p.prompt ?? 0),
+      chosen: outputIndex(p.chosen),
+      rejected: outputIndex(p.rejected),
+      weight: p.weight ?? 1,
+    })),
+    reward: raw.reward ?? null,
+    generate: raw.generate ?? null,
+    steps: raw.steps ?? 200,
+    runs: raw.runs.map(runFromCanonical),
+  };
+}
+
+function runFromCanonical(run) {
+  const init = typeof run.init === 'string' ? { kind: run.init } : { ...run.init };
+  return { ...run, init, optimizer: { ...run.optimizer }, regularizer: { ...run.regularizer } };
+}
+
+/** The scenario object (SPEC section 8) for a model: labels rather than indices where that reads
+ * better, and only the fields that are set. */
+export function scenarioObject(model) {
+  const label = (y) => model.outputs[y]?.label ?? y;
+  const scenario = {};
+  if (model.title) scenario.title = model.title;
+  if (model.description) scenario.description = model.description;
+  scenario.prompts = model.prompts;
+  scenario.outputs = model.outputs.map((o) => (o.length === 1 ? o.label : { label: o.label, length: o.length }));
+  scenario.reference = model.reference;
+  scenario.pairs = model.pairs.map((p) => {
+    const pair = { chosen: label(p.chosen), rejected: label(p.rejected) };
+    if (model.prompts.length > 1) pair.prompt = model.prompts[p.prompt] ?? p.prompt;
+    if (p.weight !== 1) pair.weight = p.weight;
+    return pair;
+  });
+  if (model.reward) scenario.reward = model.reward;
+  if (model.generate) scenario.generate = model.generate;
+  scenario.steps = model.steps;
+  scenario.runs = model.runs.map((run) => ({
+    ...run,
+    init: run.init.kind === 'random' ? { kind: 'random', scale: run.init.scale } : run.init.kind,
+  }));
+  return scenario;
+}
+
+/** Scenario text for a model; `pretty` for files people read. */
+export function scenarioText(model, pretty = false) {
+  return JSON.stringify(scenarioObject(model), null, pretty ? 2 : undefined);
+}
+
+/** A deep copy of a model (it is plain JSON data). */
+export function cloneModel(model) {
+  return structuredClone(model);
+}
+
+// ---- The URL hash: `#s=` followed by the scenario text in base64url (RFC 4648 section 5). ----
+
+function base64urlEncode(text) {
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function base64urlDecode(data) {
+  if (!/^[A-Za-z0-9_-]*$/.test(data)) throw new Error('the link contains characters that are not base64url');
+  const base64 = data.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (data.length % 4)) % 4);
+  const binary = atob(base64);
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  // `fatal` so that a truncated link is reported, not decoded into replacement characters.
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+}
+
+/** The hash fragment (with `#`) that carries a scenario. */
+export function hashFor(text) {
+  return `#s=${base64urlEncode(text)}`;
+}
+
+/** Reads a location hash: `null` when it carries no scenario, else `{text}` or `{error}` (a
+ * sentence saying why the link could not be read). */
+export function readHash(hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ''));
+  const data = params.get('s');
+  if (data === null) return null;
+  try {
+    return { text: base64urlDecode(data) };
+  } catch (error) {
+    return { error: `the link's scenario could not be decoded (${error.message})` };
+  }
+}
