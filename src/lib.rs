@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod plot;
 pub mod presets;
 pub mod scenario;

@@ -291,9 +291,9 @@ impl Run {
         gradient
     }
 
-    /// Fills `self.gradient` for this step; returns whether the batch is the full batch.
-    fn accumulate_gradient(&mut self, problem: &Problem) -> bool {
-        let full_batch = match self.config.batch_size {
+    /// Draws this step's batch into `self.batch`; returns whether it is the full batch.
+    fn draw_batch(&mut self) -> bool {
+        match self.config.batch_size {
             Some(size) if size < self.pair_logits.len() => {
                 let mut batch = std::mem::take(&mut self.batch);
                 self.sampler.next_batch(size, &mut batch);
@@ -301,7 +301,56 @@ impl Run {
                 false
             }
             _ => true,
-        };
+        }
+    }
+
+    /// Draws the next step's batch without training: the pair indices of the minibatch, or `None`
+    /// for the full batch. For a backend that trains this run's state elsewhere (the GPU backend
+    /// keeps one `Run` per run as its host shadow), so that a seed gives the same batches there.
+    pub fn next_batch(&mut self) -> Option<&[u32]> {
+        if self.draw_batch() {
+            None
+        } else {
+            Some(&self.batch)
+        }
+    }
+
+    /// Replaces the whole training state with one read back from another backend: the logits, the
+    /// optimiser's moments (SGD's momentum or Adam's first moment, then Adam's second moment,
+    /// ignored for SGD) and the step count. Training continues from it exactly as if this run
+    /// had taken those steps; the minibatch order is whatever this run's sampler has drawn.
+    pub fn set_state(
+        &mut self,
+        logits: &[f32],
+        first_moment: &[f32],
+        second_moment: &[f32],
+        steps: u64,
+    ) {
+        self.logits.copy_from_slice(logits);
+        self.first_moment.copy_from_slice(first_moment);
+        if !self.second_moment.is_empty() {
+            self.second_moment.copy_from_slice(second_moment);
+        }
+        self.gradient.fill(0.0);
+        self.steps = steps;
+        // A logit with zero optimiser state and no gradient cannot move, so the active set is the
+        // logits with state, and the batch logits join it again from the next step on.
+        let dense = self.dense();
+        self.active.clear();
+        for i in 0..self.logits.len() {
+            let has_state =
+                self.first_moment[i] != 0.0 || self.second_moment.get(i).is_some_and(|&v| v != 0.0);
+            self.is_active[i] = dense || has_state;
+            if self.is_active[i] {
+                self.active.push(i as u32);
+            }
+        }
+        self.pairs_active = dense;
+    }
+
+    /// Fills `self.gradient` for this step; returns whether the batch is the full batch.
+    fn accumulate_gradient(&mut self, problem: &Problem) -> bool {
+        let full_batch = self.draw_batch();
         let mixout = match self.config.regularizer {
             Regularizer::Mixout { p } => {
                 self.draw_mixout(problem, p);
@@ -582,11 +631,8 @@ impl Run {
             } => {
                 // As torch.optim.Adam: the bias corrections in double precision, then
                 // theta -= (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps).
-                let t = (self.steps + 1) as i32;
-                let correction1 = 1.0 - (beta1 as f64).powi(t);
-                let correction2 = 1.0 - (beta2 as f64).powi(t);
-                let step_size = (lr as f64 / correction1) as f32;
-                let inverse_root_correction2 = (1.0 / correction2.sqrt()) as f32;
+                let (step_size, inverse_root_correction2) =
+                    adam_corrections(lr, beta1, beta2, self.steps);
                 let body = |theta: &mut f32, gradient: &mut f32, m: &mut f32, v: &mut f32| {
                     let g = *gradient;
                     *m = beta1 * *m + (1.0 - beta1) * g;
@@ -749,8 +795,20 @@ fn policy_log_ratio_normalized(
     }
 }
 
+/// Adam's bias corrections for the step after `steps` steps, in f64 as `torch.optim.Adam`:
+/// `(lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t))` with `t = steps + 1`. Shared with the GPU
+/// backend, which receives them as per-step parameters.
+pub(crate) fn adam_corrections(lr: f32, beta1: f32, beta2: f32, steps: u64) -> (f32, f32) {
+    let t = (steps + 1) as i32;
+    let correction1 = 1.0 - (beta1 as f64).powi(t);
+    let correction2 = 1.0 - (beta2 as f64).powi(t);
+    let step_size = (lr as f64 / correction1) as f32;
+    let inverse_root_correction2 = (1.0 / correction2.sqrt()) as f32;
+    (step_size, inverse_root_correction2)
+}
+
 /// Sum of weights in f64, returned in f32 (the precision of the step).
-fn total_weight(weights: impl Iterator<Item = f32>) -> f32 {
+pub(crate) fn total_weight(weights: impl Iterator<Item = f32>) -> f32 {
     weights.map(f64::from).sum::<f64>() as f32
 }
 

@@ -165,14 +165,19 @@ fn serve_command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Debian packages the browser tests need: Chromium (with SwiftShader's WebGPU) and Node.js.
-/// Installed with apt-get when missing and this is root on Debian; otherwise a clear error.
-fn install_browser_test_tools() -> Result<(), String> {
+/// Debian packages the tests need: Mesa's Vulkan driver (llvmpipe, a GPU adapter on the CPU for
+/// the GPU backend's parity tests), Chromium (with SwiftShader's WebGPU) and Node.js. Installed
+/// with apt-get when missing and this is root on Debian; otherwise a clear error.
+fn install_test_tools(browser: bool) -> Result<(), String> {
     let mut missing = Vec::new();
-    if !Path::new("/usr/bin/chromium").exists() {
+    let has_mesa = Command::new("dpkg").args(["-s", "mesa-vulkan-drivers"]).output().is_ok_and(|o| o.status.success());
+    if !has_mesa && !Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists() {
+        missing.push("mesa-vulkan-drivers");
+    }
+    if browser && !Path::new("/usr/bin/chromium").exists() {
         missing.push("chromium");
     }
-    if Command::new("node").arg("--version").output().is_err() {
+    if browser && Command::new("node").arg("--version").output().is_err() {
         missing.extend(["nodejs", "npm"]);
     }
     if missing.is_empty() {
@@ -181,7 +186,7 @@ fn install_browser_test_tools() -> Result<(), String> {
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!(
-            "the browser tests need {} (on Debian: apt-get install {}); or set DPO_SKIP_BROWSER=1",
+            "the tests need {} (on Debian: apt-get install {})",
             missing.join(", "),
             missing.join(" ")
         ));
@@ -192,12 +197,16 @@ fn install_browser_test_tools() -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
+    let browser = std::env::var_os("DPO_SKIP_BROWSER").is_none();
+    install_test_tools(browser)?;
     run(Command::new(cargo()).args(["test", "--release", "--workspace"]))?;
-    if std::env::var_os("DPO_SKIP_BROWSER").is_some() {
+    // The GPU backend against the CPU engine, on whatever adapter there is (llvmpipe in CI). These
+    // tests fail, not skip, without an adapter.
+    run(Command::new(cargo()).args(["test", "--release", "--features", "gpu", "--test", "gpu"]))?;
+    if !browser {
         eprintln!("xtask: DPO_SKIP_BROWSER is set: the browser tests did not run");
         return Ok(());
     }
-    install_browser_test_tools()?;
     let dist = dist()?;
     let root = root();
     if !root.join("node_modules/playwright-core").exists() {

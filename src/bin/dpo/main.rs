@@ -3,7 +3,7 @@
 mod bench;
 mod output;
 
-use dpo_playground::engine::{History, InputError};
+use dpo_playground::engine::{History, InputError, RunSet};
 use dpo_playground::presets::{Preset, PRESETS};
 use dpo_playground::scenario::Scenario;
 use std::io::{IsTerminal, Read, Write};
@@ -16,7 +16,7 @@ dpo - train DPO-style preference losses on a tabular softmax policy
 USAGE:
     dpo run SCENARIO [OPTIONS]     train every run of a scenario and report
     dpo check SCENARIO             validate a scenario file; prints what it holds
-    dpo bench [--json] [--workload NAME]
+    dpo bench [--json] [--workload NAME] [--backend B]
                                    time one training step on the standard workloads
     dpo presets                    list the shipped presets
     dpo preset NAME                print a preset's scenario file
@@ -36,11 +36,18 @@ RUN OPTIONS:
                       against the reference, the learning tables, each run's margins
     --format F        plot format: svg, png or both (default svg)
     --quiet           no progress bar
+    --backend B       cpu (default), gpu or auto: where to train. gpu and auto need a
+                      dpo built with `--features gpu`; gpu fails without an adapter,
+                      auto names the adapter it takes on stderr, or falls back to the
+                      CPU with a note. The output is the same JSON either way; if the
+                      GPU is lost mid-run, training continues on the CPU.
 
 BENCH OPTIONS:
     --json            print {\"workloads\": [{\"name\", \"runs\", \"prompts\", \"outputs\",
                       \"pairs\", \"backend\", \"seconds_per_step\"}]} (median per step)
     --workload NAME   only classroom, sweep or vocabulary
+    --backend B       cpu (default), gpu or auto; GPU rows carry an \"adapter\" field,
+                      and a software adapter (llvmpipe) is marked \"(CPU-emulated)\"
 
 A bad scenario exits with status 2 and an error naming the field on stderr;
 nothing is printed on stdout.";
@@ -121,6 +128,138 @@ struct RunOptions {
     plots: Option<PathBuf>,
     format: output::PlotFormat,
     quiet: bool,
+    backend: Backend,
+}
+
+/// Where `dpo run` and `dpo bench` train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Backend {
+    /// The CPU engine (the reference).
+    #[default]
+    Cpu,
+    /// The GPU backend; an error without an adapter or without the `gpu` feature.
+    Gpu,
+    /// The GPU if there is an adapter, else the CPU.
+    Auto,
+}
+
+impl Backend {
+    /// Parses `--backend`'s value.
+    fn parse(text: &str) -> Result<Backend, Failure> {
+        match text {
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            "auto" => Ok(Backend::Auto),
+            other => Err(usage(format!(
+                "--backend must be cpu, gpu or auto, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Without the `gpu` feature: `gpu` is an error, `auto` the CPU with a note.
+#[cfg(not(feature = "gpu"))]
+fn no_gpu_build(backend: Backend) -> Result<(), Failure> {
+    match backend {
+        Backend::Cpu => Ok(()),
+        Backend::Gpu => Err(Failure(
+            "--backend gpu: this dpo was built without the GPU backend; rebuild it with \
+             `cargo build --release --features gpu`"
+                .into(),
+            2,
+        )),
+        Backend::Auto => {
+            eprintln!("dpo: this dpo was built without the GPU backend; training on the CPU");
+            Ok(())
+        }
+    }
+}
+
+/// The GPU run set for `set`'s runs, or `None` for the CPU (`--backend cpu`, or `auto` without
+/// a usable adapter, said on stderr). `--backend gpu` without one is an error.
+#[cfg(feature = "gpu")]
+fn open_gpu(
+    set: &RunSet,
+    backend: Backend,
+) -> Result<Option<dpo_playground::gpu::GpuRunSet>, Failure> {
+    if backend == Backend::Cpu {
+        return Ok(None);
+    }
+    let configs: Vec<_> = set.runs().iter().map(|run| run.config().clone()).collect();
+    match pollster::block_on(dpo_playground::gpu::GpuRunSet::new(set.problem(), &configs)) {
+        Ok(gpu) => {
+            if backend == Backend::Auto {
+                eprintln!("dpo: training on the GPU: {}", gpu.adapter_name());
+            }
+            Ok(Some(gpu))
+        }
+        Err(error) if backend == Backend::Auto => {
+            eprintln!("dpo: no usable GPU ({error}); training on the CPU");
+            Ok(None)
+        }
+        Err(error) => Err(Failure(format!("--backend gpu: {error}"), 1)),
+    }
+}
+
+/// Trains a run set on the CPU engine or, when opened, on the GPU; the GPU's state is read back
+/// into the run set whenever it is asked for, so output, CSV and plots never know the difference.
+struct Trainer {
+    #[cfg(feature = "gpu")]
+    gpu: Option<dpo_playground::gpu::GpuRunSet>,
+}
+
+impl Trainer {
+    fn new(set: &RunSet, backend: Backend) -> Result<Trainer, Failure> {
+        #[cfg(feature = "gpu")]
+        return Ok(Trainer {
+            gpu: open_gpu(set, backend)?,
+        });
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = set;
+            no_gpu_build(backend)?;
+            Ok(Trainer {})
+        }
+    }
+
+    /// Trains `steps` more steps (submitted, not awaited, on the GPU).
+    fn step(&mut self, set: &mut RunSet, steps: u64) {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &mut self.gpu {
+            let mut left = steps;
+            while left > 0 {
+                let n = left.min(u32::MAX as u64);
+                gpu.step(n as u32);
+                left -= n;
+            }
+            return;
+        }
+        set.step(steps);
+    }
+
+    /// Brings `set` up to date with the GPU's state. If the device was lost, the runs continue on
+    /// the CPU from the state last read back, retraining the steps since then (with a note).
+    fn sync(&mut self, set: &mut RunSet) {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &mut self.gpu {
+            match pollster::block_on(gpu.read_runs()) {
+                Ok(runs) => {
+                    for (i, run) in runs.into_iter().enumerate() {
+                        if let Some(slot) = set.run_mut(i) {
+                            *slot = run;
+                        }
+                    }
+                }
+                Err(error) => {
+                    let behind = gpu.steps() - set.runs().first().map_or(0, |run| run.steps());
+                    eprintln!("dpo: {error}; continuing on the CPU ({behind} steps to redo)");
+                    self.gpu = None;
+                    set.step(behind);
+                }
+            }
+        }
+        let _ = set;
+    }
 }
 
 fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
@@ -142,6 +281,7 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
                 options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?
             }
             "--quiet" => options.quiet = true,
+            "--backend" => options.backend = Backend::parse(&value("--backend")?)?,
             flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
             path => {
                 if options.scenario.replace(path.to_string()).is_some() {
@@ -205,6 +345,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
     let scenario = load(source)?;
     let steps = options.steps.unwrap_or(scenario.steps);
     let mut set = scenario.run_set()?;
+    let mut trainer = Trainer::new(&set, options.backend)?;
     let wants_history = options.csv.is_some() || options.plots.is_some();
     let every = options.every.unwrap_or((steps / 200).max(1));
     let mut history = History::new(set.runs().len(), usize::MAX);
@@ -222,9 +363,10 @@ fn run(args: &[String]) -> Result<(), Failure> {
     let mut done = 0;
     while done < steps {
         let n = chunk.min(steps - done);
-        set.step(n);
+        trainer.step(&mut set, n);
         done += n;
         if wants_history {
+            trainer.sync(&mut set);
             history.record(&set);
         }
         if progress {
@@ -236,6 +378,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             );
         }
     }
+    trainer.sync(&mut set);
     if progress {
         eprintln!();
     }

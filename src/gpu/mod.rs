@@ -1,0 +1,1001 @@
+//! The GPU backend (feature `gpu`): the CPU engine's training step as WGSL compute kernels
+//! through `wgpu`, natively (Vulkan, Metal, DX12) and in the browser (WebGPU).
+//!
+//! A [`GpuRunSet`] trains every run of a set at once. It is built once: device, pipelines, bind
+//! groups, buffers and the index of the pairs touching each logit. Each call to
+//! [`GpuRunSet::step`] then only writes the per-step parameters and encodes many steps into one
+//! submission; [`GpuRunSet::read_logits`] and [`GpuRunSet::read_runs`] read back, awaiting
+//! `map_async` (never a blocking wait in the browser).
+//!
+//! The CPU engine is the reference: each kernel repeats [`crate::engine::Run`]'s f32 operations
+//! in the same order, the host computes what the CPU computes in f64 (Adam's bias corrections,
+//! batch weights) and uploads it, and the minibatches come from a host-side shadow [`Run`] per
+//! run, so a seed gives the same batches on both backends. Metrics are not computed on the GPU:
+//! [`GpuRunSet::metrics`] reads the state back into the shadow runs and calls
+//! [`Run::metrics`], which guarantees the metric definitions are the CPU engine's, identically.
+//!
+//! Per step, one compute pass runs: `rows.wgsl` (row log-normalisers and KL, only when a run uses
+//! length normalisation or KL), `pairs.wgsl` (margins, `phi'`, per-pair gradient terms),
+//! `coefficients.wgsl` (length normalisation's row coefficients), `update.wgsl` (gradient gather
+//! and optimiser update) and `advance.wgsl` (the step counter).
+
+use crate::engine::run::{adam_corrections, total_weight};
+use crate::engine::{InputError, Metrics, Optimizer, Problem, Regularizer, Run, RunConfig};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// Threads per workgroup, as `WORKGROUP` in `shaders/common.wgsl`.
+const WORKGROUP: u32 = 256;
+/// Words before the first step's parameters in the schedule buffer (`SCHEDULE_HEADER`).
+const SCHEDULE_HEADER: usize = 4;
+/// Words per (step, run) parameters (`STEP_WORDS`).
+const STEP_WORDS: usize = 8;
+/// Values per (run, pair) in the pair-values buffer (`PAIR_VALUES`).
+const PAIR_VALUES: usize = 3;
+/// A full-batch step's mask offset (`FULL_BATCH`).
+const FULL_BATCH: u32 = u32::MAX;
+/// At most this many steps go into one submission, so that one submission stays short enough
+/// for a browser's or a driver's watchdog.
+const MAX_STEPS_PER_SUBMISSION: usize = 256;
+/// Logit updates per submission to aim for when choosing how many steps it holds.
+const WORK_PER_SUBMISSION: usize = 1 << 26;
+
+/// Why the GPU backend cannot train (or stopped training).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GpuError {
+    /// No adapter was found (no GPU, no driver, or a browser without WebGPU).
+    NoAdapter(String),
+    /// The adapter refused the device (for example limits it does not have).
+    Device(String),
+    /// The scenario needs more than the device offers (a buffer or a dispatch too large).
+    TooLarge(String),
+    /// A run's configuration is invalid (the same error the CPU engine gives).
+    Input(InputError),
+    /// The device was lost (a driver reset, a tab losing its device) or reported an error;
+    /// train on from the last state read back, on the CPU.
+    Lost(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter(why) => write!(f, "no GPU adapter: {why}"),
+            GpuError::Device(why) => write!(f, "the GPU adapter refused a device: {why}"),
+            GpuError::TooLarge(why) => write!(f, "the scenario is too large for the GPU: {why}"),
+            GpuError::Input(error) => write!(f, "{error}"),
+            GpuError::Lost(why) => write!(f, "the GPU device was lost: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// `Sizes` of `shaders/common.wgsl`: shapes and the starts of the sections of the problem buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Sizes {
+    runs: u32,
+    prompts: u32,
+    outputs: u32,
+    pairs: u32,
+    logits_per_run: u32,
+    inverse_lengths_start: u32,
+    logit_offsets_start: u32,
+    logit_entries_start: u32,
+    prompt_offsets_start: u32,
+    prompt_pairs_start: u32,
+    _pad: [u32; 2],
+}
+
+/// `RunParams` of `shaders/common.wgsl`: one run's constants.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct RunParams {
+    loss: u32,
+    flags: u32,
+    seed_low: u32,
+    seed_high: u32,
+    beta: f32,
+    lambda: f32,
+    mixout_p: f32,
+    mixout_keep_scale: f32,
+    lr: f32,
+    momentum: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    _pad: [u32; 2],
+}
+
+// Run flags, as in `shaders/common.wgsl`.
+const LENGTH_NORMALIZE: u32 = 1;
+const MIXOUT: u32 = 2;
+const ADAM: u32 = 4;
+const L2: u32 = 8;
+const KL: u32 = 16;
+
+impl RunParams {
+    /// The constants of `config`, computed in f32 as the CPU engine computes them.
+    fn of(config: &RunConfig) -> RunParams {
+        let mut params = RunParams {
+            loss: match config.loss {
+                crate::engine::LossKind::Logistic => 0,
+                crate::engine::LossKind::Hinge => 1,
+                crate::engine::LossKind::Ipo => 2,
+            },
+            seed_low: config.seed as u32,
+            seed_high: (config.seed >> 32) as u32,
+            beta: config.beta,
+            ..RunParams::default()
+        };
+        if config.length_normalize {
+            params.flags |= LENGTH_NORMALIZE;
+        }
+        match config.regularizer {
+            Regularizer::None => {}
+            Regularizer::L2 { lambda } => {
+                params.flags |= L2;
+                params.lambda = lambda;
+            }
+            Regularizer::Kl { lambda } => {
+                params.flags |= KL;
+                params.lambda = lambda;
+            }
+            Regularizer::Mixout { p } => {
+                params.flags |= MIXOUT;
+                params.mixout_p = p;
+                params.mixout_keep_scale = 1.0 / (1.0 - p);
+            }
+        }
+        match config.optimizer {
+            Optimizer::Sgd { lr, momentum } => {
+                params.lr = lr;
+                params.momentum = momentum;
+            }
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
+                params.flags |= ADAM;
+                params.lr = lr;
+                params.momentum = beta1;
+                params.beta2 = beta2;
+                params.eps = eps;
+                params.one_minus_beta1 = 1.0 - beta1;
+                params.one_minus_beta2 = 1.0 - beta2;
+            }
+        }
+        params
+    }
+}
+
+/// The sizes (in bytes) of the buffers a scenario needs, and the numbers behind them.
+struct Plan {
+    runs: usize,
+    prompts: usize,
+    outputs: usize,
+    pairs: usize,
+    /// Runs that draw minibatches (smaller than the pair count).
+    minibatch_runs: usize,
+    /// Words of one minibatch bit mask.
+    mask_words: usize,
+    /// Steps per submission.
+    steps_per_submission: usize,
+    logits_bytes: u64,
+    moments_bytes: u64,
+    problem_bytes: u64,
+    pair_values_bytes: u64,
+    schedule_bytes: u64,
+    largest_bytes: u64,
+}
+
+impl Plan {
+    /// The plan of `configs` on `problem`, or `TooLarge` when an index would overflow 32 bits.
+    fn of(problem: &Problem, configs: &[RunConfig]) -> Result<Plan, GpuError> {
+        let runs = configs.len();
+        let prompts = problem.prompt_count();
+        let outputs = problem.output_count();
+        let pairs = problem.pairs().len();
+        let logits = runs * prompts * outputs;
+        let minibatch_runs = configs
+            .iter()
+            .filter(|c| c.batch_size.is_some_and(|size| size < pairs))
+            .count();
+        let mask_words = pairs.div_ceil(32);
+        let work_per_step = (logits + runs * pairs).max(1);
+        let steps_per_submission =
+            (WORK_PER_SUBMISSION / work_per_step).clamp(1, MAX_STEPS_PER_SUBMISSION);
+        let words_per_step = runs * STEP_WORDS + minibatch_runs * mask_words;
+        let problem_words =
+            4 * pairs + outputs + (prompts * outputs + 1) + 2 * pairs + (prompts + 1) + pairs;
+        // Every index the kernels compute is a u32: the second moments and the pair values are the
+        // largest arrays they index.
+        let largest_index = (2 * logits)
+            .max(PAIR_VALUES * runs * pairs)
+            .max(problem_words)
+            .max(SCHEDULE_HEADER + steps_per_submission * words_per_step);
+        if largest_index >= u32::MAX as usize / 4 {
+            return Err(GpuError::TooLarge(format!(
+                "{runs} runs of {prompts} x {outputs} logits and {pairs} pairs need more than 2^30 \
+                 values in one buffer"
+            )));
+        }
+        // Buffers are never empty: a binding needs at least one element (64 bytes covers a RunParams).
+        let bytes = |words: usize| (4 * words as u64).max(64);
+        let plan = Plan {
+            runs,
+            prompts,
+            outputs,
+            pairs,
+            minibatch_runs,
+            mask_words,
+            steps_per_submission,
+            logits_bytes: bytes(logits),
+            moments_bytes: bytes(2 * logits),
+            problem_bytes: bytes(problem_words),
+            pair_values_bytes: bytes(PAIR_VALUES * runs * pairs),
+            schedule_bytes: bytes(SCHEDULE_HEADER + steps_per_submission * words_per_step),
+            largest_bytes: 0,
+        };
+        let largest_bytes = [
+            plan.moments_bytes,
+            plan.problem_bytes,
+            plan.pair_values_bytes,
+            plan.schedule_bytes,
+            bytes(runs * 16),
+            bytes(runs * pairs),
+            bytes(runs * prompts * 4),
+            // The staging buffer holds logits and both moments.
+            plan.logits_bytes + plan.moments_bytes,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        Ok(Plan {
+            largest_bytes,
+            ..plan
+        })
+    }
+
+    /// The device limits this plan needs, starting from WebGPU's defaults (which every adapter
+    /// has), raised to the buffer sizes; `TooLarge` when the adapter has less.
+    fn limits(&self, adapter: &wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
+        let mut limits = wgpu::Limits::default();
+        if adapter.max_storage_buffers_per_shader_stage < 8 {
+            return Err(GpuError::TooLarge(format!(
+                "the kernels bind 8 storage buffers; the adapter allows {}",
+                adapter.max_storage_buffers_per_shader_stage
+            )));
+        }
+        // Ask for what the scenario needs and no more, so the request succeeds wherever it can.
+        limits.max_storage_buffer_binding_size = limits
+            .max_storage_buffer_binding_size
+            .max(self.largest_bytes);
+        limits.max_buffer_size = limits.max_buffer_size.max(self.largest_bytes);
+        if self.largest_bytes > adapter.max_storage_buffer_binding_size
+            || self.largest_bytes > adapter.max_buffer_size
+        {
+            return Err(GpuError::TooLarge(format!(
+                "a buffer of {} bytes is needed; the adapter allows {} per binding",
+                self.largest_bytes,
+                adapter
+                    .max_storage_buffer_binding_size
+                    .min(adapter.max_buffer_size)
+            )));
+        }
+        limits.max_compute_workgroups_per_dimension = adapter.max_compute_workgroups_per_dimension;
+        Ok(limits)
+    }
+}
+
+/// A compute pipeline and its one bind group.
+struct Kernel {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+}
+
+/// Every run of a set, trained on the GPU.
+///
+/// Built once from a problem and the runs' configurations; [`GpuRunSet::step`] encodes and
+/// submits without waiting, the `read_*` methods await the readback.
+pub struct GpuRunSet {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: wgpu::AdapterInfo,
+    problem: Problem,
+    /// One CPU run per configuration: the initial state, the minibatch sampler, the metrics, and
+    /// the state to fall back to.
+    shadows: Vec<Run>,
+    plan: Plan,
+    /// Per run, its slot among the minibatch masks of a step (None: full batch).
+    mask_slots: Vec<Option<usize>>,
+    /// `1 / W` of the full batch.
+    inverse_total_weight: f32,
+    /// Steps trained (every run has the same count).
+    steps: u64,
+    /// Whether any run needs the row pass (length normalisation or KL), the coefficient pass.
+    needs_rows: bool,
+    needs_coefficients: bool,
+    max_workgroups_per_dimension: u32,
+    logits: wgpu::Buffer,
+    moments: wgpu::Buffer,
+    schedule: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    rows: Kernel,
+    pairs: Kernel,
+    coefficients: Kernel,
+    update: Kernel,
+    advance: Kernel,
+    /// The first device loss or uncaptured error, reported by the next readback.
+    failure: Arc<Mutex<Option<String>>>,
+    /// Host-side schedule words, reused between submissions.
+    schedule_words: Vec<u32>,
+}
+
+impl GpuRunSet {
+    /// Finds an adapter (high performance preferred), requests a device with the limits this
+    /// scenario needs, and builds everything for `configs` on `problem`.
+    pub async fn new(problem: &Problem, configs: &[RunConfig]) -> Result<GpuRunSet, GpuError> {
+        let plan = Plan::of(problem, configs)?;
+        // From the environment, so that WGPU_BACKEND and WGPU_ADAPTER_NAME can pick an adapter.
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let limits = plan.limits(&adapter.limits())?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("dpo-playground"),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        GpuRunSet::new_inner(device, queue, adapter.get_info(), problem, configs)
+    }
+
+    /// Builds everything on a device the caller already has (tests share one device this way).
+    /// Installs the device's lost and uncaptured-error handlers, replacing earlier ones.
+    pub fn new_inner(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: wgpu::AdapterInfo,
+        problem: &Problem,
+        configs: &[RunConfig],
+    ) -> Result<GpuRunSet, GpuError> {
+        let shadows = configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                Run::new(config.clone(), problem)
+                    .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let plan = Plan::of(problem, configs)?;
+        let limits = device.limits();
+        if plan.largest_bytes > limits.max_storage_buffer_binding_size
+            || plan.largest_bytes > limits.max_buffer_size
+        {
+            return Err(GpuError::TooLarge(format!(
+                "a buffer of {} bytes is needed; the device allows {}",
+                plan.largest_bytes,
+                limits
+                    .max_storage_buffer_binding_size
+                    .min(limits.max_buffer_size)
+            )));
+        }
+        let max_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.max(1);
+        // The largest dispatch: one invocation per (run, logit).
+        let largest_dispatch = (plan.runs * plan.prompts * plan.outputs)
+            .max(plan.runs * plan.pairs)
+            .div_ceil(WORKGROUP as usize);
+        if largest_dispatch.div_ceil(max_workgroups_per_dimension as usize)
+            > max_workgroups_per_dimension as usize
+        {
+            return Err(GpuError::TooLarge(format!(
+                "{largest_dispatch} workgroups exceed a 2D grid of {max_workgroups_per_dimension}^2"
+            )));
+        }
+
+        let failure = Arc::new(Mutex::new(None::<String>));
+        {
+            // Without a handler wgpu panics on an uncaptured error; record it instead, and report
+            // it (and a device loss) from the next readback as `GpuError::Lost`.
+            let on_error = failure.clone();
+            device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                record(&on_error, error.to_string())
+            }));
+            let on_loss = failure.clone();
+            device.set_device_lost_callback(move |reason, message| {
+                record(&on_loss, format!("{reason:?}: {message}"))
+            });
+        }
+
+        let data = Data::of(problem, &shadows, &plan);
+        use wgpu::util::DeviceExt;
+        let storage = wgpu::BufferUsages::STORAGE;
+        let init = |label: &str, contents: &[u8], usage: wgpu::BufferUsages| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents,
+                usage,
+            })
+        };
+        let sizes = init(
+            "sizes",
+            bytemuck::bytes_of(&data.sizes),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let problem_buffer = init(
+            "problem",
+            &padded(&data.problem, plan.problem_bytes),
+            storage,
+        );
+        let runs_buffer = init("runs", &padded(&data.runs, 64), storage);
+        let pair_offsets = init("pair offsets", &padded(&data.pair_offsets, 64), storage);
+        let log_reference = init(
+            "log reference",
+            &padded(problem.log_reference(), 64),
+            storage,
+        );
+        // Logits and moments are copied to the staging buffer on readback; logits can be written.
+        let logits = init(
+            "logits",
+            &padded(&data.logits, plan.logits_bytes),
+            storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        );
+        let moments = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("moments"),
+            size: plan.moments_bytes,
+            usage: storage | wgpu::BufferUsages::COPY_SRC,
+            // Fresh buffers are zeroed: the optimiser state starts at zero, as on the CPU.
+            mapped_at_creation: false,
+        });
+        let rows_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("rows"),
+            size: (16 * (plan.runs * plan.prompts) as u64).max(64),
+            usage: storage,
+            mapped_at_creation: false,
+        });
+        let pair_values = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("pair values"),
+            size: plan.pair_values_bytes,
+            usage: storage,
+            mapped_at_creation: false,
+        });
+        let schedule = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("schedule"),
+            size: plan.schedule_bytes,
+            // Written by the host before each submission, then counted by `advance.wgsl`.
+            usage: storage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: plan.logits_bytes + plan.moments_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+
+        let kernel = |name: &str, source: &str, buffers: &[&wgpu::Buffer]| {
+            // Every kernel file is preceded by the shared declarations.
+            let source = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), source);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            // `layout: None` derives the bind group layout from the shader, which names exactly
+            // the bindings each kernel uses.
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .enumerate()
+                .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                    binding: binding as u32,
+                    resource: buffer.as_entire_binding(),
+                })
+                .collect();
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(name),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            Kernel {
+                pipeline,
+                bind_group,
+            }
+        };
+        let rows = kernel(
+            "rows",
+            include_str!("../../shaders/rows.wgsl"),
+            &[
+                &sizes,
+                &runs_buffer,
+                &schedule,
+                &log_reference,
+                &logits,
+                &rows_buffer,
+            ],
+        );
+        let pairs = kernel(
+            "pairs",
+            include_str!("../../shaders/pairs.wgsl"),
+            &[
+                &sizes,
+                &problem_buffer,
+                &runs_buffer,
+                &pair_offsets,
+                &schedule,
+                &log_reference,
+                &logits,
+                &rows_buffer,
+                &pair_values,
+            ],
+        );
+        let coefficients = kernel(
+            "coefficients",
+            include_str!("../../shaders/coefficients.wgsl"),
+            &[
+                &sizes,
+                &problem_buffer,
+                &runs_buffer,
+                &pair_values,
+                &rows_buffer,
+            ],
+        );
+        let update = kernel(
+            "update",
+            include_str!("../../shaders/update.wgsl"),
+            &[
+                &sizes,
+                &problem_buffer,
+                &runs_buffer,
+                &schedule,
+                &log_reference,
+                &logits,
+                &moments,
+                &rows_buffer,
+                &pair_values,
+            ],
+        );
+        let advance = kernel(
+            "advance",
+            include_str!("../../shaders/advance.wgsl"),
+            &[&schedule],
+        );
+
+        let mut next_slot = 0;
+        let mask_slots = configs
+            .iter()
+            .map(|config| {
+                config
+                    .batch_size
+                    .filter(|&size| size < plan.pairs)
+                    .map(|_| {
+                        next_slot += 1;
+                        next_slot - 1
+                    })
+            })
+            .collect();
+        let needs_rows = configs
+            .iter()
+            .any(|c| c.length_normalize || matches!(c.regularizer, Regularizer::Kl { .. }));
+        let needs_coefficients = configs.iter().any(|c| c.length_normalize);
+        Ok(GpuRunSet {
+            device,
+            queue,
+            adapter,
+            problem: problem.clone(),
+            inverse_total_weight: 1.0
+                / total_weight(problem.pairs().iter().map(|pair| pair.weight)),
+            shadows,
+            plan,
+            mask_slots,
+            steps: 0,
+            needs_rows,
+            needs_coefficients,
+            max_workgroups_per_dimension,
+            logits,
+            moments,
+            schedule,
+            staging,
+            rows,
+            pairs,
+            coefficients,
+            update,
+            advance,
+            failure,
+            schedule_words: Vec::new(),
+        })
+    }
+
+    /// The adapter's name; a software adapter (llvmpipe, SwiftShader, WARP) is marked
+    /// "(CPU-emulated)", so that its timings are never mistaken for a GPU's.
+    pub fn adapter_name(&self) -> String {
+        if self.adapter.device_type == wgpu::DeviceType::Cpu {
+            format!("{} (CPU-emulated)", self.adapter.name)
+        } else {
+            self.adapter.name.clone()
+        }
+    }
+
+    /// What wgpu reports about the adapter (backend, driver, device type).
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.adapter
+    }
+
+    /// Steps trained so far (by every run).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The shared data.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// Replaces run `run`'s logits (row-major `[prompt][output]`) before the next step, as
+    /// [`Run::set_logits`] does on the CPU; the optimiser state stays. Does nothing for a run
+    /// index or a length that does not fit.
+    pub fn write_logits(&mut self, run: usize, logits: &[f32]) {
+        let n = self.plan.prompts * self.plan.outputs;
+        if run < self.plan.runs && logits.len() == n {
+            self.queue.write_buffer(
+                &self.logits,
+                (4 * run * n) as u64,
+                bytemuck::cast_slice(logits),
+            );
+        }
+    }
+
+    /// Trains every run for `steps` steps: writes each step's parameters and minibatch masks,
+    /// encodes the kernels of many steps into each submission and submits, without waiting.
+    pub fn step(&mut self, steps: u32) {
+        let mut remaining = steps as usize;
+        while remaining > 0 {
+            let count = remaining.min(self.plan.steps_per_submission);
+            self.submit(count);
+            remaining -= count;
+        }
+    }
+
+    /// One submission of `count` steps.
+    fn submit(&mut self, count: usize) {
+        let plan = &self.plan;
+        let masks_start = SCHEDULE_HEADER + plan.steps_per_submission * plan.runs * STEP_WORDS;
+        let used = masks_start + count * plan.minibatch_runs * plan.mask_words;
+        let mut words = std::mem::take(&mut self.schedule_words);
+        words.clear();
+        words.resize(used, 0);
+        for s in 0..count {
+            let step = self.steps + s as u64;
+            for (r, shadow) in self.shadows.iter_mut().enumerate() {
+                let at = SCHEDULE_HEADER + (s * plan.runs + r) * STEP_WORDS;
+                let (step_size, inverse_root_correction2) = match shadow.config().optimizer {
+                    Optimizer::Adam {
+                        lr, beta1, beta2, ..
+                    } => adam_corrections(lr, beta1, beta2, step),
+                    Optimizer::Sgd { .. } => (0.0, 0.0),
+                };
+                // The shadow's sampler draws the batch, exactly as the CPU engine's step would.
+                let (inverse_total, mask) = match (shadow.next_batch(), self.mask_slots[r]) {
+                    (Some(batch), Some(slot)) => {
+                        let mask = masks_start + (s * plan.minibatch_runs + slot) * plan.mask_words;
+                        for &pair in batch {
+                            words[mask + pair as usize / 32] |= 1 << (pair % 32);
+                        }
+                        let pairs = self.problem.pairs();
+                        let weight = total_weight(batch.iter().map(|&i| pairs[i as usize].weight));
+                        (1.0 / weight, mask as u32)
+                    }
+                    _ => (self.inverse_total_weight, FULL_BATCH),
+                };
+                words[at] = step_size.to_bits();
+                words[at + 1] = inverse_root_correction2.to_bits();
+                words[at + 2] = step as u32;
+                words[at + 3] = inverse_total.to_bits();
+                words[at + 4] = mask;
+            }
+        }
+        // The counter (word 0) starts at 0; `advance.wgsl` moves it on after each step, so one
+        // write serves every step of the submission.
+        self.queue
+            .write_buffer(&self.schedule, 0, bytemuck::cast_slice(&words));
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("steps"),
+            });
+        {
+            // One pass for every step: dispatches in a pass run in order, each seeing the storage
+            // writes of the ones before, so no pass boundaries are needed between kernels.
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("steps"),
+                timestamp_writes: None,
+            });
+            let rows = (plan.runs * plan.prompts) as u32;
+            let pairs = (plan.runs * plan.pairs) as u32;
+            let logits = (plan.runs * plan.prompts * plan.outputs) as u32;
+            for _ in 0..count {
+                if self.needs_rows {
+                    // One workgroup per row.
+                    self.dispatch(&mut pass, &self.rows, rows);
+                }
+                self.dispatch(&mut pass, &self.pairs, pairs.div_ceil(WORKGROUP));
+                if self.needs_coefficients {
+                    self.dispatch(&mut pass, &self.coefficients, rows.div_ceil(WORKGROUP));
+                }
+                self.dispatch(&mut pass, &self.update, logits.div_ceil(WORKGROUP));
+                self.dispatch(&mut pass, &self.advance, 1);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        self.steps += count as u64;
+        self.schedule_words = words;
+    }
+
+    /// Dispatches `workgroups` workgroups of `kernel`, as a 2D grid past the per-dimension limit
+    /// (the kernels flatten the grid and ignore the excess of the last row).
+    fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, workgroups: u32) {
+        if workgroups == 0 {
+            return;
+        }
+        let x = workgroups.min(self.max_workgroups_per_dimension);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &kernel.bind_group, &[]);
+        pass.dispatch_workgroups(x, workgroups.div_ceil(x), 1);
+    }
+
+    /// Blocks until every submitted step has run (natively only: a browser must never block, and
+    /// awaits a readback instead). For timing; `Err(Lost)` once the device was lost.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait_idle(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        self.check()
+    }
+
+    /// Copies the logits (and, with `moments`, the moments after them) to
+    /// the staging buffer and awaits its mapping; returns the words.
+    async fn read_back(&mut self, moments: bool) -> Result<Vec<f32>, GpuError> {
+        self.check()?;
+        let logits_bytes = self.plan.logits_bytes;
+        let total = logits_bytes + if moments { self.plan.moments_bytes } else { 0 };
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("read back"),
+            });
+        encoder.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, logits_bytes);
+        if moments {
+            encoder.copy_buffer_to_buffer(
+                &self.moments,
+                0,
+                &self.staging,
+                logits_bytes,
+                self.plan.moments_bytes,
+            );
+        }
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        let slice = self.staging.slice(..total);
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver may be gone if the caller dropped the future; nothing to do then.
+            let _ = sender.send(result);
+        });
+        // Natively the callback only runs inside `poll`; in the browser the event loop runs it and
+        // `poll` does nothing, so this wait happens only off the web.
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Lost(e.to_string()))?;
+        let mapped = receiver
+            .await
+            .map_err(|_| GpuError::Lost("the readback was cancelled".into()))?;
+        if let Err(error) = mapped {
+            self.check()?;
+            return Err(GpuError::Lost(error.to_string()));
+        }
+        let values = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Lost(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        self.staging.unmap();
+        self.check()?;
+        Ok(values)
+    }
+
+    /// `Err(Lost)` once the device was lost or reported an error.
+    fn check(&self) -> Result<(), GpuError> {
+        match self.failure.lock().map(|f| f.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(GpuError::Lost(why)),
+            Err(_) => Err(GpuError::Lost("an error handler panicked".into())),
+        }
+    }
+
+    /// Every run's logits, row-major `[prompt][output]`, after the steps submitted so far.
+    pub async fn read_logits(&mut self) -> Result<Vec<Vec<f32>>, GpuError> {
+        let n = self.plan.prompts * self.plan.outputs;
+        let values = self.read_back(false).await?;
+        Ok((0..self.plan.runs)
+            .map(|r| values[r * n..(r + 1) * n].to_vec())
+            .collect())
+    }
+
+    /// Every run's whole state (logits, optimiser moments, step count) read back into a CPU
+    /// [`Run`]: for metrics, for output, and to train on with the CPU engine if the device is lost.
+    pub async fn read_runs(&mut self) -> Result<Vec<Run>, GpuError> {
+        let n = self.plan.prompts * self.plan.outputs;
+        let total = self.plan.runs * n;
+        let values = self.read_back(true).await?;
+        let logits_words = (self.plan.logits_bytes / 4) as usize;
+        let (logits, moments) = values.split_at(logits_words);
+        let steps = self.steps;
+        Ok(self
+            .shadows
+            .iter()
+            .enumerate()
+            .map(|(r, shadow)| {
+                let mut run = shadow.clone();
+                let range = r * n..(r + 1) * n;
+                let second = total + r * n..total + (r + 1) * n;
+                run.set_state(
+                    &logits[range.clone()],
+                    &moments[range],
+                    &moments[second],
+                    steps,
+                );
+                run
+            })
+            .collect())
+    }
+
+    /// Every run's metrics (SPEC section 7) at the current step, computed by the CPU engine's
+    /// [`Run::metrics`] from the state read back, so that both backends share one definition.
+    pub async fn metrics(&mut self) -> Result<Vec<Metrics>, GpuError> {
+        let runs = self.read_runs().await?;
+        Ok(runs.iter().map(|run| run.metrics(&self.problem)).collect())
+    }
+}
+
+/// Keeps the first failure (later ones are usually its consequences).
+fn record(failure: &Mutex<Option<String>>, message: String) {
+    if let Ok(mut failure) = failure.lock() {
+        failure.get_or_insert(message);
+    }
+}
+
+/// The bytes of `values`, zero-padded to at least `bytes`.
+fn padded<T: bytemuck::Pod>(values: &[T], bytes: u64) -> Vec<u8> {
+    let mut data = bytemuck::cast_slice::<T, u8>(values).to_vec();
+    if (data.len() as u64) < bytes {
+        data.resize(bytes as usize, 0);
+    }
+    data
+}
+
+/// The initial contents of the buffers, built on the host.
+struct Data {
+    sizes: Sizes,
+    problem: Vec<u32>,
+    runs: Vec<RunParams>,
+    pair_offsets: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl Data {
+    fn of(problem: &Problem, shadows: &[Run], plan: &Plan) -> Data {
+        let k = plan.outputs;
+        let n = plan.prompts * k;
+        let pairs = problem.pairs();
+        let log_reference = problem.log_reference();
+        let mut words = Vec::new();
+        for pair in pairs {
+            words.extend([
+                (pair.prompt * k + pair.chosen) as u32,
+                (pair.prompt * k + pair.rejected) as u32,
+                pair.prompt as u32,
+                pair.weight.to_bits(),
+            ]);
+        }
+        let inverse_lengths_start = words.len();
+        for output in problem.outputs() {
+            // With length normalisation 1 / L(y), as `Run` computes it; the flag decides its use.
+            words.push((1.0 / output.length).to_bits());
+        }
+        // The CSR index of the (pair, side) entries touching each logit, in pair order, each entry
+        // the offset of its value in a run's pair values: built once, it replaces float atomics.
+        let mut counts = vec![0u32; n + 1];
+        for pair in pairs {
+            counts[pair.prompt * k + pair.chosen + 1] += 1;
+            counts[pair.prompt * k + pair.rejected + 1] += 1;
+        }
+        for i in 0..n {
+            counts[i + 1] += counts[i];
+        }
+        let mut entries = vec![0u32; 2 * pairs.len()];
+        let mut next = counts.clone();
+        for (p, pair) in pairs.iter().enumerate() {
+            for (side, y) in [(0, pair.chosen), (1, pair.rejected)] {
+                let logit = pair.prompt * k + y;
+                entries[next[logit] as usize] = (PAIR_VALUES * p + side) as u32;
+                next[logit] += 1;
+            }
+        }
+        let logit_offsets_start = words.len();
+        words.extend(&counts);
+        let logit_entries_start = words.len();
+        words.extend(&entries);
+        // The pairs of each prompt, in pair order, for the row coefficients.
+        let mut prompt_offsets = vec![0u32; plan.prompts + 1];
+        for pair in pairs {
+            prompt_offsets[pair.prompt + 1] += 1;
+        }
+        for x in 0..plan.prompts {
+            prompt_offsets[x + 1] += prompt_offsets[x];
+        }
+        let mut prompt_pairs = vec![0u32; pairs.len()];
+        let mut next = prompt_offsets.clone();
+        for (p, pair) in pairs.iter().enumerate() {
+            prompt_pairs[next[pair.prompt] as usize] = p as u32;
+            next[pair.prompt] += 1;
+        }
+        let prompt_offsets_start = words.len();
+        words.extend(&prompt_offsets);
+        let prompt_pairs_start = words.len();
+        words.extend(&prompt_pairs);
+
+        let mut pair_offsets = Vec::with_capacity(shadows.len() * pairs.len());
+        let mut logits = Vec::with_capacity(shadows.len() * n);
+        for shadow in shadows {
+            let config = shadow.config();
+            for pair in pairs {
+                let chosen = pair.prompt * k + pair.chosen;
+                let rejected = pair.prompt * k + pair.rejected;
+                // As `Run::derive`: h_0 from the normalised log-reference, then gamma h_0 + m.
+                let reference_log_ratio =
+                    config.alpha * (log_reference[chosen] - log_reference[rejected]);
+                pair_offsets.push(config.gamma * reference_log_ratio + config.margin);
+            }
+            logits.extend_from_slice(shadow.logits());
+        }
+        Data {
+            sizes: Sizes {
+                runs: plan.runs as u32,
+                prompts: plan.prompts as u32,
+                outputs: plan.outputs as u32,
+                pairs: plan.pairs as u32,
+                logits_per_run: n as u32,
+                inverse_lengths_start: inverse_lengths_start as u32,
+                logit_offsets_start: logit_offsets_start as u32,
+                logit_entries_start: logit_entries_start as u32,
+                prompt_offsets_start: prompt_offsets_start as u32,
+                prompt_pairs_start: prompt_pairs_start as u32,
+                _pad: [0; 2],
+            },
+            problem: words,
+            runs: shadows.iter().map(|s| RunParams::of(s.config())).collect(),
+            pair_offsets,
+            logits,
+        }
+    }
+}
