@@ -80,8 +80,12 @@ pub fn validate_scenario(text: &str) -> JsValue {
 #[wasm_bindgen]
 pub struct Playground {
     scenario: Scenario,
+    /// The runs on the CPU: the whole training when the CPU trains, and the mirror of the last
+    /// state read back when WebGPU trains (metrics, plots and the fallback all read it).
     set: RunSet,
     history: History,
+    #[cfg(feature = "gpu")]
+    gpu: gpu_glue::Slot,
 }
 
 #[derive(Serialize)]
@@ -134,7 +138,13 @@ impl Playground {
         let set = scenario.run_set().map_err(js_error)?;
         let mut history = History::new(set.runs().len(), HISTORY_CAPACITY);
         history.record(&set);
-        Ok(Playground { scenario, set, history })
+        Ok(Playground {
+            scenario,
+            set,
+            history,
+            #[cfg(feature = "gpu")]
+            gpu: Default::default(),
+        })
     }
 
     /// Applies an edited scenario, keeping each run's training state where the edit allows.
@@ -143,6 +153,7 @@ impl Playground {
     #[wasm_bindgen(js_name = setScenario)]
     pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsError> {
         let scenario = Scenario::from_json(text).map_err(js_error)?;
+        self.absorb();
         let problem = scenario.problem().map_err(js_error)?;
         let same_data = scenario.prompts == self.scenario.prompts
             && scenario.outputs == self.scenario.outputs
@@ -182,6 +193,12 @@ impl Playground {
             self.history.margins[i].clear();
         }
         self.scenario = scenario;
+        #[cfg(feature = "gpu")]
+        if self.gpu_active() {
+            // All runs share the device's step counter, so an edit restarts every run there.
+            self.restart_on_gpu();
+            reset = (0..self.set.runs().len()).collect();
+        }
         if !same_data || !reset.is_empty() {
             self.history.record(&self.set);
         }
@@ -194,32 +211,46 @@ impl Playground {
         self.scenario.to_json_pretty()
     }
 
-    /// Trains every run `steps` steps on the CPU.
+    /// Trains every run `steps` steps on the CPU (switching from WebGPU to the CPU if it trained).
     pub fn step(&mut self, steps: u32) {
+        self.absorb();
+        #[cfg(feature = "gpu")]
+        self.use_cpu();
         self.set.step(steps as u64);
     }
 
     /// Every run back to step 0; the history starts over.
     pub fn reset(&mut self) {
+        self.absorb();
         self.set.reset();
+        #[cfg(feature = "gpu")]
+        if self.gpu_active() {
+            self.restart_on_gpu();
+        }
         self.history.clear();
         self.history.record(&self.set);
     }
 
     /// Appends every run's current metrics and margins to the history.
     pub fn record(&mut self) {
+        self.absorb();
         self.history.record(&self.set);
     }
 
-    /// The backend that trains: `"cpu"`.
+    /// The backend that trains: `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if self.gpu_active() {
+            return "webgpu".to_string();
+        }
         "cpu".to_string()
     }
 
     /// Everything the page shows as text: outputs, reference, pairs, and per run its metrics,
     /// policy, margins and predicted learning table.
-    pub fn snapshot(&self) -> JsValue {
+    pub fn snapshot(&mut self) -> JsValue {
+        self.absorb();
         let problem = self.set.problem();
         let k = problem.output_count();
         let outputs = problem
@@ -343,6 +374,20 @@ impl Playground {
 }
 
 impl Playground {
+    /// Takes in the state the last WebGPU step read back, if any.
+    fn absorb(&mut self) {
+        #[cfg(feature = "gpu")]
+        if let Some(runs) = self.gpu.take_landed() {
+            if runs.len() == self.set.runs().len() {
+                for (i, run) in runs.into_iter().enumerate() {
+                    if let Some(slot) = self.set.run_mut(i) {
+                        *slot = run;
+                    }
+                }
+            }
+        }
+    }
+
     fn names(&self) -> Vec<String> {
         self.set.runs().iter().map(|r| r.config().name.clone()).collect()
     }
@@ -379,5 +424,147 @@ fn pair_label(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> S
         format!("{}: {text}", problem.prompts()[pair.prompt])
     } else {
         text
+    }
+}
+
+/// The WebGPU backend in the page. The device's runs live in a shared slot because a step's
+/// readback is awaited after the call that started it has returned: JavaScript gets a promise,
+/// the main thread never blocks, and the state read back lands in the slot for the next call.
+#[cfg(feature = "gpu")]
+mod gpu_glue {
+    use crate::engine::{Problem, Run, RunConfig};
+    use crate::gpu::GpuRunSet;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Default)]
+    pub struct State {
+        /// The device's runs; `None` while a step is in flight or when WebGPU is off.
+        pub runs: Option<GpuRunSet>,
+        /// WebGPU trains.
+        pub active: bool,
+        /// The runs must be rebuilt from this data before the next step (after an edit or a reset).
+        pub rebuild: Option<(Problem, Vec<RunConfig>)>,
+        /// Runs read back by the last step, not yet taken in by the CPU mirror.
+        pub landed: Option<Vec<Run>>,
+    }
+
+    /// Shared between the `Playground` and the futures of its steps.
+    #[derive(Default, Clone)]
+    pub struct Slot(pub Rc<RefCell<State>>);
+
+    impl Slot {
+        pub fn take_landed(&self) -> Option<Vec<Run>> {
+            self.0.borrow_mut().landed.take()
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+#[derive(Serialize)]
+struct GpuStart {
+    ok: bool,
+    adapter: String,
+    reason: String,
+}
+
+#[cfg(feature = "gpu")]
+#[wasm_bindgen]
+impl Playground {
+    /// Starts training on WebGPU: resolves to `{ok, adapter, reason}`. On success every run
+    /// restarts from step 0 on the device; on failure nothing changes and `reason` says why.
+    #[wasm_bindgen(js_name = useGpu)]
+    pub fn use_gpu(&mut self) -> js_sys::Promise {
+        let problem = self.set.problem().clone();
+        let configs = self.scenario.runs.clone();
+        let slot = self.gpu.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let result = match crate::gpu::GpuRunSet::new(&problem, &configs).await {
+                Ok(runs) => {
+                    let adapter = runs.adapter_name();
+                    let mut state = slot.0.borrow_mut();
+                    state.runs = Some(runs);
+                    state.active = true;
+                    state.rebuild = None;
+                    // Start the mirror at step 0 too: the first step's readback replaces it.
+                    state.landed = Some(configs.iter().filter_map(|c| crate::engine::Run::new(c.clone(), &problem).ok()).collect());
+                    GpuStart { ok: true, adapter, reason: String::new() }
+                }
+                Err(error) => GpuStart { ok: false, adapter: String::new(), reason: error.to_string() },
+            };
+            Ok(to_js(&result))
+        })
+    }
+
+    /// Trains every run `steps` steps on WebGPU and reads the state back, without blocking:
+    /// resolves when the state has landed (the next `record` or `snapshot` shows it), rejects
+    /// when the device fails, after which the CPU continues from the last state read back.
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub fn step_async(&mut self, steps: u32) -> js_sys::Promise {
+        self.absorb();
+        let slot = self.gpu.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let (runs, rebuild) = {
+                let mut state = slot.0.borrow_mut();
+                if !state.active {
+                    return Err(JsError::new("WebGPU is not training").into());
+                }
+                (state.runs.take(), state.rebuild.take())
+            };
+            let Some(mut runs) = runs else {
+                return Err(JsError::new("a WebGPU step is already in flight").into());
+            };
+            if let Some((problem, configs)) = rebuild {
+                runs = match runs.rebuild(&problem, &configs) {
+                    Ok(fresh) => fresh,
+                    Err(error) => {
+                        slot.0.borrow_mut().active = false;
+                        return Err(JsError::new(&error.to_string()).into());
+                    }
+                };
+            }
+            runs.step(steps);
+            match runs.read_runs().await {
+                Ok(read) => {
+                    let mut state = slot.0.borrow_mut();
+                    // An edit while the step was in flight makes this readback stale.
+                    if state.rebuild.is_none() {
+                        state.landed = Some(read);
+                    }
+                    state.runs = Some(runs);
+                    Ok(JsValue::TRUE)
+                }
+                Err(error) => {
+                    slot.0.borrow_mut().active = false;
+                    Err(JsError::new(&error.to_string()).into())
+                }
+            }
+        })
+    }
+
+    /// Stops training on WebGPU; the CPU continues from the last state read back.
+    #[wasm_bindgen(js_name = useCpu)]
+    pub fn use_cpu(&mut self) {
+        self.absorb();
+        let mut state = self.gpu.0.borrow_mut();
+        state.active = false;
+        state.runs = None;
+        state.rebuild = None;
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Playground {
+    fn gpu_active(&self) -> bool {
+        self.gpu.0.borrow().active
+    }
+
+    /// After an edit or a reset on WebGPU: every run restarts, on the CPU mirror now and on the
+    /// device at the next step.
+    fn restart_on_gpu(&mut self) {
+        self.set.reset();
+        let mut state = self.gpu.0.borrow_mut();
+        state.rebuild = Some((self.set.problem().clone(), self.scenario.runs.clone()));
+        state.landed = None;
     }
 }

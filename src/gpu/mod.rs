@@ -624,6 +624,12 @@ impl GpuRunSet {
         })
     }
 
+    /// A fresh set for new data or new runs on the same device (no new adapter request): what the
+    /// page does after an edit while training on WebGPU.
+    pub fn rebuild(&self, problem: &Problem, configs: &[RunConfig]) -> Result<GpuRunSet, GpuError> {
+        GpuRunSet::new_inner(self.device.clone(), self.queue.clone(), self.adapter.clone(), problem, configs)
+    }
+
     /// The adapter's name; a software adapter (llvmpipe, SwiftShader, WARP) is marked
     /// "(CPU-emulated)", so that its timings are never mistaken for a GPU's.
     pub fn adapter_name(&self) -> String {

@@ -10,7 +10,8 @@ const HELP: &str = "\
 cargo xtask <task>
 
 TASKS:
-    build            build the wasm crate (release) and its JS bindings into www/pkg/
+    build            build the wasm crate (profile `web`: release, optimised for size) and its
+                     JS bindings into www/pkg/
     serve [--port N] build, then serve the playground on http://127.0.0.1:N/ (default 8000)
     dist             build, then write a self-contained static site to dist/
     test             every test: cargo tests, then the browser tests in headless Chromium
@@ -70,14 +71,17 @@ fn build() -> Result<PathBuf, String> {
     let root = root();
     run(Command::new(cargo()).args([
         "build",
-        "--release",
+        "--profile",
+        "web",
         "--lib",
         "--target",
         "wasm32-unknown-unknown",
         "--package",
         "dpo-playground",
+        "--features",
+        "gpu",
     ]))?;
-    let wasm = root.join("target/wasm32-unknown-unknown/release/dpo_playground.wasm");
+    let wasm = root.join("target/wasm32-unknown-unknown/web/dpo_playground.wasm");
     let out = root.join("www/pkg");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     wasm_bindgen_cli_support::Bindgen::new()
