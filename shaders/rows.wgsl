@@ -78,8 +78,10 @@ fn main(
     let k = sizes.outputs;
     let run_base = run_index * sizes.logits_per_run;
     let row_start = prompt * k;
-    // f32 has no identity for max except -inf, which WGSL cannot write; -3.4e38 is below any finite logit.
-    var largest = -3.4028235e38;
+    // f32 has no identity for max except -inf, which WGSL cannot write; the lowest finite f32 is the
+    // next best. Written as a hex float: Chromium's WGSL compiler rejects the decimal -3.4028235e38
+    // as not representable (it rounds the decimal first), where naga accepts it.
+    var largest = -0x1.fffffep+127f;
     for (var y = local; y < k; y += WORKGROUP) {
         largest = max(largest, evaluated(run, step, run_base, row_start + y));
     }

@@ -141,6 +141,10 @@ class PlaygroundView {
       play: () => this.play(),
       pause: () => this.pause(),
       stepOnce: () => this.stepOnce(),
+      // Resolves once no WebGPU step is in flight (a step launched before a pause still lands).
+      settled: async () => {
+        while (this.pending) await this.pending.catch(() => {});
+      },
       reset: () => this.reset(),
       load: (text) => this.load(text),
       scenario: () => scenarioText(this.model, true),
@@ -433,32 +437,32 @@ class PlaygroundView {
   frame() {
     this.raf = 0;
     const start = performance.now();
-    if (this.playing) {
-      this.stats.playFrames += 1;
-      if (this.asyncStep) {
-        // A GPU step still in flight: skip this frame's training rather than queue another.
-        if (this.pending) this.stats.skippedFrames += 1;
-        else {
-          this.pending = this.pg.stepAsync(this.speed).then(
-            () => {
-              this.pending = null;
-              this.pg.record();
-              this.invalidate();
-            },
-            (error) => {
-              this.pending = null;
-              this.useCpu(`the WebGPU step failed (${error.message ?? error})`);
-            },
-          );
-        }
-      } else {
-        this.pg.step(this.speed);
-        this.pg.record();
-        this.invalidate();
+    if (this.playing) this.stats.playFrames += 1;
+    if (this.playing && !this.asyncStep) {
+      this.pg.step(this.speed);
+      this.pg.record();
+      this.invalidate();
+    }
+    // Draw before launching the next GPU step: once it is in flight the engine is busy until it
+    // lands, and launching first would starve drawing while playing.
+    if (this.dirty && !this.pending) this.render(start);
+    if (this.playing && this.asyncStep) {
+      // A GPU step still in flight: skip this frame's training rather than queue another.
+      if (this.pending) this.stats.skippedFrames += 1;
+      else {
+        this.pending = this.pg.stepAsync(this.speed).then(
+          () => {
+            this.pending = null;
+            this.pg.record();
+            this.invalidate();
+          },
+          (error) => {
+            this.pending = null;
+            this.useCpu(`the WebGPU step failed (${error.message ?? error})`);
+          },
+        );
       }
     }
-    // While a GPU step is in flight the engine is busy; its completion redraws.
-    if (this.dirty && !this.pending) this.render(start);
     if (this.playing || this.dirty) this.schedule();
   }
 
@@ -557,17 +561,38 @@ class PlaygroundView {
   }
 
   async stepOnce() {
-    if (this.asyncStep) {
-      if (this.pending) return;
-      this.pending = this.pg.stepAsync(1);
-      try {
-        await this.pending;
-      } finally {
+    if (!this.asyncStep) {
+      this.pg.step(1);
+      this.pg.record();
+      this.invalidate();
+      return;
+    }
+    // On WebGPU a step lands later: count the presses, and let one loop train them all, so that
+    // pressing Step three times always trains three steps.
+    this.queuedSteps = (this.queuedSteps ?? 0) + 1;
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queuedSteps > 0 && this.asyncStep) {
+        while (this.pending) await this.pending.catch(() => {});
+        const steps = this.queuedSteps;
+        this.queuedSteps = 0;
+        this.pending = this.pg.stepAsync(steps);
+        try {
+          await this.pending;
+        } catch (error) {
+          this.pending = null;
+          await this.useCpu(`the WebGPU step failed (${error.message ?? error})`);
+          return;
+        }
         this.pending = null;
+        this.pg.record();
+        this.invalidate();
       }
-    } else this.pg.step(1);
-    this.pg.record();
-    this.invalidate();
+    } finally {
+      this.draining = false;
+      this.queuedSteps = 0;
+    }
   }
 
   async reset() {

@@ -633,10 +633,16 @@ impl GpuRunSet {
     /// The adapter's name; a software adapter (llvmpipe, SwiftShader, WARP) is marked
     /// "(CPU-emulated)", so that its timings are never mistaken for a GPU's.
     pub fn adapter_name(&self) -> String {
-        if self.adapter.device_type == wgpu::DeviceType::Cpu {
-            format!("{} (CPU-emulated)", self.adapter.name)
+        // Browsers may hide the adapter's name; then say what kind of adapter it is.
+        let name = if self.adapter.name.trim().is_empty() {
+            format!("unnamed {:?} adapter", self.adapter.backend)
         } else {
             self.adapter.name.clone()
+        };
+        if self.adapter.device_type == wgpu::DeviceType::Cpu {
+            format!("{name} (CPU-emulated)")
+        } else {
+            name
         }
     }
 
