@@ -158,8 +158,12 @@ pub fn draw_policy<DB: DrawingBackend>(
         let (x_pixel, y_pixel) = chart.backend_coord(&(y as f64 + 0.5, 0.0));
         let label = &labels[y];
         let (width, _) = area.estimate_text_size(label, &font).unwrap_or((0, 0));
-        area.draw(&Text::new(label.clone(), (x_pixel - width as i32 / 2, y_pixel + 6), font.clone()))
-            .map_err(failed)?;
+        area.draw(&Text::new(
+            label.clone(),
+            (x_pixel - width as i32 / 2, y_pixel + 6),
+            font.clone(),
+        ))
+        .map_err(failed)?;
     }
     chart
         .configure_mesh()
@@ -358,4 +362,3 @@ pub fn metrics_csv(set: &RunSet, history: &History) -> String {
     }
     text
 }
-

@@ -173,7 +173,9 @@ impl Playground {
         }
         for (i, config) in scenario.runs.iter().enumerate() {
             if i < self.set.runs().len() {
-                if self.set.runs()[i].config() != config && self.set.set_config(i, config.clone()).map_err(js_error)? {
+                if self.set.runs()[i].config() != config
+                    && self.set.set_config(i, config.clone()).map_err(js_error)?
+                {
                     reset.push(i);
                 }
             } else {
@@ -186,8 +188,12 @@ impl Playground {
         }
         self.history.metrics.truncate(self.set.runs().len());
         self.history.margins.truncate(self.set.runs().len());
-        self.history.metrics.resize(self.set.runs().len(), Vec::new());
-        self.history.margins.resize(self.set.runs().len(), Vec::new());
+        self.history
+            .metrics
+            .resize(self.set.runs().len(), Vec::new());
+        self.history
+            .margins
+            .resize(self.set.runs().len(), Vec::new());
         for &i in &reset {
             self.history.metrics[i].clear();
             self.history.margins[i].clear();
@@ -306,9 +312,15 @@ impl Playground {
 
     /// Draws one panel per metric name (`loss`, `accuracy`, `kl`, `chosen_reward`, ...), a line per run.
     #[wasm_bindgen(js_name = drawCurves)]
-    pub fn draw_curves(&self, canvas: HtmlCanvasElement, metrics: Vec<String>) -> Result<(), JsError> {
+    pub fn draw_curves(
+        &self,
+        canvas: HtmlCanvasElement,
+        metrics: Vec<String>,
+    ) -> Result<(), JsError> {
         let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-        self.on_canvas(canvas, |area| plot::draw_curves(area, &self.history, &self.names(), &names))
+        self.on_canvas(canvas, |area| {
+            plot::draw_curves(area, &self.history, &self.names(), &names)
+        })
     }
 
     /// Draws the reference and every run's policy for one prompt.
@@ -316,7 +328,9 @@ impl Playground {
     pub fn draw_policy(&self, canvas: HtmlCanvasElement, prompt: usize) -> Result<(), JsError> {
         let prompt = prompt.min(self.set.problem().prompt_count() - 1);
         let policies = self.policies();
-        self.on_canvas(canvas, |area| plot::draw_policy(area, self.set.problem(), &policies, &self.names(), prompt))
+        self.on_canvas(canvas, |area| {
+            plot::draw_policy(area, self.set.problem(), &policies, &self.names(), prompt)
+        })
     }
 
     /// Draws each pair's margin over the recorded steps for one run.
@@ -324,14 +338,18 @@ impl Playground {
     pub fn draw_margins(&self, canvas: HtmlCanvasElement, run: usize) -> Result<(), JsError> {
         let names = self.names();
         let name = names.get(run).cloned().unwrap_or_default();
-        self.on_canvas(canvas, |area| plot::draw_margins(area, &self.history, run, &name, &self.pair_labels()))
+        self.on_canvas(canvas, |area| {
+            plot::draw_margins(area, &self.history, run, &name, &self.pair_labels())
+        })
     }
 
     /// Draws every run's learning table.
     #[wasm_bindgen(js_name = drawLearningTables)]
     pub fn draw_learning_tables(&self, canvas: HtmlCanvasElement) -> Result<(), JsError> {
         let tables = self.tables();
-        self.on_canvas(canvas, |area| plot::draw_learning_tables(area, &tables, &self.names()))
+        self.on_canvas(canvas, |area| {
+            plot::draw_learning_tables(area, &tables, &self.names())
+        })
     }
 
     /// One chart as SVG text: `kind` is `curves` (`arg`: comma-separated metrics), `policy`
@@ -339,11 +357,16 @@ impl Playground {
     pub fn svg(&self, kind: &str, width: u32, height: u32, arg: &str) -> Result<String, JsError> {
         let mut text = String::new();
         {
-            let area = SVGBackend::with_string(&mut text, (width.max(10), height.max(10))).into_drawing_area();
+            let area = SVGBackend::with_string(&mut text, (width.max(10), height.max(10)))
+                .into_drawing_area();
             let index = arg.trim().parse::<usize>().unwrap_or(0);
             let result = match kind {
                 "curves" => {
-                    let metrics: Vec<&str> = arg.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+                    let metrics: Vec<&str> = arg
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .collect();
                     plot::draw_curves(&area, &self.history, &self.names(), &metrics)
                 }
                 "policy" => plot::draw_policy(
@@ -358,10 +381,13 @@ impl Playground {
                     plot::draw_margins(&area, &self.history, index, &name, &self.pair_labels())
                 }
                 "tables" => plot::draw_learning_tables(&area, &self.tables(), &self.names()),
-                other => Err(format!("unknown chart {other:?} (curves, policy, margins or tables)")),
+                other => Err(format!(
+                    "unknown chart {other:?} (curves, policy, margins or tables)"
+                )),
             };
             result.map_err(|e| JsError::new(&e))?;
-            area.present().map_err(|e| JsError::new(&format!("{e:?}")))?;
+            area.present()
+                .map_err(|e| JsError::new(&format!("{e:?}")))?;
         }
         Ok(text)
     }
@@ -389,20 +415,36 @@ impl Playground {
     }
 
     fn names(&self) -> Vec<String> {
-        self.set.runs().iter().map(|r| r.config().name.clone()).collect()
+        self.set
+            .runs()
+            .iter()
+            .map(|r| r.config().name.clone())
+            .collect()
     }
 
     fn policies(&self) -> Vec<Vec<f64>> {
-        self.set.runs().iter().map(|r| r.policy(self.set.problem())).collect()
+        self.set
+            .runs()
+            .iter()
+            .map(|r| r.policy(self.set.problem()))
+            .collect()
     }
 
     fn tables(&self) -> Vec<crate::engine::LearningTable> {
-        self.set.runs().iter().map(|r| r.metrics(self.set.problem()).learning_table).collect()
+        self.set
+            .runs()
+            .iter()
+            .map(|r| r.metrics(self.set.problem()).learning_table)
+            .collect()
     }
 
     fn pair_labels(&self) -> Vec<String> {
         let problem = self.set.problem();
-        problem.pairs().iter().map(|p| pair_label(problem, p)).collect()
+        problem
+            .pairs()
+            .iter()
+            .map(|p| pair_label(problem, p))
+            .collect()
     }
 
     fn on_canvas(
@@ -410,7 +452,8 @@ impl Playground {
         canvas: HtmlCanvasElement,
         draw: impl FnOnce(&DrawingArea<CanvasBackend, Shift>) -> plot::PlotResult,
     ) -> Result<(), JsError> {
-        let backend = CanvasBackend::with_canvas_object(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
+        let backend = CanvasBackend::with_canvas_object(canvas)
+            .ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
         let area = backend.into_drawing_area();
         draw(&area).map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
@@ -419,7 +462,10 @@ impl Playground {
 
 fn pair_label(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> String {
     let outputs = problem.outputs();
-    let text = format!("{} > {}", outputs[pair.chosen].label, outputs[pair.rejected].label);
+    let text = format!(
+        "{} > {}",
+        outputs[pair.chosen].label, outputs[pair.rejected].label
+    );
     if problem.prompt_count() > 1 {
         format!("{}: {text}", problem.prompts()[pair.prompt])
     } else {
@@ -487,10 +533,23 @@ impl Playground {
                     state.active = true;
                     state.rebuild = None;
                     // Start the mirror at step 0 too: the first step's readback replaces it.
-                    state.landed = Some(configs.iter().filter_map(|c| crate::engine::Run::new(c.clone(), &problem).ok()).collect());
-                    GpuStart { ok: true, adapter, reason: String::new() }
+                    state.landed = Some(
+                        configs
+                            .iter()
+                            .filter_map(|c| crate::engine::Run::new(c.clone(), &problem).ok())
+                            .collect(),
+                    );
+                    GpuStart {
+                        ok: true,
+                        adapter,
+                        reason: String::new(),
+                    }
                 }
-                Err(error) => GpuStart { ok: false, adapter: String::new(), reason: error.to_string() },
+                Err(error) => GpuStart {
+                    ok: false,
+                    adapter: String::new(),
+                    reason: error.to_string(),
+                },
             };
             Ok(to_js(&result))
         })

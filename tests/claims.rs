@@ -282,15 +282,38 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
                 let predicted = predicted_table(run.config());
                 let table = metrics.learning_table;
                 let cells = [
-                    (predicted.reference_right_policy_right, table.reference_right_policy_right),
-                    (predicted.reference_right_policy_wrong, table.reference_right_policy_wrong),
-                    (predicted.reference_wrong_policy_right, table.reference_wrong_policy_right),
-                    (predicted.reference_wrong_policy_wrong, table.reference_wrong_policy_wrong),
+                    (
+                        predicted.reference_right_policy_right,
+                        table.reference_right_policy_right,
+                    ),
+                    (
+                        predicted.reference_right_policy_wrong,
+                        table.reference_right_policy_wrong,
+                    ),
+                    (
+                        predicted.reference_wrong_policy_right,
+                        table.reference_wrong_policy_right,
+                    ),
+                    (
+                        predicted.reference_wrong_policy_wrong,
+                        table.reference_wrong_policy_wrong,
+                    ),
                 ];
                 for (prediction, cell) in cells {
                     if prediction == Prediction::Silent {
-                        assert_eq!(run.config().loss, LossKind::Hinge, "only the hinge is predicted silent");
-                        assert_eq!(cell.signal, 0.0, "{}: {}: {}", preset.id, run.config().name, predicted.note);
+                        assert_eq!(
+                            run.config().loss,
+                            LossKind::Hinge,
+                            "only the hinge is predicted silent"
+                        );
+                        assert_eq!(
+                            cell.signal,
+                            0.0,
+                            "{}: {}: {}",
+                            preset.id,
+                            run.config().name,
+                            predicted.note
+                        );
                         checked += 1;
                     }
                 }
@@ -298,5 +321,8 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
             set.step(1);
         }
     }
-    assert!(checked > 1000, "the presets exercise silent cells ({checked} checks)");
+    assert!(
+        checked > 1000,
+        "the presets exercise silent cells ({checked} checks)"
+    );
 }

@@ -210,7 +210,10 @@ fn thousands_of_mutated_files_never_panic() {
             }
         }
     }
-    assert!(accepted > 0 && rejected > 0, "{accepted} accepted, {rejected} rejected");
+    assert!(
+        accepted > 0 && rejected > 0,
+        "{accepted} accepted, {rejected} rejected"
+    );
 }
 
 #[test]

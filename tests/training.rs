@@ -249,15 +249,39 @@ fn extreme_logits_stay_finite() {
 fn updating_only_touched_logits_equals_the_full_adam_update() {
     // Many outputs, few pairs: the engine updates only the logits the pairs touch. Replay the same
     // gradients through a dense Adam over every logit and compare.
-    let outputs: Vec<Output> = (0..1000).map(|y| Output { label: format!("y{y}"), length: 1.0 }).collect();
+    let outputs: Vec<Output> = (0..1000)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect();
     let pairs = vec![
-        Pair { prompt: 0, chosen: 3, rejected: 700, weight: 1.0 },
-        Pair { prompt: 0, chosen: 999, rejected: 3, weight: 2.0 },
-        Pair { prompt: 0, chosen: 10, rejected: 11, weight: 1.0 },
+        Pair {
+            prompt: 0,
+            chosen: 3,
+            rejected: 700,
+            weight: 1.0,
+        },
+        Pair {
+            prompt: 0,
+            chosen: 999,
+            rejected: 3,
+            weight: 2.0,
+        },
+        Pair {
+            prompt: 0,
+            chosen: 10,
+            rejected: 11,
+            weight: 1.0,
+        },
     ];
     let reference = vec![(0..1000).map(|y| 1.0 + (y % 7) as f64).collect::<Vec<_>>()];
     let problem = Problem::new(vec!["x".into()], outputs, &reference, pairs, None).unwrap();
-    let config = RunConfig { init: Init::Random { scale: 1.0 }, optimizer: Optimizer::adam(0.05), ..RunConfig::default() };
+    let config = RunConfig {
+        init: Init::Random { scale: 1.0 },
+        optimizer: Optimizer::adam(0.05),
+        ..RunConfig::default()
+    };
     let mut sparse = Run::new(config.clone(), &problem).unwrap();
     let mut probe = Run::new(config, &problem).unwrap();
     let initial = sparse.logits().to_vec();
@@ -271,17 +295,27 @@ fn updating_only_touched_logits_equals_the_full_adam_update() {
         for i in 0..1000 {
             m[i] = 0.9 * m[i] + 0.1 * gradient[i];
             v[i] = 0.999 * v[i] + 0.001 * gradient[i] * gradient[i];
-            theta[i] -= (0.05 / correction1) as f32 * m[i] / (v[i].sqrt() * (1.0 / correction2.sqrt()) as f32 + 1e-8);
+            theta[i] -= (0.05 / correction1) as f32 * m[i]
+                / (v[i].sqrt() * (1.0 / correction2.sqrt()) as f32 + 1e-8);
         }
         sparse.step(&problem);
     }
     let touched = [3, 700, 999, 10, 11];
     for i in 0..1000 {
         if touched.contains(&i) {
-            assert!((sparse.logits()[i] - theta[i]).abs() < 1e-6, "logit {i}: {} vs {}", sparse.logits()[i], theta[i]);
+            assert!(
+                (sparse.logits()[i] - theta[i]).abs() < 1e-6,
+                "logit {i}: {} vs {}",
+                sparse.logits()[i],
+                theta[i]
+            );
             assert_ne!(sparse.logits()[i], initial[i], "logit {i} trained");
         } else {
-            assert_eq!(theta[i].to_bits(), initial[i].to_bits(), "dense Adam leaves untouched logit {i} exactly");
+            assert_eq!(
+                theta[i].to_bits(),
+                initial[i].to_bits(),
+                "dense Adam leaves untouched logit {i} exactly"
+            );
             assert_eq!(sparse.logits()[i].to_bits(), initial[i].to_bits());
         }
     }
@@ -291,7 +325,11 @@ fn updating_only_touched_logits_equals_the_full_adam_update() {
 fn divergence_is_reported_not_hidden() {
     let problem = one_pair();
     // IPO pulls the margin to a target, so a huge step overshoots further each time.
-    let config = RunConfig { loss: LossKind::Ipo, optimizer: Optimizer::sgd(1e30), ..RunConfig::default() };
+    let config = RunConfig {
+        loss: LossKind::Ipo,
+        optimizer: Optimizer::sgd(1e30),
+        ..RunConfig::default()
+    };
     let mut run = Run::new(config, &problem).unwrap();
     assert!(!run.metrics(&problem).diverged);
     for _ in 0..5 {

@@ -41,7 +41,11 @@ pub const LARGE_GAMMA_RATIO: f32 = 5.0;
 /// signal where the hinge is silent); IPO regresses to a target and is never silent.
 pub fn predicted_table(config: &RunConfig) -> PredictedTable {
     use Prediction::*;
-    let quiet = if config.loss == LossKind::Hinge { Silent } else { Some };
+    let quiet = if config.loss == LossKind::Hinge {
+        Silent
+    } else {
+        Some
+    };
     if config.loss == LossKind::Ipo {
         return PredictedTable {
             reference_right_policy_right: Learns,

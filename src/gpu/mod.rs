@@ -627,7 +627,13 @@ impl GpuRunSet {
     /// A fresh set for new data or new runs on the same device (no new adapter request): what the
     /// page does after an edit while training on WebGPU.
     pub fn rebuild(&self, problem: &Problem, configs: &[RunConfig]) -> Result<GpuRunSet, GpuError> {
-        GpuRunSet::new_inner(self.device.clone(), self.queue.clone(), self.adapter.clone(), problem, configs)
+        GpuRunSet::new_inner(
+            self.device.clone(),
+            self.queue.clone(),
+            self.adapter.clone(),
+            problem,
+            configs,
+        )
     }
 
     /// The adapter's name; a software adapter (llvmpipe, SwiftShader, WARP) is marked

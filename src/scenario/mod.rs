@@ -245,7 +245,10 @@ impl Scenario {
 /// An f32 as the JSON number with the fewest digits that reads back to the same f32 (0.05, not
 /// 0.05000000074505806).
 fn short(x: f32) -> Value {
-    x.to_string().parse::<f64>().map(|shortest| json!(shortest)).unwrap_or(Value::Null)
+    x.to_string()
+        .parse::<f64>()
+        .map(|shortest| json!(shortest))
+        .unwrap_or(Value::Null)
 }
 
 /// A run's configuration in the scenario format.
@@ -255,13 +258,17 @@ pub fn run_to_value(run: &RunConfig) -> Value {
         other => json!(other.name()),
     };
     let optimizer = match run.optimizer {
-        Optimizer::Sgd { lr, momentum } => json!({"kind": "sgd", "lr": short(lr), "momentum": short(momentum)}),
+        Optimizer::Sgd { lr, momentum } => {
+            json!({"kind": "sgd", "lr": short(lr), "momentum": short(momentum)})
+        }
         Optimizer::Adam {
             lr,
             beta1,
             beta2,
             eps,
-        } => json!({"kind": "adam", "lr": short(lr), "beta1": short(beta1), "beta2": short(beta2), "eps": short(eps)}),
+        } => {
+            json!({"kind": "adam", "lr": short(lr), "beta1": short(beta1), "beta2": short(beta2), "eps": short(eps)})
+        }
     };
     let regularizer = match run.regularizer {
         Regularizer::None => json!({"kind": "none"}),
@@ -589,12 +596,14 @@ fn read_regularizer(path: &str, value: &Value) -> Result<Regularizer, InputError
         "mixout" => Regularizer::Mixout {
             p: field("p", 0.1)?,
         },
-        other => return Err(InputError::new(
-            path,
-            format!(
+        other => {
+            return Err(InputError::new(
+                path,
+                format!(
                 "unknown regularizer {other:?} (expected \"none\", \"l2\", \"kl\" or \"mixout\")"
             ),
-        )),
+            ))
+        }
     };
     if let Some(reader) = reader {
         reader.finish()?;

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
         Some("serve") => serve_command(&args[1..]),
         Some("dist") => dist().map(|_| ()),
         Some("test") => test(),
-        Some("bench") => run(Command::new(cargo()).args(["run", "--release", "--bin", "dpo", "--", "bench"])),
+        Some("bench") => {
+            run(Command::new(cargo()).args(["run", "--release", "--bin", "dpo", "--", "bench"]))
+        }
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
             Ok(())
@@ -46,7 +48,10 @@ fn main() -> ExitCode {
 
 /// The workspace root (the parent of xtask/).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> String {
@@ -98,13 +103,23 @@ fn build() -> Result<PathBuf, String> {
     if let Some(version) = wasm_opt_version().filter(|&v| v >= 116) {
         let optimized = out.join("dpo_playground_bg.opt.wasm");
         let status = Command::new("wasm-opt")
-            .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"])
+            .args([
+                "-Oz",
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+                "--enable-reference-types",
+                "--enable-multivalue",
+            ])
             .arg(&generated)
             .arg("-o")
             .arg(&optimized)
             .status();
         match status {
-            Ok(s) if s.success() => std::fs::rename(&optimized, &generated).map_err(|e| e.to_string())?,
+            Ok(s) if s.success() => {
+                std::fs::rename(&optimized, &generated).map_err(|e| e.to_string())?
+            }
             _ => eprintln!("xtask: wasm-opt {version} failed; keeping the unoptimised module"),
         }
     }
@@ -127,7 +142,8 @@ fn dist() -> Result<PathBuf, String> {
     let dist = root.join("dist");
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
-    std::fs::copy(root.join("index.html"), dist.join("index.html")).map_err(|e| format!("index.html: {e}"))?;
+    std::fs::copy(root.join("index.html"), dist.join("index.html"))
+        .map_err(|e| format!("index.html: {e}"))?;
     copy_dir(&root.join("www"), &dist.join("www"))?;
     eprintln!("xtask: wrote {}", dist.display());
     Ok(dist)
@@ -141,7 +157,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
         }
     }
     Ok(())
@@ -174,7 +191,10 @@ fn serve_command(args: &[String]) -> Result<(), String> {
 /// with apt-get when missing and this is root on Debian; otherwise a clear error.
 fn install_test_tools(browser: bool) -> Result<(), String> {
     let mut missing = Vec::new();
-    let has_mesa = Command::new("dpkg").args(["-s", "mesa-vulkan-drivers"]).output().is_ok_and(|o| o.status.success());
+    let has_mesa = Command::new("dpkg")
+        .args(["-s", "mesa-vulkan-drivers"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !has_mesa && !Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists() {
         missing.push("mesa-vulkan-drivers");
     }
@@ -187,7 +207,10 @@ fn install_test_tools(browser: bool) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!(
             "the tests need {} (on Debian: apt-get install {})",
@@ -197,7 +220,10 @@ fn install_test_tools(browser: bool) -> Result<(), String> {
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn test() -> Result<(), String> {
@@ -219,5 +245,7 @@ fn test() -> Result<(), String> {
     let server = serve::Server::bind(dist, 0)?;
     let base = format!("http://127.0.0.1:{}/", server.port());
     std::thread::spawn(move || server.run_forever());
-    run(Command::new("node").args(["--test", "--test-concurrency=1", "tests/e2e/"]).env("DPO_BASE_URL", &base))
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/e2e/"])
+        .env("DPO_BASE_URL", &base))
 }

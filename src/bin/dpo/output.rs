@@ -119,23 +119,53 @@ struct Sources<'a> {
 }
 
 /// Draws `chart` on any backend.
-fn render<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sources: &Sources, chart: &Chart) -> Result<(), String> {
+fn render<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    sources: &Sources,
+    chart: &Chart,
+) -> Result<(), String> {
     let problem = sources.set.problem();
     match *chart {
-        Chart::Curves => plot::draw_curves(area, sources.history, &sources.names, &["loss", "accuracy", "kl"]),
-        Chart::Policy(prompt) => plot::draw_policy(area, problem, &sources.policies, &sources.names, prompt),
+        Chart::Curves => plot::draw_curves(
+            area,
+            sources.history,
+            &sources.names,
+            &["loss", "accuracy", "kl"],
+        ),
+        Chart::Policy(prompt) => {
+            plot::draw_policy(area, problem, &sources.policies, &sources.names, prompt)
+        }
         Chart::LearningTables => {
-            let tables: Vec<_> = sources.set.runs().iter().map(|r| r.metrics(problem).learning_table).collect();
+            let tables: Vec<_> = sources
+                .set
+                .runs()
+                .iter()
+                .map(|r| r.metrics(problem).learning_table)
+                .collect();
             plot::draw_learning_tables(area, &tables, &sources.names)
         }
-        Chart::Margins(run) => plot::draw_margins(area, sources.history, run, &sources.names[run], &sources.pair_labels),
+        Chart::Margins(run) => plot::draw_margins(
+            area,
+            sources.history,
+            run,
+            &sources.names[run],
+            &sources.pair_labels,
+        ),
     }
 }
 
 /// Draws one chart into `dir/name.svg` and/or `dir/name.png`; returns the files written.
-fn emit(dir: &Path, name: &str, size: (u32, u32), format: PlotFormat, sources: &Sources, chart: Chart) -> Result<Vec<PathBuf>, String> {
+fn emit(
+    dir: &Path,
+    name: &str,
+    size: (u32, u32),
+    format: PlotFormat,
+    sources: &Sources,
+    chart: Chart,
+) -> Result<Vec<PathBuf>, String> {
     let mut written = Vec::new();
-    let cannot_write = |path: &Path, e: &dyn std::fmt::Debug| format!("cannot write {}: {e:?}", path.display());
+    let cannot_write =
+        |path: &Path, e: &dyn std::fmt::Debug| format!("cannot write {}: {e:?}", path.display());
     if format != PlotFormat::Png {
         let path = dir.join(format!("{name}.svg"));
         let root = SVGBackend::new(&path, size).into_drawing_area();
@@ -156,7 +186,12 @@ fn emit(dir: &Path, name: &str, size: (u32, u32), format: PlotFormat, sources: &
 }
 
 /// Writes every plot into `dir`; returns the files written.
-pub fn write_plots(dir: &Path, format: PlotFormat, set: &RunSet, history: &History) -> Result<Vec<PathBuf>, String> {
+pub fn write_plots(
+    dir: &Path,
+    format: PlotFormat,
+    set: &RunSet,
+    history: &History,
+) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // The bundled font serves both SVG layout and PNG rasterisation; registering twice is harmless.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -169,18 +204,49 @@ pub fn write_plots(dir: &Path, format: PlotFormat, set: &RunSet, history: &Histo
         pair_labels: problem
             .pairs()
             .iter()
-            .map(|p| format!("{} > {}", problem.outputs()[p.chosen].label, problem.outputs()[p.rejected].label))
+            .map(|p| {
+                format!(
+                    "{} > {}",
+                    problem.outputs()[p.chosen].label,
+                    problem.outputs()[p.rejected].label
+                )
+            })
             .collect(),
     };
     let mut written = emit(dir, "curves", (1200, 380), format, &sources, Chart::Curves)?;
     for prompt in 0..problem.prompt_count().min(8) {
-        let name = if problem.prompt_count() == 1 { "policy".to_string() } else { format!("policy-{prompt}") };
-        written.extend(emit(dir, &name, (900, 420), format, &sources, Chart::Policy(prompt))?);
+        let name = if problem.prompt_count() == 1 {
+            "policy".to_string()
+        } else {
+            format!("policy-{prompt}")
+        };
+        written.extend(emit(
+            dir,
+            &name,
+            (900, 420),
+            format,
+            &sources,
+            Chart::Policy(prompt),
+        )?);
     }
     let width = 380 * set.runs().len().max(1) as u32;
-    written.extend(emit(dir, "learning-table", (width, 240), format, &sources, Chart::LearningTables)?);
+    written.extend(emit(
+        dir,
+        "learning-table",
+        (width, 240),
+        format,
+        &sources,
+        Chart::LearningTables,
+    )?);
     for run in 0..set.runs().len() {
-        written.extend(emit(dir, &format!("margins-{run}"), (900, 380), format, &sources, Chart::Margins(run))?);
+        written.extend(emit(
+            dir,
+            &format!("margins-{run}"),
+            (900, 380),
+            format,
+            &sources,
+            Chart::Margins(run),
+        )?);
     }
     Ok(written)
 }
