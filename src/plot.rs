@@ -30,6 +30,19 @@ fn failed<E: std::fmt::Debug>(error: E) -> String {
     format!("drawing failed: {error:?}")
 }
 
+/// The legend of a chart's labelled series, in the same style everywhere.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 11))
+        .draw()
+        .map_err(failed)
+}
+
 /// `[min, max]` of `values` widened so that a flat series still gets a visible range.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -93,13 +106,7 @@ pub fn draw_curves<DB: DrawingBackend>(
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 11))
-            .draw()
-            .map_err(failed)?;
+        draw_legend(&mut chart)?;
     }
     Ok(())
 }
@@ -192,13 +199,7 @@ pub fn draw_policy<DB: DrawingBackend>(
             .label(names.get(r).cloned().unwrap_or_default())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 11))
-        .draw()
-        .map_err(failed)?;
+    draw_legend(&mut chart)?;
     Ok(())
 }
 
@@ -255,13 +256,7 @@ pub fn draw_margins<DB: DrawingBackend>(
                 });
         }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 11))
-        .draw()
-        .map_err(failed)?;
+    draw_legend(&mut chart)?;
     Ok(())
 }
 
