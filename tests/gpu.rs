@@ -9,7 +9,7 @@ use dpo_playground::engine::{
     Init, LossKind, Metrics, Optimizer, Output, Pair, Problem, Regularizer, Run, RunConfig,
 };
 use dpo_playground::gpu::{GpuError, GpuRunSet};
-use dpo_playground::presets::PRESETS;
+use dpo_playground::presets::{Preset, PRESETS};
 use std::sync::OnceLock;
 
 /// One device for every test (creating one per test is slow on a software adapter).
@@ -644,5 +644,41 @@ fn invalid_config_is_an_input_error() {
         Err(GpuError::Input(error)) => assert!(error.to_string().contains("runs[1]"), "{error}"),
         Err(other) => panic!("expected an input error, got {other}"),
         Ok(_) => panic!("expected an input error"),
+    }
+}
+
+/// A lost device surfaces as `GpuError::Lost` (never a panic), and training continues on the CPU
+/// from the last state read back, exactly where the GPU left it.
+#[test]
+fn device_loss_falls_back_to_the_cpu() {
+    let scenario = Preset::find("default").unwrap().scenario().unwrap();
+    let problem = scenario.problem().unwrap();
+    // Its own device, since this test destroys it.
+    let mut set = pollster::block_on(GpuRunSet::new(&problem, &scenario.runs)).expect("an adapter");
+    set.step(20);
+    let mut runs = pollster::block_on(set.read_runs()).expect("the device is still there");
+    set.lose_device();
+    set.step(20);
+    match pollster::block_on(set.read_runs()) {
+        Err(GpuError::Lost(why)) => assert!(!why.is_empty()),
+        Err(other) => panic!("expected a lost device, got {other}"),
+        Ok(_) => panic!("a destroyed device still read back"),
+    }
+    // The CPU takes over from step 20 and must end where 40 CPU steps end.
+    let mut reference = scenario.run_set().unwrap();
+    reference.step(40);
+    for (run, expected) in runs.iter_mut().zip(reference.runs()) {
+        assert_eq!(run.steps(), 20);
+        for _ in 0..20 {
+            run.step(&problem);
+        }
+        assert_eq!(run.steps(), 40);
+        for (a, b) in run.logits().iter().zip(expected.logits()) {
+            assert!(
+                (a - b).abs() <= 1e-4 + 1e-5 * b.abs(),
+                "{}: {a} vs {b}",
+                run.config().name
+            );
+        }
     }
 }

@@ -636,6 +636,13 @@ impl GpuRunSet {
         )
     }
 
+    /// Destroys the device, as a driver reset or a tab losing its GPU would: the next readback
+    /// reports [`GpuError::Lost`]. For testing the fallback to the CPU.
+    #[doc(hidden)]
+    pub fn lose_device(&self) {
+        self.device.destroy();
+    }
+
     /// The adapter's name; a software adapter (llvmpipe, SwiftShader, WARP) is marked
     /// "(CPU-emulated)", so that its timings are never mistaken for a GPU's.
     pub fn adapter_name(&self) -> String {
