@@ -2,8 +2,9 @@
 
 use super::config::{Init, Optimizer, Regularizer, RunConfig};
 use super::error::InputError;
-use super::loss::{exp, LossKind};
+use super::loss::LossKind;
 use super::metrics::{LearningTable, Metrics};
+use super::problem::log_sum_exp_f64;
 use super::problem::Problem;
 use super::rng::{stream, uniform_at, SplitMix64};
 
@@ -370,19 +371,17 @@ impl Run {
             }
             self.row_coefficients.fill(0.0);
         }
+        // One monomorphised pass per loss: each closure calls `LossKind::derivative` with a
+        // constant kind, so the match inside folds away and the loop vectorises.
         match self.config.loss {
-            LossKind::Logistic => {
-                self.accumulate(problem, full_batch, mixout, |u, _| -1.0 / (1.0 + exp(u)))
-            }
-            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, _| {
-                if u < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
+            LossKind::Logistic => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                LossKind::Logistic.derivative(u, beta)
+            }),
+            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                LossKind::Hinge.derivative(u, beta)
             }),
             LossKind::Ipo => self.accumulate(problem, full_batch, mixout, |u, beta| {
-                2.0 * (u - 0.5) / (beta * beta)
+                LossKind::Ipo.derivative(u, beta)
             }),
         }
         if self.config.length_normalize {
@@ -821,12 +820,7 @@ pub fn log_sum_exp(values: impl Iterator<Item = f32> + Clone) -> f32 {
 
 /// `log sum exp` of f32 values, entirely in f64 (for metrics and the policy).
 fn log_sum_exp_wide(values: &[f32]) -> f64 {
-    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    max + values
-        .iter()
-        .map(|&v| (v as f64 - max).exp())
-        .sum::<f64>()
-        .ln()
+    log_sum_exp_f64(values.iter().map(|&v| v as f64))
 }
 
 /// Expected true reward (mean over prompts) and the share of differently-rewarded output pairs
