@@ -116,6 +116,7 @@ fn garbage_never_panics() {
         "{\"outputs\": [\"A\", \"B\"], \"reference\": [[1e400, 1]]}",
         "{\"outputs\": [\"A\", \"B\"], \"pairs\": [{\"chosen\": \"A\", \"rejected\": \"B\"}], \"runs\": [{\"beta\": 1e39}]}",
         "{\"outputs\": [\"A\", \"B\"], \"generate\": {\"count\": 4}}",
+        "{\"outputs\": [\"A\", \"B\"], \"reward\": [[1, 0]], \"generate\": {\"count\": 99999999}}",
         "{\"outputs\": [\"A\", \"B\"], \"prompts\": [], \"pairs\": []}",
     ];
     for input in inputs {

@@ -439,7 +439,14 @@ class PlaygroundView {
     const start = performance.now();
     if (this.playing) this.stats.playFrames += 1;
     if (this.playing && !this.asyncStep) {
-      this.pg.step(this.speed);
+      // Keep a frame responsive on large scenarios: train at most what fits in ~12 ms, going by
+      // the measured cost of a step (the speed setting is the upper bound).
+      const affordable = this.stepCost ? Math.max(1, Math.floor(12 / this.stepCost)) : 1;
+      const steps = Math.min(this.speed, affordable);
+      const before = performance.now();
+      this.pg.step(steps);
+      const cost = (performance.now() - before) / steps;
+      this.stepCost = this.stepCost ? 0.8 * this.stepCost + 0.2 * cost : cost;
       this.pg.record();
       this.invalidate();
     }

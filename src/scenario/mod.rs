@@ -18,6 +18,9 @@ pub const DEFAULT_STEPS: u64 = 200;
 /// The largest problem a scenario may describe, so a file cannot ask for unbounded memory.
 pub const MAX_LOGITS: usize = 1 << 24;
 
+/// The most pairs `generate` may draw per prompt (a step's cost grows with the pairs).
+pub const MAX_GENERATED_PAIRS: usize = 1 << 20;
+
 /// A whole scenario: the data, the runs and how long to train.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -422,10 +425,10 @@ fn read_pair(
 fn read_generation(value: &Value) -> Result<Generation, InputError> {
     let mut generation = object("generate", value)?;
     let count = generation.integer("count")?.unwrap_or(16) as usize;
-    if count > MAX_LOGITS {
+    if count > MAX_GENERATED_PAIRS {
         return Err(InputError::new(
             "generate.count",
-            format!("must be at most {MAX_LOGITS}"),
+            format!("must be at most {MAX_GENERATED_PAIRS} pairs per prompt"),
         ));
     }
     let tau = generation.f64("tau")?.unwrap_or(1.0);
