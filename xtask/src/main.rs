@@ -74,9 +74,15 @@ fn run(command: &mut Command) -> Result<(), String> {
 /// Adds the wasm target when rustup has not installed it yet (rust-toolchain.toml names it, but
 /// rustup only installs it when a command installs the toolchain, and auto-install may be off).
 fn ensure_wasm_target() -> Result<(), String> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(output) if String::from_utf8_lossy(&output.stdout).contains("wasm32-unknown-unknown") => Ok(()),
+        Ok(output)
+            if String::from_utf8_lossy(&output.stdout).contains("wasm32-unknown-unknown") =>
+        {
+            Ok(())
+        }
         Ok(_) => run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"])),
         // Without rustup the toolchain is managed some other way; let cargo say if it lacks the target.
         Err(_) => Ok(()),
