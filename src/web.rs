@@ -186,26 +186,19 @@ impl Playground {
         if reshaped {
             reset = (0..self.set.runs().len()).collect();
         }
-        self.history.metrics.truncate(self.set.runs().len());
-        self.history.margins.truncate(self.set.runs().len());
-        self.history
-            .metrics
-            .resize(self.set.runs().len(), Vec::new());
-        self.history
-            .margins
-            .resize(self.set.runs().len(), Vec::new());
+        self.history.resize(self.set.runs().len());
         for &i in &reset {
-            self.history.metrics[i].clear();
-            self.history.margins[i].clear();
+            self.history.clear_run(i);
         }
+        let changed = !same_data || scenario.runs != self.scenario.runs;
         self.scenario = scenario;
         #[cfg(feature = "gpu")]
-        if self.gpu_active() {
+        if changed && self.gpu_active() {
             // All runs share the device's step counter, so an edit restarts every run there.
             self.restart_on_gpu();
             reset = (0..self.set.runs().len()).collect();
         }
-        if !same_data || !reset.is_empty() {
+        if changed {
             self.history.record(&self.set);
         }
         Ok(to_js(&ApplyResult { reset, reshaped }))

@@ -27,8 +27,7 @@ impl History {
 
     /// Records every run's metrics and margins now.
     pub fn record(&mut self, set: &RunSet) {
-        self.metrics.resize(set.runs().len(), Vec::new());
-        self.margins.resize(set.runs().len(), Vec::new());
+        self.resize(set.runs().len());
         for (r, run) in set.runs().iter().enumerate() {
             self.metrics[r].push(run.metrics(set.problem()));
             self.margins[r].push(run.margins(set.problem()));
@@ -37,6 +36,22 @@ impl History {
                 thin(&mut self.metrics[r]);
                 thin(&mut self.margins[r]);
             }
+        }
+    }
+
+    /// Keeps records for `runs` runs: drops those of removed runs, adds empty ones for new runs.
+    pub fn resize(&mut self, runs: usize) {
+        self.metrics.resize(runs, Vec::new());
+        self.margins.resize(runs, Vec::new());
+    }
+
+    /// Forgets run `run`'s records (it restarted).
+    pub fn clear_run(&mut self, run: usize) {
+        if let (Some(metrics), Some(margins)) =
+            (self.metrics.get_mut(run), self.margins.get_mut(run))
+        {
+            metrics.clear();
+            margins.clear();
         }
     }
 

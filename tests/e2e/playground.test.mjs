@@ -153,6 +153,9 @@ for (const mode of MODES) {
       );
       await page.getByRole('button', { name: 'Pause' }).click();
       await page.getByRole('button', { name: 'Play' }).waitFor();
+      // On WebGPU a step launched before the pause still lands; after that the count must stay.
+      await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.settled());
+      await page.waitForTimeout(100);
       const stepAfter = Number(await metric(page, 'step'));
       assert.ok(stepAfter > 0, `trained to step ${stepAfter}`);
       assert.notEqual(await metric(page, 'loss', { run: 1 }), before);
