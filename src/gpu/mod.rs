@@ -452,38 +452,37 @@ impl GpuRunSet {
             &padded(&data.logits, plan.logits_bytes),
             storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         );
-        let moments = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("moments"),
-            size: plan.moments_bytes,
-            usage: storage | wgpu::BufferUsages::COPY_SRC,
-            // Fresh buffers are zeroed: the optimiser state starts at zero, as on the CPU.
-            mapped_at_creation: false,
-        });
-        let rows_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("rows"),
-            size: (16 * (plan.runs * plan.prompts) as u64).max(64),
-            usage: storage,
-            mapped_at_creation: false,
-        });
-        let pair_values = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("pair values"),
-            size: plan.pair_values_bytes,
-            usage: storage,
-            mapped_at_creation: false,
-        });
-        let schedule = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("schedule"),
-            size: plan.schedule_bytes,
-            // Written by the host before each submission, then counted by `advance.wgsl`.
-            usage: storage | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let staging = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("staging"),
-            size: plan.logits_bytes + plan.moments_bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        // Fresh buffers are zeroed: the optimiser state starts at zero, as on the CPU.
+        let empty = |label: &str, size: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let moments = empty(
+            "moments",
+            plan.moments_bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let rows_buffer = empty(
+            "rows",
+            (16 * (plan.runs * plan.prompts) as u64).max(64),
+            storage,
+        );
+        let pair_values = empty("pair values", plan.pair_values_bytes, storage);
+        // Written by the host before each submission, then counted by `advance.wgsl`.
+        let schedule = empty(
+            "schedule",
+            plan.schedule_bytes,
+            storage | wgpu::BufferUsages::COPY_DST,
+        );
+        let staging = empty(
+            "staging",
+            plan.logits_bytes + plan.moments_bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
 
         let kernel = |name: &str, source: &str, buffers: &[&wgpu::Buffer]| {
             // Every kernel file is preceded by the shared declarations.
