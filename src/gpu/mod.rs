@@ -193,6 +193,20 @@ struct Plan {
 }
 
 impl Plan {
+    /// `TooLarge` unless the largest buffer fits `limits` (of the `holder`: adapter or device).
+    fn fits(&self, limits: &wgpu::Limits, holder: &str) -> Result<(), GpuError> {
+        let allowed = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if self.largest_bytes > allowed {
+            return Err(GpuError::TooLarge(format!(
+                "a buffer of {} bytes is needed; the {holder} allows {allowed} per binding",
+                self.largest_bytes
+            )));
+        }
+        Ok(())
+    }
+
     /// The plan of `configs` on `problem`, or `TooLarge` when an index would overflow 32 bits.
     fn of(problem: &Problem, configs: &[RunConfig]) -> Result<Plan, GpuError> {
         let runs = configs.len();
@@ -275,17 +289,7 @@ impl Plan {
             .max_storage_buffer_binding_size
             .max(self.largest_bytes);
         limits.max_buffer_size = limits.max_buffer_size.max(self.largest_bytes);
-        if self.largest_bytes > adapter.max_storage_buffer_binding_size
-            || self.largest_bytes > adapter.max_buffer_size
-        {
-            return Err(GpuError::TooLarge(format!(
-                "a buffer of {} bytes is needed; the adapter allows {} per binding",
-                self.largest_bytes,
-                adapter
-                    .max_storage_buffer_binding_size
-                    .min(adapter.max_buffer_size)
-            )));
-        }
+        self.fits(adapter, "adapter")?;
         limits.max_compute_workgroups_per_dimension = adapter.max_compute_workgroups_per_dimension;
         Ok(limits)
     }
@@ -381,17 +385,7 @@ impl GpuRunSet {
             .collect::<Result<Vec<_>, _>>()?;
         let plan = Plan::of(problem, configs)?;
         let limits = device.limits();
-        if plan.largest_bytes > limits.max_storage_buffer_binding_size
-            || plan.largest_bytes > limits.max_buffer_size
-        {
-            return Err(GpuError::TooLarge(format!(
-                "a buffer of {} bytes is needed; the device allows {}",
-                plan.largest_bytes,
-                limits
-                    .max_storage_buffer_binding_size
-                    .min(limits.max_buffer_size)
-            )));
-        }
+        plan.fits(&limits, "device")?;
         let max_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.max(1);
         // The largest dispatch: one invocation per (run, logit).
         let largest_dispatch = (plan.runs * plan.prompts * plan.outputs)
