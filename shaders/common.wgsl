@@ -19,6 +19,36 @@ const FULL_BATCH: u32 = 0xffffffffu;
 /// Values per (run, pair) in `pair_values`: chosen's and rejected's gradient terms, the row coefficient.
 const PAIR_VALUES: u32 = 3u;
 
+// Metric flags: a ground truth exists; and its ranking agreement is computed (K <= 4096).
+const METRIC_TRUTH: u32 = 1u;
+const METRIC_RANKING: u32 = 2u;
+/// Words per (run, chunk) in `metric_partials` and per run in `metrics`.
+const PARTIAL_WORDS: u32 = 20u;
+const METRIC_WORDS: u32 = 32u;
+
+/// What metric_rows.wgsl finds in one (run, prompt) row.
+struct MetricRow {
+    /// log sum exp of the row, as training computes it (rows.wgsl).
+    normalizer: f32,
+    /// KL(pi || pi0) of the row (clamped at 0: f32 rounding can make it slightly negative).
+    kl: f32,
+    entropy: f32,
+    /// Expected ground-truth reward under pi (0 without METRIC_TRUTH).
+    true_reward: f32,
+    /// Output pairs with different true rewards that the logits order alike, and all such pairs.
+    agree: u32,
+    comparable: u32,
+    /// Logits that are infinite or NaN.
+    non_finite: u32,
+    _pad: u32,
+}
+
+/// Whether the f32 is infinite or NaN, from its bits (compilers may assume finite arithmetic,
+/// so `x != x` is not a reliable test).
+fn is_non_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
 // Run flags.
 const LENGTH_NORMALIZE: u32 = 1u;
 const MIXOUT: u32 = 2u;
@@ -44,6 +74,14 @@ struct Sizes {
     logit_entries_start: u32,
     prompt_offsets_start: u32,
     prompt_pairs_start: u32,
+    /// The ground truth's reward (f32 bits) and its dense rank within the prompt, per
+    /// (prompt, output), for the metrics (only with METRIC_TRUTH).
+    true_reward_start: u32,
+    reward_rank_start: u32,
+    /// METRIC_TRUTH, METRIC_RANKING.
+    metric_flags: u32,
+    /// Workgroups per run of metric_pairs.wgsl (each reduces a strided share of the pairs).
+    metric_chunks: u32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -146,6 +184,29 @@ fn engine_exp(value: f32) -> f32 {
 /// zero gradient rather than e^-87, which Adam would turn into a full step.
 fn probability_exp(x: f32) -> f32 {
     return select(engine_exp(x), 0.0, x < -87.0);
+}
+
+/// log(1 + x) for x in [0, 1], accurate where x is tiny too (WGSL has no log1p): with
+/// y = 1 + x rounded, log(y) * x / (y - 1) corrects the rounding of y.
+fn log_one_plus(x: f32) -> f32 {
+    let y = 1.0 + x;
+    if y == 1.0 {
+        return x;
+    }
+    return log(y) * (x / (y - 1.0));
+}
+
+/// phi(u) of SPEC section 4 (the metrics' loss), in f32: the logistic loss as the stable
+/// softplus(-u) = max(-u, 0) + log(1 + e^-|u|).
+fn loss_value(loss: u32, u: f32, beta: f32) -> f32 {
+    if loss == HINGE {
+        return max(-u, 0.0);
+    }
+    if loss == IPO {
+        let residual = (u - 0.5) / beta;
+        return residual * residual;
+    }
+    return max(-u, 0.0) + log_one_plus(engine_exp(-abs(u)));
 }
 
 /// phi'(u) of SPEC section 4, in f32 as the CPU engine computes it.

@@ -4,7 +4,7 @@
 //   0 sizes          uniform Sizes
 //   1 problem        storage read  array<u32>        pairs (chosen, rejected, prompt, weight bits), 1/n(y)
 //   2 runs           storage read  array<RunParams>  one per run
-//   3 pair_offsets   storage read  array<f32>        gamma * h_0 + m per (run, pair), from the host in f32
+//   3 pair_constants storage read  array<f32>        per (run, pair): gamma * h_0 + m, h_0 (the CPU's f32 values)
 //   4 schedule       storage read  array<u32>        step counter, StepParams, minibatch masks
 //   5 log_reference  storage read  array<f32>        log pi0 (mixout's swapped-in logits)
 //   6 logits         storage read  array<f32>        theta, [run][prompt][output]
@@ -20,7 +20,7 @@
 @group(0) @binding(0) var<uniform> sizes: Sizes;
 @group(0) @binding(1) var<storage, read> problem: array<u32>;
 @group(0) @binding(2) var<storage, read> runs: array<RunParams>;
-@group(0) @binding(3) var<storage, read> pair_offsets: array<f32>;
+@group(0) @binding(3) var<storage, read> pair_constants: array<f32>;
 @group(0) @binding(4) var<storage, read> schedule: array<u32>;
 @group(0) @binding(5) var<storage, read> log_reference: array<f32>;
 @group(0) @binding(6) var<storage, read> logits: array<f32>;
@@ -67,7 +67,7 @@ fn main(
     let run_base = run_index * sizes.logits_per_run;
     let chosen_logit = evaluated(run, step, run_base, chosen);
     let rejected_logit = evaluated(run, step, run_base, rejected);
-    let offset = pair_offsets[id];
+    let offset = pair_constants[2u * id];
     let beta = run.beta;
     if (run.flags & LENGTH_NORMALIZE) == 0u {
         // Without length normalisation the normaliser cancels: h_pi = theta[y+] - theta[y-].

@@ -208,6 +208,7 @@ fn check(
         }
     }
     let runs = pollster::block_on(gpu.read_runs()).expect("readback");
+    check_metric_kernels(case, problem, &mut gpu, &runs);
     for (r, (gpu_run, cpu_run)) in runs.iter().zip(&cpu).enumerate() {
         let case = format!("{case}, run {r} ({}), step {steps}", cpu_run.config().name);
         compare(&case, gpu_run.logits(), cpu_run.logits(), tolerance);
@@ -233,6 +234,60 @@ fn check(
         );
     }
     runs
+}
+
+/// The metric kernels against the CPU's [`Run::metrics`] and [`Run::margins`] on the same state
+/// (`runs`, read back from `gpu`): f32 reductions against f64 sums, so to 1e-5 absolutely plus
+/// 1e-5 relatively; the counts (learning-table pairs, ranking agreement) and flags exactly.
+fn check_metric_kernels(case: &str, problem: &Problem, gpu: &mut GpuRunSet, runs: &[Run]) {
+    let read = pollster::block_on(gpu.read_metrics(true)).expect("metrics");
+    let margins = read.margins.expect("margins were asked for");
+    assert_eq!(read.metrics.len(), runs.len(), "{case}: runs");
+    for (r, run) in runs.iter().enumerate() {
+        let case = format!("{case}, run {r} ({}), metric kernels", run.config().name);
+        let (kernel, cpu) = (&read.metrics[r], run.metrics(problem));
+        assert_metrics_close(&case, kernel, &cpu, 1e-5);
+        compare(
+            &format!("{case}: margins"),
+            &margins[r],
+            &run.margins(problem),
+            1e-5,
+        );
+    }
+}
+
+/// Every field of two [`Metrics`] within `tolerance` (plus 1e-5 relative); counts, flags and
+/// which optional metrics are present, exactly.
+fn assert_metrics_close(case: &str, gpu: &Metrics, cpu: &Metrics, tolerance: f64) {
+    assert_eq!(gpu.step, cpu.step, "{case}: step");
+    assert_eq!(gpu.diverged, cpu.diverged, "{case}: diverged");
+    let scalars = gpu.scalars().into_iter().zip(cpu.scalars());
+    for (name, (a, b)) in dpo_playground::engine::SCALAR_METRICS.iter().zip(scalars) {
+        match (a, b) {
+            (Some(a), Some(b)) => assert!(
+                close(a, b, tolerance),
+                "{case}: {name} {a} (GPU) vs {b} (CPU)"
+            ),
+            (a, b) => assert_eq!(a, b, "{case}: {name} present on one backend only"),
+        }
+    }
+    for (g, c) in gpu
+        .learning_table
+        .cells()
+        .iter()
+        .zip(cpu.learning_table.cells())
+    {
+        assert_eq!(
+            g.pairs, c.pairs,
+            "{case}: learning table {g:?} (GPU) vs {c:?} (CPU)"
+        );
+        assert!(
+            close(g.weight, c.weight, tolerance)
+                && close(g.signal, c.signal, tolerance)
+                && close(g.share, c.share, tolerance),
+            "{case}: learning table {g:?} (GPU) vs {c:?} (CPU)"
+        );
+    }
 }
 
 fn compare(case: &str, gpu: &[f32], cpu: &[f32], tolerance: f64) {
@@ -467,6 +522,11 @@ fn zero_loss_leaves_logits_unchanged() {
         assert_eq!(after, before, "{}", run.config().name);
         assert_eq!(run.metrics(&problem).loss, 0.0);
     }
+    // The metric kernels find the loss exactly 0 too (every u is exactly 0).
+    for metrics in pollster::block_on(gpu.metrics()).unwrap() {
+        assert_eq!(metrics.loss, 0.0);
+        assert_eq!(metrics.step, 120);
+    }
 }
 
 /// A row of equal logits and a row with one huge logit: the row reductions (max, log-sum-exp,
@@ -681,4 +741,373 @@ fn device_loss_falls_back_to_the_cpu() {
             );
         }
     }
+}
+
+/// The metric kernels on hand-checked states, against values computed here (not by the CPU
+/// engine): equal logits, an ordered row, a ground truth with tied rewards, an infinite logit.
+#[test]
+fn metric_kernels_on_hand_checked_states() {
+    // Outputs A, B, C, D; pi0 = (0.4, 0.3, 0.2, 0.1); true rewards (1, 1, 0, 2): A and B tie.
+    let outputs = ["A", "B", "C", "D"].map(|l| output(l, 1.0)).to_vec();
+    let reference = [0.4, 0.3, 0.2, 0.1];
+    let pairs = vec![pair(0, 0, 1, 1.0), pair(0, 2, 3, 2.0), pair(0, 3, 0, 1.0)];
+    let problem = Problem::new(
+        vec!["x".into()],
+        outputs,
+        &[reference.to_vec()],
+        pairs,
+        Some(vec![vec![1.0, 1.0, 0.0, 2.0]]),
+    )
+    .unwrap();
+    let configs = [RunConfig {
+        beta: 2.0,
+        gamma: 0.5,
+        init: Init::Uniform,
+        ..config("logistic")
+    }];
+    let mut gpu = gpu_set(&problem, &configs);
+    let softplus = |x: f64| (1.0 + x.exp()).ln();
+    let log_reference = |y: usize| reference[y].ln();
+
+    // Equal logits: pi uniform, every h_pi = 0 (nobody right), u = -gamma h_0.
+    let m = &pollster::block_on(gpu.metrics()).unwrap()[0];
+    let near = |name: &str, a: f64, b: f64| {
+        assert!(
+            (a - b).abs() <= 2e-6 * (1.0 + b.abs()),
+            "{name}: {a} (GPU) vs {b} (by hand)"
+        )
+    };
+    near("entropy", m.entropy, 4f64.ln());
+    let kl: f64 = (0..4)
+        .map(|y| 0.25 * (0.25f64.ln() - log_reference(y)))
+        .sum();
+    near("kl", m.kl, kl);
+    let h0 = |c: usize, r: usize| log_reference(c) - log_reference(r);
+    // Weighted mean of softplus(-u) = softplus(gamma h_0), weights 1, 2, 1.
+    let loss =
+        (softplus(0.5 * h0(0, 1)) + 2.0 * softplus(0.5 * h0(2, 3)) + softplus(0.5 * h0(3, 0)))
+            / 4.0;
+    near("loss", m.loss, loss);
+    assert_eq!(m.accuracy, 0.0);
+    // The reference ranks A over B and C over D right, D over A wrong: weight 3 of 4.
+    near("reference accuracy", m.reference_accuracy, 0.75);
+    let cells = m.learning_table.cells();
+    assert_eq!(cells.map(|c| c.pairs), [0, 2, 0, 1]);
+    near("right/wrong weight", cells[1].weight, 3.0);
+    near("true reward", m.true_reward.unwrap(), 1.0);
+    // Five output pairs have different rewards; equal logits order none of them.
+    assert_eq!(m.ranking_agreement, Some(0.0));
+    assert!(!m.diverged);
+
+    // Logits (3, 2, 1, 4): the logits order D > A > B > C, as the rewards do where they differ.
+    let logits = [3.0f32, 2.0, 1.0, 4.0];
+    gpu.write_logits(0, &logits);
+    let m = &pollster::block_on(gpu.metrics()).unwrap()[0];
+    let normalizer = logits.iter().map(|&l| (l as f64).exp()).sum::<f64>().ln();
+    let policy: Vec<f64> = logits
+        .iter()
+        .map(|&l| (l as f64 - normalizer).exp())
+        .collect();
+    near(
+        "entropy",
+        m.entropy,
+        -policy.iter().map(|p| p * p.ln()).sum::<f64>(),
+    );
+    near(
+        "true reward",
+        m.true_reward.unwrap(),
+        policy[0] + policy[1] + 2.0 * policy[3],
+    );
+    assert_eq!(m.ranking_agreement, Some(1.0));
+    // A > B right, C < D wrong, D > A right: weight 2 of 4.
+    near("accuracy", m.accuracy, 0.5);
+    // Rewards: beta (log pi(y) - log pi0(y)), weighted by pair.
+    let reward = |y: usize| 2.0 * (policy[y].ln() - log_reference(y));
+    near(
+        "chosen reward",
+        m.chosen_reward,
+        (reward(0) + 2.0 * reward(2) + reward(3)) / 4.0,
+    );
+    near(
+        "rejected reward",
+        m.rejected_reward,
+        (reward(1) + 2.0 * reward(3) + reward(0)) / 4.0,
+    );
+
+    // An infinite logit: the run has diverged.
+    gpu.write_logits(0, &[f32::INFINITY, 0.0, 0.0, 0.0]);
+    assert!(pollster::block_on(gpu.metrics()).unwrap()[0].diverged);
+}
+
+/// Enough pairs that the pair metrics are split over the most chunks (256 workgroups per run)
+/// and each thread sums several pairs; a ground truth with more than 4096 outputs has no
+/// ranking agreement on either backend.
+#[test]
+fn metric_kernels_on_many_pairs_and_outputs() {
+    let k = 5000;
+    let outputs = (0..k)
+        .map(|y| output(&format!("y{y}"), 1.0 + (y % 5) as f32))
+        .collect();
+    let reference: Vec<Vec<f64>> = (0..2)
+        .map(|x| (0..k).map(|y| 1.0 + ((y * 7 + x) % 11) as f64).collect())
+        .collect();
+    let truth: Vec<Vec<f64>> = (0..2)
+        .map(|x| {
+            (0..k)
+                .map(|y| ((y * 13 + x * 3) % 17) as f64 / 4.0)
+                .collect()
+        })
+        .collect();
+    // 140000 pairs over the first 300 outputs of each prompt, from a fixed-seed generator.
+    let mut state = 12345u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n
+    };
+    let pairs: Vec<Pair> = (0..140_000)
+        .map(|i| {
+            let chosen = next(300);
+            let rejected = (chosen + 1 + next(299)) % 300;
+            pair(i % 2, chosen, rejected, 0.5 + (i % 3) as f32 * 0.25)
+        })
+        .collect();
+    let problem = Problem::new(
+        vec!["a".into(), "b".into()],
+        outputs,
+        &reference,
+        pairs,
+        Some(truth),
+    )
+    .unwrap();
+    let configs = [
+        RunConfig {
+            init: Init::Random { scale: 1.0 },
+            seed: 4,
+            ..config("DPO")
+        },
+        RunConfig {
+            loss: LossKind::Hinge,
+            length_normalize: true,
+            gamma: 0.0,
+            margin: 0.5,
+            init: Init::Random { scale: 1.0 },
+            seed: 5,
+            ..config("SimPO hinge")
+        },
+        RunConfig {
+            loss: LossKind::Ipo,
+            init: Init::Random { scale: 1.0 },
+            seed: 6,
+            ..config("IPO")
+        },
+    ];
+    let mut gpu = gpu_set(&problem, &configs);
+    gpu.step(3);
+    let runs = pollster::block_on(gpu.read_runs()).unwrap();
+    assert!(runs[0].metrics(&problem).ranking_agreement.is_none());
+    check_metric_kernels("140000 pairs, 5000 outputs", &problem, &mut gpu, &runs);
+}
+
+/// `dpo run --backend gpu` (this build has the feature) prints the JSON the CPU prints, to the
+/// backends' agreement, for every preset; its CSV, recorded through the metric kernels, agrees
+/// with the CPU's CSV row by row; `auto` names the adapter on stderr.
+#[test]
+fn the_command_line_agrees_across_backends() {
+    let dpo = env!("CARGO_BIN_EXE_dpo");
+    let dir = std::env::temp_dir().join(format!("dpo-gpu-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for preset in PRESETS {
+        let run = |backend: &str| {
+            let csv = dir.join(format!("{}-{backend}.csv", preset.id));
+            let out = std::process::Command::new(dpo)
+                .args([
+                    "run",
+                    &format!("preset:{}", preset.id),
+                    "--json",
+                    "--every",
+                    "7",
+                ])
+                .args(["--backend", backend, "--csv"])
+                .arg(&csv)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{} on {backend}: {}",
+                preset.id,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let csv = std::fs::read_to_string(&csv).unwrap();
+            (
+                report,
+                csv,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        let (cpu, cpu_csv, _) = run("cpu");
+        let (gpu, gpu_csv, _) = run("gpu");
+        let (cpu_runs, gpu_runs) = (
+            cpu["runs"].as_array().unwrap(),
+            gpu["runs"].as_array().unwrap(),
+        );
+        assert_eq!(cpu_runs.len(), gpu_runs.len());
+        for (c, g) in cpu_runs.iter().zip(gpu_runs) {
+            let case = format!("{} {}", preset.id, c["name"]);
+            assert_eq!(c["name"], g["name"]);
+            assert_eq!(c["steps"], g["steps"], "{case}");
+            assert_json_close(&case, &c["metrics"], &g["metrics"]);
+            assert_json_close(&case, &c["logits"], &g["logits"]);
+            assert_json_close(&case, &c["policy"], &g["policy"]);
+        }
+        let (cpu_lines, gpu_lines): (Vec<&str>, Vec<&str>) =
+            (cpu_csv.lines().collect(), gpu_csv.lines().collect());
+        assert_eq!(cpu_lines.len(), gpu_lines.len(), "{}: CSV rows", preset.id);
+        assert_eq!(cpu_lines[0], gpu_lines[0], "{}: CSV header", preset.id);
+        for (c, g) in cpu_lines.iter().zip(&gpu_lines).skip(1) {
+            for (column, (a, b)) in c.split(',').zip(g.split(',')).enumerate() {
+                match (a.parse::<f64>(), b.parse::<f64>()) {
+                    (Ok(a), Ok(b)) => assert!(
+                        close(a, b, 1e-4),
+                        "{}: CSV column {column}: {a} (CPU) vs {b} (GPU)\n{c}\n{g}",
+                        preset.id
+                    ),
+                    _ => assert_eq!(a, b, "{}: CSV column {column}", preset.id),
+                }
+            }
+        }
+    }
+    let out = std::process::Command::new(dpo)
+        .args(["run", "preset:default", "--steps", "3", "--backend", "auto"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("training on the GPU: "), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Numbers anywhere inside two JSON values agree to 1e-4 (plus 1e-5 relative); everything else
+/// is equal.
+fn assert_json_close(case: &str, cpu: &serde_json::Value, gpu: &serde_json::Value) {
+    use serde_json::Value;
+    match (cpu, gpu) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!(close(a, b, 1e-4), "{case}: {a} (CPU) vs {b} (GPU)");
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{case}");
+            for (i, (a, b)) in a.iter().zip(b).enumerate() {
+                assert_json_close(&format!("{case}[{i}]"), a, b);
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{case}"
+            );
+            for (key, value) in a {
+                assert_json_close(&format!("{case}.{key}"), value, &b[key]);
+            }
+        }
+        (a, b) => assert_eq!(a, b, "{case}"),
+    }
+}
+
+/// A scenario too large for the device is a clear `TooLarge` error, found before anything large
+/// is allocated: an index past 32 bits, and a buffer past the device's binding size.
+#[test]
+fn too_large_scenarios_are_clear_errors() {
+    // 4096 prompts x 4096 outputs: 2^24 logits per run, the scenario format's maximum.
+    let (p, k) = (4096, 4096);
+    let problem = Problem::new(
+        (0..p).map(|x| format!("x{x}")).collect(),
+        (0..k).map(|y| output(&format!("y{y}"), 1.0)).collect(),
+        &vec![vec![1.0; k]; p],
+        vec![pair(0, 0, 1, 1.0)],
+        None,
+    )
+    .unwrap();
+    let gpu = gpu();
+    let build = |device: &wgpu::Device, queue: &wgpu::Queue, runs: usize| {
+        let configs: Vec<RunConfig> = (0..runs).map(|r| config(&format!("run {r}"))).collect();
+        GpuRunSet::new_inner(
+            device.clone(),
+            queue.clone(),
+            gpu.info.clone(),
+            &problem,
+            &configs,
+        )
+    };
+    // 33 runs: Adam's two moments hold 2 x 33 x 2^24 > 2^30 values, past what a u32 index
+    // addresses in bytes.
+    match build(&gpu.device, &gpu.queue, 33) {
+        Err(GpuError::TooLarge(why)) => {
+            assert!(why.contains("33 runs of 4096 x 4096 logits"), "{why}");
+            assert!(why.contains("2^30"), "{why}");
+        }
+        Err(other) => panic!("expected TooLarge, got {other}"),
+        Ok(_) => panic!("33 runs of 2^24 logits were accepted"),
+    }
+    // Two runs on a device with WebGPU's default limits (128 MiB per storage binding): the
+    // moments need 256 MiB.
+    let (device, queue) = pollster::block_on(async {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions::default())
+            .await
+            .expect("an adapter");
+        adapter
+            .request_device(&wgpu::DeviceDescriptor::default())
+            .await
+            .expect("a device with the default limits")
+    });
+    let allowed = device.limits().max_storage_buffer_binding_size;
+    assert!(
+        allowed < 1 << 28,
+        "this test expects the default limits, not {allowed}"
+    );
+    match build(&device, &queue, 2) {
+        Err(GpuError::TooLarge(why)) => {
+            assert!(
+                why.contains(&format!(
+                    "a storage buffer of {} bytes",
+                    2u64 * 2 * (1 << 24) * 4
+                )),
+                "{why}"
+            );
+            assert!(
+                why.contains(&format!("the device allows {allowed}")),
+                "{why}"
+            );
+        }
+        Err(other) => panic!("expected TooLarge, got {other}"),
+        Ok(_) => panic!("a 256 MiB binding was accepted on a 128 MiB device"),
+    }
+    // A smaller scenario builds on the same device: the error is about size, not the device.
+    let small = Problem::new(
+        (0..64).map(|x| format!("x{x}")).collect(),
+        (0..k).map(|y| output(&format!("y{y}"), 1.0)).collect(),
+        &vec![vec![1.0; k]; 64],
+        vec![pair(0, 0, 1, 1.0)],
+        None,
+    )
+    .unwrap();
+    let configs = [config("fits")];
+    assert!(
+        GpuRunSet::new_inner(
+            device.clone(),
+            queue.clone(),
+            gpu.info.clone(),
+            &small,
+            &configs
+        )
+        .is_ok(),
+        "64 x 4096 logits fit the default limits"
+    );
 }

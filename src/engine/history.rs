@@ -27,10 +27,19 @@ impl History {
 
     /// Records every run's metrics and margins now.
     pub fn record(&mut self, set: &RunSet) {
-        self.resize(set.runs().len());
-        for (r, run) in set.runs().iter().enumerate() {
-            self.metrics[r].push(run.metrics(set.problem()));
-            self.margins[r].push(run.margins(set.problem()));
+        let problem = set.problem();
+        self.push(
+            set.runs().iter().map(|run| run.metrics(problem)).collect(),
+            set.runs().iter().map(|run| run.margins(problem)).collect(),
+        );
+    }
+
+    /// Records metrics and margins computed elsewhere (the GPU's metric kernels), one per run.
+    pub fn push(&mut self, metrics: Vec<Metrics>, margins: Vec<Vec<f32>>) {
+        self.resize(metrics.len());
+        for (r, (metrics, margins)) in metrics.into_iter().zip(margins).enumerate() {
+            self.metrics[r].push(metrics);
+            self.margins[r].push(margins);
             if self.metrics[r].len() > self.capacity {
                 // Keep the first and every other record so long runs stay bounded in memory.
                 thin(&mut self.metrics[r]);

@@ -100,6 +100,10 @@ pub struct Metrics {
     pub ranking_agreement: Option<f64>,
 }
 
+/// `ranking_agreement` compares every pair of outputs (`O(K^2)` per prompt), so it is reported
+/// only up to this many outputs.
+pub const RANKING_MAX_OUTPUTS: usize = 4096;
+
 /// The scalar metrics by name, in a fixed order: the columns of the CSV export and the page's table.
 pub const SCALAR_METRICS: [&str; 11] = [
     "loss",

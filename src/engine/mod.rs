@@ -19,7 +19,7 @@ pub use config::{Init, Optimizer, Regularizer, RunConfig};
 pub use error::InputError;
 pub use history::History;
 pub use loss::LossKind;
-pub use metrics::{LearningCell, LearningTable, Metrics, SCALAR_METRICS};
+pub use metrics::{LearningCell, LearningTable, Metrics, RANKING_MAX_OUTPUTS, SCALAR_METRICS};
 pub use predict::{predicted_table, PredictedTable, Prediction};
 pub use problem::{Generation, Output, Pair, PairSampling, Problem};
 pub use run::Run;

@@ -3,7 +3,7 @@
 use super::config::{Init, Optimizer, Regularizer, RunConfig};
 use super::error::InputError;
 use super::loss::LossKind;
-use super::metrics::{LearningTable, Metrics};
+use super::metrics::{LearningTable, Metrics, RANKING_MAX_OUTPUTS};
 use super::problem::log_sum_exp_f64;
 use super::problem::Problem;
 use super::rng::{stream, uniform_at, SplitMix64};
@@ -729,7 +729,7 @@ impl Run {
         metrics.kl /= p as f64;
         metrics.entropy /= p as f64;
         if let Some(reward) = problem.true_reward() {
-            let (expected, agreement) = ground_truth_metrics(&log_policy, reward, k);
+            let (expected, agreement) = ground_truth_metrics(&log_policy, &self.logits, reward, k);
             metrics.true_reward = Some(expected);
             metrics.ranking_agreement = agreement;
         }
@@ -755,6 +755,16 @@ impl Run {
         } else {
             self.logits[chosen] - self.logits[rejected]
         }
+    }
+
+    /// `h_0` of each pair, in pair order (the GPU's metrics use the CPU's values).
+    pub(crate) fn reference_log_ratios(&self) -> &[f32] {
+        &self.reference_log_ratios
+    }
+
+    /// `gamma * h_0 + m` of each pair, in pair order.
+    pub(crate) fn offsets(&self) -> &[f32] {
+        &self.offsets
     }
 
     /// Each pair's margin `u = beta * h_pi - gamma * h_0 - m` at the current logits.
@@ -824,19 +834,30 @@ fn log_sum_exp_wide(values: &[f32]) -> f64 {
 }
 
 /// Expected true reward (mean over prompts) and the share of differently-rewarded output pairs
-/// that the policy orders like the reward. The ranking is `O(K^2)` per prompt, so it is skipped
-/// (`None`) past 4096 outputs.
-fn ground_truth_metrics(log_policy: &[f64], reward: &[f64], k: usize) -> (f64, Option<f64>) {
+/// that the policy orders like the reward. The policy's order is the logits' order (`pi` is
+/// monotone in them; comparing the f64 log-policy instead could round two distinct logits to a
+/// tie), which is also what the GPU's kernel compares. The ranking is `O(K^2)` per prompt, so it
+/// is skipped (`None`) past [`RANKING_MAX_OUTPUTS`] outputs.
+fn ground_truth_metrics(
+    log_policy: &[f64],
+    logits: &[f32],
+    reward: &[f64],
+    k: usize,
+) -> (f64, Option<f64>) {
     let prompts = log_policy.len() / k;
     let mut expected = 0.0;
     let (mut agree, mut comparable) = (0u64, 0u64);
-    for (row, reward_row) in log_policy.chunks(k).zip(reward.chunks(k)) {
+    for ((row, logit_row), reward_row) in log_policy
+        .chunks(k)
+        .zip(logits.chunks(k))
+        .zip(reward.chunks(k))
+    {
         expected += row
             .iter()
             .zip(reward_row)
             .map(|(l, r)| l.exp() * r)
             .sum::<f64>();
-        if k <= 4096 {
+        if k <= RANKING_MAX_OUTPUTS {
             for a in 0..k {
                 for b in a + 1..k {
                     let reward_order = reward_row[a].partial_cmp(&reward_row[b]);
@@ -844,14 +865,14 @@ fn ground_truth_metrics(log_policy: &[f64], reward: &[f64], k: usize) -> (f64, O
                         continue;
                     }
                     comparable += 1;
-                    if row[a].partial_cmp(&row[b]) == reward_order {
+                    if logit_row[a].partial_cmp(&logit_row[b]) == reward_order {
                         agree += 1;
                     }
                 }
             }
         }
     }
-    let agreement = if k > 4096 {
+    let agreement = if k > RANKING_MAX_OUTPUTS {
         None
     } else if comparable == 0 {
         Some(1.0)

@@ -10,17 +10,25 @@
 //! The CPU engine is the reference: each kernel repeats [`crate::engine::Run`]'s f32 operations
 //! in the same order, the host computes what the CPU computes in f64 (Adam's bias corrections,
 //! batch weights) and uploads it, and the minibatches come from a host-side shadow [`Run`] per
-//! run, so a seed gives the same batches on both backends. Metrics are not computed on the GPU:
-//! [`GpuRunSet::metrics`] reads the state back into the shadow runs and calls
-//! [`Run::metrics`], which guarantees the metric definitions are the CPU engine's, identically.
+//! run, so a seed gives the same batches on both backends.
 //!
 //! Per step, one compute pass runs: `rows.wgsl` (row log-normalisers and KL, only when a run uses
 //! length normalisation or KL), `pairs.wgsl` (margins, `phi'`, per-pair gradient terms),
 //! `coefficients.wgsl` (length normalisation's row coefficients), `update.wgsl` (gradient gather
 //! and optimiser update) and `advance.wgsl` (the step counter).
+//!
+//! Metrics (SPEC section 7) are reduced on the device when asked for ([`GpuRunSet::read_metrics`]):
+//! `metric_rows.wgsl` (per row: normaliser, KL, entropy, expected true reward, ranking counts),
+//! `metric_pairs.wgsl` (per pair: margin, loss, accuracies, rewards, learning-table cell; partial
+//! sums per chunk of pairs) and `metric_runs.wgsl` (per run), so that a frame reads back 128 bytes
+//! per run rather than the state. [`GpuRunSet::read_runs`] reads the whole state when it is
+//! needed (the policy, the final output, the fallback to the CPU).
 
 use crate::engine::run::{adam_corrections, total_weight};
-use crate::engine::{InputError, Metrics, Optimizer, Problem, Regularizer, Run, RunConfig};
+use crate::engine::{
+    InputError, LearningCell, LearningTable, Metrics, Optimizer, Problem, Regularizer, Run,
+    RunConfig, RANKING_MAX_OUTPUTS,
+};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -84,6 +92,10 @@ struct Sizes {
     logit_entries_start: u32,
     prompt_offsets_start: u32,
     prompt_pairs_start: u32,
+    true_reward_start: u32,
+    reward_rank_start: u32,
+    metric_flags: u32,
+    metric_chunks: u32,
     _pad: [u32; 2],
 }
 
@@ -114,6 +126,18 @@ const MIXOUT: u32 = 2;
 const ADAM: u32 = 4;
 const L2: u32 = 8;
 const KL: u32 = 16;
+
+// Metric flags, as in `shaders/common.wgsl`.
+const METRIC_TRUTH: u32 = 1;
+const METRIC_RANKING: u32 = 2;
+/// Words per (run, chunk) of the metric partial sums, per (run, prompt) of the metric rows, and
+/// per run of the metrics read back (`PARTIAL_WORDS`, `MetricRow`, `METRIC_WORDS`).
+const PARTIAL_WORDS: usize = 20;
+const METRIC_ROW_WORDS: usize = 8;
+const METRIC_WORDS: usize = 32;
+/// At most this many workgroups per run reduce the pair metrics (metric_runs.wgsl's threads
+/// take one chunk each).
+const MAX_METRIC_CHUNKS: usize = WORKGROUP as usize;
 
 impl RunParams {
     /// The constants of `config`, computed in f32 as the CPU engine computes them.
@@ -184,24 +208,41 @@ struct Plan {
     mask_words: usize,
     /// Steps per submission.
     steps_per_submission: usize,
+    /// Workgroups per run reducing the pair metrics.
+    metric_chunks: usize,
+    /// `METRIC_TRUTH` and `METRIC_RANKING`.
+    metric_flags: u32,
     logits_bytes: u64,
     moments_bytes: u64,
     problem_bytes: u64,
+    pair_constants_bytes: u64,
     pair_values_bytes: u64,
     schedule_bytes: u64,
-    largest_bytes: u64,
+    metric_rows_bytes: u64,
+    metric_partials_bytes: u64,
+    metrics_bytes: u64,
+    margins_bytes: u64,
+    /// The largest storage binding, and the largest buffer (the staging buffers included).
+    largest_binding: u64,
+    largest_buffer: u64,
 }
 
 impl Plan {
     /// `TooLarge` unless the largest buffer fits `limits` (of the `holder`: adapter or device).
     fn fits(&self, limits: &wgpu::Limits, holder: &str) -> Result<(), GpuError> {
-        let allowed = limits
+        let binding = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        if self.largest_bytes > allowed {
+        if self.largest_binding > binding {
             return Err(GpuError::TooLarge(format!(
-                "a buffer of {} bytes is needed; the {holder} allows {allowed} per binding",
-                self.largest_bytes
+                "a storage buffer of {} bytes is needed; the {holder} allows {binding}",
+                self.largest_binding
+            )));
+        }
+        if self.largest_buffer > limits.max_buffer_size {
+            return Err(GpuError::TooLarge(format!(
+                "a readback buffer of {} bytes is needed; the {holder} allows {}",
+                self.largest_buffer, limits.max_buffer_size
             )));
         }
         Ok(())
@@ -223,14 +264,31 @@ impl Plan {
         let steps_per_submission =
             (WORK_PER_SUBMISSION / work_per_step).clamp(1, MAX_STEPS_PER_SUBMISSION);
         let words_per_step = runs * STEP_WORDS + minibatch_runs * mask_words;
-        let problem_words =
-            4 * pairs + outputs + (prompts * outputs + 1) + 2 * pairs + (prompts + 1) + pairs;
-        // Every index the kernels compute is a u32: the second moments and the pair values are the
-        // largest arrays they index.
+        let truth = problem.true_reward().is_some();
+        let mut metric_flags = 0;
+        if truth {
+            metric_flags |= METRIC_TRUTH;
+            if outputs <= RANKING_MAX_OUTPUTS {
+                metric_flags |= METRIC_RANKING;
+            }
+        }
+        let metric_chunks = pairs
+            .div_ceil(WORKGROUP as usize)
+            .clamp(1, MAX_METRIC_CHUNKS);
+        let problem_words = 4 * pairs
+            + outputs
+            + (prompts * outputs + 1)
+            + 2 * pairs
+            + (prompts + 1)
+            + pairs
+            + if truth { 2 * prompts * outputs } else { 0 };
+        // Every index the kernels compute is a u32: check the largest array each kernel indexes.
         let largest_index = (2 * logits)
             .max(PAIR_VALUES * runs * pairs)
             .max(problem_words)
-            .max(SCHEDULE_HEADER + steps_per_submission * words_per_step);
+            .max(SCHEDULE_HEADER + steps_per_submission * words_per_step)
+            .max(PARTIAL_WORDS * runs * metric_chunks)
+            .max(METRIC_ROW_WORDS * runs * prompts);
         if largest_index >= u32::MAX as usize / 4 {
             return Err(GpuError::TooLarge(format!(
                 "{runs} runs of {prompts} x {outputs} logits and {pairs} pairs need more than 2^30 \
@@ -247,29 +305,44 @@ impl Plan {
             minibatch_runs,
             mask_words,
             steps_per_submission,
+            metric_chunks,
+            metric_flags,
             logits_bytes: bytes(logits),
             moments_bytes: bytes(2 * logits),
             problem_bytes: bytes(problem_words),
+            pair_constants_bytes: bytes(2 * runs * pairs),
             pair_values_bytes: bytes(PAIR_VALUES * runs * pairs),
             schedule_bytes: bytes(SCHEDULE_HEADER + steps_per_submission * words_per_step),
-            largest_bytes: 0,
+            metric_rows_bytes: bytes(METRIC_ROW_WORDS * runs * prompts),
+            metric_partials_bytes: bytes(PARTIAL_WORDS * runs * metric_chunks),
+            metrics_bytes: bytes(METRIC_WORDS * runs),
+            margins_bytes: bytes(runs * pairs),
+            largest_binding: 0,
+            largest_buffer: 0,
         };
-        let largest_bytes = [
+        let largest_binding = [
             plan.moments_bytes,
             plan.problem_bytes,
+            plan.pair_constants_bytes,
             plan.pair_values_bytes,
             plan.schedule_bytes,
+            plan.metric_rows_bytes,
+            plan.metric_partials_bytes,
+            plan.metrics_bytes,
+            plan.margins_bytes,
             bytes(runs * 16),
-            bytes(runs * pairs),
             bytes(runs * prompts * 4),
-            // The staging buffer holds logits and both moments.
-            plan.logits_bytes + plan.moments_bytes,
         ]
         .into_iter()
         .max()
         .unwrap_or(0);
+        // The staging buffers hold logits and both moments, or metrics and margins.
+        let largest_buffer = largest_binding
+            .max(plan.logits_bytes + plan.moments_bytes)
+            .max(plan.metrics_bytes + plan.margins_bytes);
         Ok(Plan {
-            largest_bytes,
+            largest_binding,
+            largest_buffer,
             ..plan
         })
     }
@@ -287,8 +360,8 @@ impl Plan {
         // Ask for what the scenario needs and no more, so the request succeeds wherever it can.
         limits.max_storage_buffer_binding_size = limits
             .max_storage_buffer_binding_size
-            .max(self.largest_bytes);
-        limits.max_buffer_size = limits.max_buffer_size.max(self.largest_bytes);
+            .max(self.largest_binding);
+        limits.max_buffer_size = limits.max_buffer_size.max(self.largest_buffer);
         self.fits(adapter, "adapter")?;
         limits.max_compute_workgroups_per_dimension = adapter.max_compute_workgroups_per_dimension;
         Ok(limits)
@@ -333,6 +406,15 @@ pub struct GpuRunSet {
     coefficients: Kernel,
     update: Kernel,
     advance: Kernel,
+    /// The metric kernels and the buffers read back from them.
+    metric_rows: Kernel,
+    metric_pairs: Kernel,
+    metric_runs: Kernel,
+    metrics: wgpu::Buffer,
+    margins: wgpu::Buffer,
+    metric_staging: wgpu::Buffer,
+    /// The pairs' total weight, in f64 as the CPU's metrics sum it.
+    total_weight: f64,
     /// The first device loss or uncaptured error, reported by the next readback.
     failure: Arc<Mutex<Option<String>>>,
     /// Host-side schedule words, reused between submissions.
@@ -375,22 +457,23 @@ impl GpuRunSet {
         problem: &Problem,
         configs: &[RunConfig],
     ) -> Result<GpuRunSet, GpuError> {
-        let shadows = configs
-            .iter()
-            .enumerate()
-            .map(|(i, config)| {
-                Run::new(config.clone(), problem)
-                    .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        for (i, config) in configs.iter().enumerate() {
+            config
+                .validate()
+                .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))?;
+        }
+        // Sizes are checked before anything large is allocated.
         let plan = Plan::of(problem, configs)?;
         let limits = device.limits();
         plan.fits(&limits, "device")?;
         let max_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.max(1);
-        // The largest dispatch: one invocation per (run, logit).
+        // The largest dispatch: one invocation per (run, logit) or (run, pair), or one workgroup
+        // per (run, prompt) row or per (run, metric chunk).
         let largest_dispatch = (plan.runs * plan.prompts * plan.outputs)
             .max(plan.runs * plan.pairs)
-            .div_ceil(WORKGROUP as usize);
+            .div_ceil(WORKGROUP as usize)
+            .max(plan.runs * plan.prompts)
+            .max(plan.runs * plan.metric_chunks);
         if largest_dispatch.div_ceil(max_workgroups_per_dimension as usize)
             > max_workgroups_per_dimension as usize
         {
@@ -413,6 +496,14 @@ impl GpuRunSet {
             });
         }
 
+        let shadows = configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                Run::new(config.clone(), problem)
+                    .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let data = Data::of(problem, &shadows, &plan);
         use wgpu::util::DeviceExt;
         let storage = wgpu::BufferUsages::STORAGE;
@@ -434,7 +525,11 @@ impl GpuRunSet {
             storage,
         );
         let runs_buffer = init("runs", &padded(&data.runs, 64), storage);
-        let pair_offsets = init("pair offsets", &padded(&data.pair_offsets, 64), storage);
+        let pair_constants = init(
+            "pair constants",
+            &padded(&data.pair_constants, plan.pair_constants_bytes),
+            storage,
+        );
         let log_reference = init(
             "log reference",
             &padded(problem.log_reference(), 64),
@@ -475,6 +570,23 @@ impl GpuRunSet {
         let staging = empty(
             "staging",
             plan.logits_bytes + plan.moments_bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let metric_rows = empty("metric rows", plan.metric_rows_bytes, storage);
+        let metric_partials = empty("metric partials", plan.metric_partials_bytes, storage);
+        let metrics = empty(
+            "metrics",
+            plan.metrics_bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let margins = empty(
+            "margins",
+            plan.margins_bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let metric_staging = empty(
+            "metric staging",
+            plan.metrics_bytes + plan.margins_bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
 
@@ -532,7 +644,7 @@ impl GpuRunSet {
                 &sizes,
                 &problem_buffer,
                 &runs_buffer,
-                &pair_offsets,
+                &pair_constants,
                 &schedule,
                 &log_reference,
                 &logits,
@@ -570,6 +682,37 @@ impl GpuRunSet {
             "advance",
             include_str!("../../shaders/advance.wgsl"),
             &[&schedule],
+        );
+        let metric_rows_kernel = kernel(
+            "metric rows",
+            include_str!("../../shaders/metric_rows.wgsl"),
+            &[
+                &sizes,
+                &problem_buffer,
+                &log_reference,
+                &logits,
+                &metric_rows,
+            ],
+        );
+        let metric_pairs_kernel = kernel(
+            "metric pairs",
+            include_str!("../../shaders/metric_pairs.wgsl"),
+            &[
+                &sizes,
+                &problem_buffer,
+                &runs_buffer,
+                &pair_constants,
+                &log_reference,
+                &logits,
+                &metric_rows,
+                &metric_partials,
+                &margins,
+            ],
+        );
+        let metric_runs_kernel = kernel(
+            "metric runs",
+            include_str!("../../shaders/metric_runs.wgsl"),
+            &[&sizes, &metric_partials, &metric_rows, &metrics],
         );
 
         let mut next_slot = 0;
@@ -612,6 +755,13 @@ impl GpuRunSet {
             coefficients,
             update,
             advance,
+            metric_rows: metric_rows_kernel,
+            metric_pairs: metric_pairs_kernel,
+            metric_runs: metric_runs_kernel,
+            metrics,
+            margins,
+            metric_staging,
+            total_weight: problem.pairs().iter().map(|pair| pair.weight as f64).sum(),
             failure,
             schedule_words: Vec::new(),
         })
@@ -789,30 +939,40 @@ impl GpuRunSet {
         self.check()
     }
 
-    /// Copies the logits (and, with `moments`, the moments after them) to
-    /// the staging buffer and awaits its mapping; returns the words.
+    /// Copies the logits (and, with `moments`, the moments after them) to the staging buffer and
+    /// awaits its mapping; returns the values.
     async fn read_back(&mut self, moments: bool) -> Result<Vec<f32>, GpuError> {
         self.check()?;
-        let logits_bytes = self.plan.logits_bytes;
-        let total = logits_bytes + if moments { self.plan.moments_bytes } else { 0 };
-        let mut encoder = self
+        let encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("read back"),
             });
-        encoder.copy_buffer_to_buffer(&self.logits, 0, &self.staging, 0, logits_bytes);
+        let mut copies = vec![(&self.logits, self.plan.logits_bytes)];
         if moments {
-            encoder.copy_buffer_to_buffer(
-                &self.moments,
-                0,
-                &self.staging,
-                logits_bytes,
-                self.plan.moments_bytes,
-            );
+            copies.push((&self.moments, self.plan.moments_bytes));
+        }
+        let words = self.map_copies(encoder, &self.staging, &copies).await?;
+        Ok(words.into_iter().map(f32::from_bits).collect())
+    }
+
+    /// Appends to `encoder` copies of each `(buffer, bytes)` into `staging`, one after the other,
+    /// submits it and awaits the mapping (natively by polling; in the browser the event loop
+    /// runs the callback, so nothing blocks); returns the words copied.
+    async fn map_copies(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        copies: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<u32>, GpuError> {
+        let mut total = 0;
+        for &(buffer, bytes) in copies {
+            encoder.copy_buffer_to_buffer(buffer, 0, staging, total, bytes);
+            total += bytes;
         }
         self.queue.submit([encoder.finish()]);
         let (sender, receiver) = futures_channel::oneshot::channel();
-        let slice = self.staging.slice(..total);
+        let slice = staging.slice(..total);
         slice.map_async(wgpu::MapMode::Read, move |result| {
             // The receiver may be gone if the caller dropped the future; nothing to do then.
             let _ = sender.send(result);
@@ -830,15 +990,15 @@ impl GpuRunSet {
             self.check()?;
             return Err(GpuError::Lost(error.to_string()));
         }
-        let values = {
+        let words = {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| GpuError::Lost(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            bytemuck::cast_slice::<u8, u32>(&view).to_vec()
         };
-        self.staging.unmap();
+        staging.unmap();
         self.check()?;
-        Ok(values)
+        Ok(words)
     }
 
     /// `Err(Lost)` once the device was lost or reported an error.
@@ -887,12 +1047,135 @@ impl GpuRunSet {
             .collect())
     }
 
-    /// Every run's metrics (SPEC section 7) at the current step, computed by the CPU engine's
-    /// [`Run::metrics`] from the state read back, so that both backends share one definition.
+    /// Every run's metrics (SPEC section 7) at the current step, computed on the GPU; reads back
+    /// a few words per run. See [`GpuRunSet::read_metrics`].
     pub async fn metrics(&mut self) -> Result<Vec<Metrics>, GpuError> {
-        let runs = self.read_runs().await?;
-        Ok(runs.iter().map(|run| run.metrics(&self.problem)).collect())
+        Ok(self.read_metrics(false).await?.metrics)
     }
+
+    /// Every run's metrics at the current step and, with `with_margins`, every pair's margin `u`,
+    /// computed by the metric kernels (`metric_rows.wgsl`, `metric_pairs.wgsl`,
+    /// `metric_runs.wgsl`) after the steps submitted so far. Only 128 bytes per run (plus 4 per
+    /// pair for the margins) come back; the state stays on the device.
+    ///
+    /// The definitions are [`Run::metrics`]'s, evaluated in f32 with tree reductions where the
+    /// CPU sums in f64, so values agree with the CPU's on the same state to about 1e-6 relative
+    /// (`tests/gpu.rs` checks it); the counts (learning-table pairs, ranking agreement) and the
+    /// final divisions are exact.
+    pub async fn read_metrics(&mut self, with_margins: bool) -> Result<GpuMetrics, GpuError> {
+        self.check()?;
+        let plan = &self.plan;
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("metrics"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("metrics"),
+                timestamp_writes: None,
+            });
+            // One workgroup per row, per (run, chunk) and per run.
+            self.dispatch(
+                &mut pass,
+                &self.metric_rows,
+                (plan.runs * plan.prompts) as u32,
+            );
+            self.dispatch(
+                &mut pass,
+                &self.metric_pairs,
+                (plan.runs * plan.metric_chunks) as u32,
+            );
+            self.dispatch(&mut pass, &self.metric_runs, plan.runs as u32);
+        }
+        let mut copies = vec![(&self.metrics, plan.metrics_bytes)];
+        if with_margins {
+            copies.push((&self.margins, plan.margins_bytes));
+        }
+        let words = self
+            .map_copies(encoder, &self.metric_staging, &copies)
+            .await?;
+        let plan = &self.plan;
+        let metrics = words
+            .chunks(METRIC_WORDS)
+            .take(plan.runs)
+            .map(|run| self.decode_metrics(run))
+            .collect();
+        let margins = with_margins.then(|| {
+            let start = (plan.metrics_bytes / 4) as usize;
+            (0..plan.runs)
+                .map(|r| {
+                    words[start + r * plan.pairs..start + (r + 1) * plan.pairs]
+                        .iter()
+                        .map(|&word| f32::from_bits(word))
+                        .collect()
+                })
+                .collect()
+        });
+        Ok(GpuMetrics { metrics, margins })
+    }
+
+    /// One run's [`Metrics`] from its `METRIC_WORDS` words (see `shaders/metric_runs.wgsl`): the
+    /// divisions by the total weight and by the prompt count, in f64.
+    fn decode_metrics(&self, words: &[u32]) -> Metrics {
+        let value = |i: usize| f32::from_bits(words[i]) as f64;
+        let wide = |i: usize| words[i] as u64 | (words[i + 1] as u64) << 32;
+        let weight = if self.total_weight > 0.0 {
+            self.total_weight
+        } else {
+            1.0
+        };
+        let prompts = self.plan.prompts as f64;
+        let mut table = LearningTable::default();
+        for (c, (reference_right, policy_right)) in
+            [(true, true), (true, false), (false, true), (false, false)]
+                .into_iter()
+                .enumerate()
+        {
+            *table.cell_mut(reference_right, policy_right) = LearningCell {
+                pairs: words[16 + c] as usize,
+                weight: value(8 + c),
+                signal: value(12 + c),
+                share: 0.0,
+            };
+        }
+        table.finish();
+        let chosen_reward = value(3) / weight;
+        let rejected_reward = value(4) / weight;
+        let truth = self.plan.metric_flags & METRIC_TRUTH != 0;
+        let ranking = self.plan.metric_flags & METRIC_RANKING != 0;
+        let (agree, comparable) = (wide(24), wide(26));
+        Metrics {
+            step: self.steps,
+            diverged: words[28] > 0,
+            loss: value(0) / weight,
+            accuracy: value(1) / weight,
+            reference_accuracy: value(2) / weight,
+            kl: value(20) / prompts,
+            entropy: value(21) / prompts,
+            chosen_reward,
+            rejected_reward,
+            reward_margin: chosen_reward - rejected_reward,
+            learning_table: table,
+            true_reward: truth.then(|| value(22) / prompts),
+            ranking_agreement: ranking.then(|| {
+                if comparable == 0 {
+                    1.0
+                } else {
+                    agree as f64 / comparable as f64
+                }
+            }),
+        }
+    }
+}
+
+/// What [`GpuRunSet::read_metrics`] reads back.
+#[derive(Clone, Debug)]
+pub struct GpuMetrics {
+    /// Every run's metrics.
+    pub metrics: Vec<Metrics>,
+    /// Every run's margin `u` per pair, in pair order (when asked for).
+    pub margins: Option<Vec<Vec<f32>>>,
 }
 
 /// Keeps the first failure (later ones are usually its consequences).
@@ -916,7 +1199,7 @@ struct Data {
     sizes: Sizes,
     problem: Vec<u32>,
     runs: Vec<RunParams>,
-    pair_offsets: Vec<f32>,
+    pair_constants: Vec<f32>,
     logits: Vec<f32>,
 }
 
@@ -925,7 +1208,6 @@ impl Data {
         let k = plan.outputs;
         let n = plan.prompts * k;
         let pairs = problem.pairs();
-        let log_reference = problem.log_reference();
         let mut words = Vec::new();
         for pair in pairs {
             words.extend([
@@ -982,17 +1264,29 @@ impl Data {
         let prompt_pairs_start = words.len();
         words.extend(&prompt_pairs);
 
-        let mut pair_offsets = Vec::with_capacity(shadows.len() * pairs.len());
+        // The ground truth's reward and its dense rank within the prompt (ranks compare exactly what
+        // the f64 rewards compare, where f32 values might tie).
+        let (mut true_reward_start, mut reward_rank_start) = (0, 0);
+        if let Some(reward) = problem.true_reward() {
+            true_reward_start = words.len();
+            words.extend(reward.iter().map(|&r| (r as f32).to_bits()));
+            reward_rank_start = words.len();
+            for row in reward.chunks(k) {
+                let mut sorted = row.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                sorted.dedup();
+                words.extend(row.iter().map(|r| sorted.partition_point(|s| s < r) as u32));
+            }
+        }
+
+        // Per (run, pair): gamma h_0 + m and h_0, the CPU engine's own f32 values.
+        let mut pair_constants = Vec::with_capacity(2 * shadows.len() * pairs.len());
         let mut logits = Vec::with_capacity(shadows.len() * n);
         for shadow in shadows {
-            let config = shadow.config();
-            for pair in pairs {
-                let chosen = pair.prompt * k + pair.chosen;
-                let rejected = pair.prompt * k + pair.rejected;
-                // As `Run::derive`: h_0 from the normalised log-reference, then gamma h_0 + m.
-                let reference_log_ratio =
-                    config.alpha * (log_reference[chosen] - log_reference[rejected]);
-                pair_offsets.push(config.gamma * reference_log_ratio + config.margin);
+            for (offset, reference_log_ratio) in
+                shadow.offsets().iter().zip(shadow.reference_log_ratios())
+            {
+                pair_constants.extend([*offset, *reference_log_ratio]);
             }
             logits.extend_from_slice(shadow.logits());
         }
@@ -1008,11 +1302,15 @@ impl Data {
                 logit_entries_start: logit_entries_start as u32,
                 prompt_offsets_start: prompt_offsets_start as u32,
                 prompt_pairs_start: prompt_pairs_start as u32,
+                true_reward_start: true_reward_start as u32,
+                reward_rank_start: reward_rank_start as u32,
+                metric_flags: plan.metric_flags,
+                metric_chunks: plan.metric_chunks as u32,
                 _pad: [0; 2],
             },
             problem: words,
             runs: shadows.iter().map(|s| RunParams::of(s.config())).collect(),
-            pair_offsets,
+            pair_constants,
             logits,
         }
     }

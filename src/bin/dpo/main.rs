@@ -237,6 +237,24 @@ impl Trainer {
         set.step(steps);
     }
 
+    /// Records every run's metrics and margins in `history`. On the GPU the metric kernels compute
+    /// them and only they are read back (the state stays on the device); if the device was lost,
+    /// the runs continue on the CPU as in [`Trainer::sync`].
+    fn record(&mut self, set: &mut RunSet, history: &mut History) {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &mut self.gpu {
+            match pollster::block_on(gpu.read_metrics(true)) {
+                Ok(read) => {
+                    let margins = read.margins.unwrap_or_default();
+                    history.push(read.metrics, margins);
+                    return;
+                }
+                Err(_) => self.sync(set),
+            }
+        }
+        history.record(set);
+    }
+
     /// Brings `set` up to date with the GPU's state. If the device was lost, the runs continue on
     /// the CPU from the state last read back, retraining the steps since then (with a note).
     fn sync(&mut self, set: &mut RunSet) {
@@ -353,7 +371,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
     let work = steps as f64 * set.runs().len() as f64 * (set.problem().pairs().len() + 64) as f64;
     let progress = !options.quiet && std::io::stderr().is_terminal() && work > 2e8;
     if wants_history {
-        history.record(&set);
+        trainer.record(&mut set, &mut history);
     }
     let chunk = if wants_history {
         every
@@ -366,8 +384,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
         trainer.step(&mut set, n);
         done += n;
         if wants_history {
-            trainer.sync(&mut set);
-            history.record(&set);
+            trainer.record(&mut set, &mut history);
         }
         if progress {
             let filled = (40 * done / steps.max(1)) as usize;
