@@ -590,6 +590,10 @@ class PlaygroundView {
         } catch (error) {
           this.pending = null;
           await this.useCpu(`the WebGPU step failed (${error.message ?? error})`);
+          // The CPU continues from the last state read back and trains the steps asked for.
+          this.pg.step(steps);
+          this.pg.record();
+          this.invalidate();
           return;
         }
         this.pending = null;

@@ -374,6 +374,143 @@ struct Kernel {
     bind_group: wgpu::BindGroup,
 }
 
+impl Kernel {
+    /// Compiles `source` (after the shared declarations of `common.wgsl`) and binds `buffers`
+    /// to bindings 0, 1, ... of group 0.
+    fn new(device: &wgpu::Device, name: &str, source: &str, buffers: &[&wgpu::Buffer]) -> Kernel {
+        let source = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), source);
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        // `layout: None` derives the bind group layout from the shader, which names exactly the
+        // bindings each kernel uses.
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding: binding as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Kernel {
+            pipeline,
+            bind_group,
+        }
+    }
+}
+
+/// The buffers the metric kernels read besides the logits, kept to build them later.
+struct SharedBuffers {
+    sizes: wgpu::Buffer,
+    problem: wgpu::Buffer,
+    runs: wgpu::Buffer,
+    pair_constants: wgpu::Buffer,
+    log_reference: wgpu::Buffer,
+}
+
+/// The metric kernels and their buffers, built by the first [`GpuRunSet::read_metrics`], so
+/// that a set that never asks (the page, which reads the state) never compiles them.
+struct MetricKernels {
+    rows: Kernel,
+    pairs: Kernel,
+    runs: Kernel,
+    metrics: wgpu::Buffer,
+    margins: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+impl MetricKernels {
+    fn new(
+        device: &wgpu::Device,
+        plan: &Plan,
+        shared: &SharedBuffers,
+        logits: &wgpu::Buffer,
+    ) -> MetricKernels {
+        let empty = |label: &str, size: u64, usage: wgpu::BufferUsages| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let storage = wgpu::BufferUsages::STORAGE;
+        let metric_rows = empty("metric rows", plan.metric_rows_bytes, storage);
+        let partials = empty("metric partials", plan.metric_partials_bytes, storage);
+        let metrics = empty(
+            "metrics",
+            plan.metrics_bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let margins = empty(
+            "margins",
+            plan.margins_bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let staging = empty(
+            "metric staging",
+            plan.metrics_bytes + plan.margins_bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let rows = Kernel::new(
+            device,
+            "metric rows",
+            include_str!("../../shaders/metric_rows.wgsl"),
+            &[
+                &shared.sizes,
+                &shared.problem,
+                &shared.log_reference,
+                logits,
+                &metric_rows,
+            ],
+        );
+        let pairs = Kernel::new(
+            device,
+            "metric pairs",
+            include_str!("../../shaders/metric_pairs.wgsl"),
+            &[
+                &shared.sizes,
+                &shared.problem,
+                &shared.runs,
+                &shared.pair_constants,
+                &shared.log_reference,
+                logits,
+                &metric_rows,
+                &partials,
+                &margins,
+            ],
+        );
+        let runs = Kernel::new(
+            device,
+            "metric runs",
+            include_str!("../../shaders/metric_runs.wgsl"),
+            &[&shared.sizes, &partials, &metric_rows, &metrics],
+        );
+        MetricKernels {
+            rows,
+            pairs,
+            runs,
+            metrics,
+            margins,
+            staging,
+        }
+    }
+}
+
 /// Every run of a set, trained on the GPU.
 ///
 /// Built once from a problem and the runs' configurations; [`GpuRunSet::step`] encodes and
@@ -406,13 +543,9 @@ pub struct GpuRunSet {
     coefficients: Kernel,
     update: Kernel,
     advance: Kernel,
-    /// The metric kernels and the buffers read back from them.
-    metric_rows: Kernel,
-    metric_pairs: Kernel,
-    metric_runs: Kernel,
-    metrics: wgpu::Buffer,
-    margins: wgpu::Buffer,
-    metric_staging: wgpu::Buffer,
+    /// The metric kernels, once asked for, and the buffers they need to be built.
+    metric_kernels: Option<MetricKernels>,
+    shared: SharedBuffers,
     /// The pairs' total weight, in f64 as the CPU's metrics sum it.
     total_weight: f64,
     /// The first device loss or uncaptured error, reported by the next readback.
@@ -572,58 +705,8 @@ impl GpuRunSet {
             plan.logits_bytes + plan.moments_bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        let metric_rows = empty("metric rows", plan.metric_rows_bytes, storage);
-        let metric_partials = empty("metric partials", plan.metric_partials_bytes, storage);
-        let metrics = empty(
-            "metrics",
-            plan.metrics_bytes,
-            storage | wgpu::BufferUsages::COPY_SRC,
-        );
-        let margins = empty(
-            "margins",
-            plan.margins_bytes,
-            storage | wgpu::BufferUsages::COPY_SRC,
-        );
-        let metric_staging = empty(
-            "metric staging",
-            plan.metrics_bytes + plan.margins_bytes,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-
         let kernel = |name: &str, source: &str, buffers: &[&wgpu::Buffer]| {
-            // Every kernel file is preceded by the shared declarations.
-            let source = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), source);
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-            // `layout: None` derives the bind group layout from the shader, which names exactly
-            // the bindings each kernel uses.
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .enumerate()
-                .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                    binding: binding as u32,
-                    resource: buffer.as_entire_binding(),
-                })
-                .collect();
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(name),
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            Kernel {
-                pipeline,
-                bind_group,
-            }
+            Kernel::new(&device, name, source, buffers)
         };
         let rows = kernel(
             "rows",
@@ -683,38 +766,6 @@ impl GpuRunSet {
             include_str!("../../shaders/advance.wgsl"),
             &[&schedule],
         );
-        let metric_rows_kernel = kernel(
-            "metric rows",
-            include_str!("../../shaders/metric_rows.wgsl"),
-            &[
-                &sizes,
-                &problem_buffer,
-                &log_reference,
-                &logits,
-                &metric_rows,
-            ],
-        );
-        let metric_pairs_kernel = kernel(
-            "metric pairs",
-            include_str!("../../shaders/metric_pairs.wgsl"),
-            &[
-                &sizes,
-                &problem_buffer,
-                &runs_buffer,
-                &pair_constants,
-                &log_reference,
-                &logits,
-                &metric_rows,
-                &metric_partials,
-                &margins,
-            ],
-        );
-        let metric_runs_kernel = kernel(
-            "metric runs",
-            include_str!("../../shaders/metric_runs.wgsl"),
-            &[&sizes, &metric_partials, &metric_rows, &metrics],
-        );
-
         let mut next_slot = 0;
         let mask_slots = configs
             .iter()
@@ -755,12 +806,14 @@ impl GpuRunSet {
             coefficients,
             update,
             advance,
-            metric_rows: metric_rows_kernel,
-            metric_pairs: metric_pairs_kernel,
-            metric_runs: metric_runs_kernel,
-            metrics,
-            margins,
-            metric_staging,
+            metric_kernels: None,
+            shared: SharedBuffers {
+                sizes,
+                problem: problem_buffer,
+                runs: runs_buffer,
+                pair_constants,
+                log_reference,
+            },
             total_weight: problem.pairs().iter().map(|pair| pair.weight as f64).sum(),
             failure,
             schedule_words: Vec::new(),
@@ -917,16 +970,9 @@ impl GpuRunSet {
         self.schedule_words = words;
     }
 
-    /// Dispatches `workgroups` workgroups of `kernel`, as a 2D grid past the per-dimension limit
-    /// (the kernels flatten the grid and ignore the excess of the last row).
+    /// Dispatches `workgroups` workgroups of `kernel` (see [`dispatch`]).
     fn dispatch(&self, pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, workgroups: u32) {
-        if workgroups == 0 {
-            return;
-        }
-        let x = workgroups.min(self.max_workgroups_per_dimension);
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &kernel.bind_group, &[]);
-        pass.dispatch_workgroups(x, workgroups.div_ceil(x), 1);
+        dispatch(pass, kernel, workgroups, self.max_workgroups_per_dimension);
     }
 
     /// Blocks until every submitted step has run (natively only: a browser must never block, and
@@ -1064,6 +1110,13 @@ impl GpuRunSet {
     /// final divisions are exact.
     pub async fn read_metrics(&mut self, with_margins: bool) -> Result<GpuMetrics, GpuError> {
         self.check()?;
+        if self.metric_kernels.is_none() {
+            let kernels = MetricKernels::new(&self.device, &self.plan, &self.shared, &self.logits);
+            self.metric_kernels = Some(kernels);
+        }
+        let Some(kernels) = &self.metric_kernels else {
+            unreachable!("the metric kernels were built just above")
+        };
         let plan = &self.plan;
         let mut encoder = self
             .device
@@ -1076,25 +1129,26 @@ impl GpuRunSet {
                 timestamp_writes: None,
             });
             // One workgroup per row, per (run, chunk) and per run.
-            self.dispatch(
+            let limit = self.max_workgroups_per_dimension;
+            dispatch(
                 &mut pass,
-                &self.metric_rows,
+                &kernels.rows,
                 (plan.runs * plan.prompts) as u32,
+                limit,
             );
-            self.dispatch(
+            dispatch(
                 &mut pass,
-                &self.metric_pairs,
+                &kernels.pairs,
                 (plan.runs * plan.metric_chunks) as u32,
+                limit,
             );
-            self.dispatch(&mut pass, &self.metric_runs, plan.runs as u32);
+            dispatch(&mut pass, &kernels.runs, plan.runs as u32, limit);
         }
-        let mut copies = vec![(&self.metrics, plan.metrics_bytes)];
+        let mut copies = vec![(&kernels.metrics, plan.metrics_bytes)];
         if with_margins {
-            copies.push((&self.margins, plan.margins_bytes));
+            copies.push((&kernels.margins, plan.margins_bytes));
         }
-        let words = self
-            .map_copies(encoder, &self.metric_staging, &copies)
-            .await?;
+        let words = self.map_copies(encoder, &kernels.staging, &copies).await?;
         let plan = &self.plan;
         let metrics = words
             .chunks(METRIC_WORDS)
@@ -1176,6 +1230,18 @@ pub struct GpuMetrics {
     pub metrics: Vec<Metrics>,
     /// Every run's margin `u` per pair, in pair order (when asked for).
     pub margins: Option<Vec<Vec<f32>>>,
+}
+
+/// Dispatches `workgroups` workgroups of `kernel`, as a 2D grid past the per-dimension `limit`
+/// (the kernels flatten the grid and ignore the excess of the last row).
+fn dispatch(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, workgroups: u32, limit: u32) {
+    if workgroups == 0 {
+        return;
+    }
+    let x = workgroups.min(limit);
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, &kernel.bind_group, &[]);
+    pass.dispatch_workgroups(x, workgroups.div_ceil(x), 1);
 }
 
 /// Keeps the first failure (later ones are usually its consequences).

@@ -44,8 +44,9 @@ for (const mode of MODES) {
 
     /** Opens a page, collecting script errors; waits until every playground on it is mounted
      * and its backend has settled. */
-    async function open(path = '', { viewport = { width: 1280, height: 900 } } = {}) {
+    async function open(path = '', { viewport = { width: 1280, height: 900 }, init = null } = {}) {
       const page = await browser.newPage({ viewport });
+      if (init) await page.addInitScript(init);
       page.setDefaultTimeout(8000);
       page.errors = [];
       page.on('pageerror', (error) => page.errors.push(error.stack ?? String(error)));
@@ -243,30 +244,109 @@ for (const mode of MODES) {
       await page.close();
     });
 
-    test('the numbers on the page agree with `dpo run` on the same scenario', async () => {
-      const dpo = fileURLToPath(new URL('../../target/release/dpo', import.meta.url));
-      assert.ok(existsSync(dpo), `build the command line first (cargo build --release): ${dpo}`);
-      const page = await open();
-      await stepTimes(page, 20);
+    const DPO = fileURLToPath(new URL('../../target/release/dpo', import.meta.url));
+
+    /** Compares the page's runs (a snapshot's) after `steps` steps with `dpo run` on the page's
+     * own scenario: the CPU in wasm is the same engine (identical up to printing); WebGPU agrees
+     * to f32 noise. */
+    async function assertAgreesWithCli(page, steps, label, tolerance = mode.webgpu ? 1e-5 : 1e-12) {
+      assert.ok(existsSync(DPO), `build the command line first (cargo build --release): ${DPO}`);
       const { scenario, runs } = await page.evaluate(() => {
         const handle = document.querySelector('[data-dpo-playground]').dpoPlayground;
         return { scenario: handle.scenario(), runs: handle.playground.snapshot().runs };
       });
-      const report = JSON.parse(execFileSync(dpo, ['run', '-', '--steps', '20', '--json'], { input: scenario }));
-      assert.equal(report.runs.length, runs.length);
-      // The CPU in wasm is the same engine: identical up to printing. WebGPU agrees to f32 noise.
-      const tolerance = mode.webgpu ? 1e-5 : 1e-12;
+      const report = JSON.parse(execFileSync(DPO, ['run', '-', '--steps', String(steps), '--json'], { input: scenario }));
+      assert.equal(report.runs.length, runs.length, label);
       report.runs.forEach((cli, r) => {
-        assert.equal(runs[r].step, 20);
-        for (const key of ['loss', 'accuracy', 'kl', 'entropy', 'reward_margin']) {
-          const difference = Math.abs(cli.metrics[key] - runs[r].metrics[key]);
-          assert.ok(difference <= tolerance, `${cli.name} ${key}: page ${runs[r].metrics[key]} vs dpo run ${cli.metrics[key]}`);
+        const run = runs[r];
+        const where = `${label}, ${cli.name}`;
+        assert.equal(run.step, steps, `${where}: step`);
+        for (const key of ['loss', 'accuracy', 'reference_accuracy', 'kl', 'entropy', 'chosen_reward', 'rejected_reward', 'reward_margin']) {
+          const difference = Math.abs(cli.metrics[key] - run.metrics[key]);
+          assert.ok(difference <= tolerance * (1 + Math.abs(cli.metrics[key])), `${where} ${key}: page ${run.metrics[key]} vs dpo run ${cli.metrics[key]}`);
         }
-        cli.policy[0].forEach((p, y) => assert.ok(Math.abs(p - runs[r].policy[0][y]) <= tolerance, `${cli.name} policy[${y}]`));
+        for (const cell of Object.keys(cli.metrics.learning_table)) {
+          assert.equal(run.metrics.learning_table[cell].pairs, cli.metrics.learning_table[cell].pairs, `${where}: learning table ${cell}`);
+        }
+        cli.policy.forEach((row, x) =>
+          row.forEach((p, y) => assert.ok(Math.abs(p - run.policy[x][y]) <= tolerance, `${where}: policy[${x}][${y}] ${run.policy[x][y]} vs ${p}`)),
+        );
       });
+    }
+
+    test('the numbers on the page agree with `dpo run` on the same scenario', async () => {
+      const page = await open();
+      await stepTimes(page, 20);
+      await assertAgreesWithCli(page, 20, 'default');
       assertNoErrors(page);
       await page.close();
     });
+
+    test('every preset trains on the page as `dpo run` trains it', async () => {
+      const page = await open();
+      const select = playground(page).getByLabel('Preset');
+      const ids = (await select.locator('option').evaluateAll((options) => options.map((o) => o.value))).filter(Boolean);
+      assert.ok(ids.length >= 7, `presets offered: ${ids.join(', ')}`);
+      for (const id of ids) {
+        await select.selectOption(id);
+        try {
+          await waitFor(async () => (await metric(page, 'step')) === '0');
+          await stepTimes(page, 12);
+        } catch (error) {
+          throw new Error(`preset ${id}: ${error.message} (step ${await metric(page, 'step')}; ${await page.locator('.dpo-status').textContent()})`);
+        }
+        await assertAgreesWithCli(page, 12, `preset ${id}`);
+      }
+      // Still on the backend the mode gives (no silent fallback along the way).
+      assert.equal(await page.locator('span[data-backend]').getAttribute('data-backend'), mode.webgpu ? 'webgpu' : 'cpu');
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    if (mode.webgpu) {
+      test('a lost WebGPU device: the page says so and trains on with the CPU, keeping everything', async () => {
+        // Keep a handle on every device the page asks for, so the test can destroy it as a driver
+        // reset or a GPU process crash would.
+        const page = await open('', {
+          init: () => {
+            window.__dpoDevices = [];
+            const requestDevice = GPUAdapter.prototype.requestDevice;
+            GPUAdapter.prototype.requestDevice = async function (...args) {
+              const device = await requestDevice.apply(this, args);
+              window.__dpoDevices.push(device);
+              return device;
+            };
+          },
+        });
+        const backend = page.locator('span[data-backend]');
+        assert.equal(await backend.getAttribute('data-backend'), 'webgpu');
+        const root = playground(page);
+        await root.getByLabel('β (beta)').first().fill('2.5');
+        await root.getByLabel('β (beta)').first().press('Tab');
+        await waitFor(async () => (await scenarioOf(page)).runs[0].beta === 2.5);
+        await stepTimes(page, 8);
+        const destroyed = await page.evaluate(() => {
+          window.__dpoDevices.forEach((device) => device.destroy());
+          return window.__dpoDevices.length;
+        });
+        assert.ok(destroyed >= 1, 'the page asked for a device');
+        // The next step fails on the device; the page falls back and trains it on the CPU.
+        await root.getByRole('button', { name: 'Step', exact: true }).click();
+        await page.waitForSelector('span[data-backend="cpu"]');
+        assert.match(await backend.textContent(), /WebGPU step failed.*lost/i);
+        await waitFor(async () => (await metric(page, 'step')) === '9');
+        await stepTimes(page, 3);
+        // Nothing the user set up is lost, and the numbers are the CPU engine's from step 8 on.
+        assert.equal((await scenarioOf(page)).runs[0].beta, 2.5);
+        await assertAgreesWithCli(page, 12, 'after the device was lost');
+        // WebGPU can be chosen again: a fresh device.
+        await page.getByRole('button', { name: 'Use WebGPU' }).click();
+        await page.waitForSelector('span[data-backend="webgpu"]');
+        const errors = page.errors.filter((e) => !/destroyed|lost/i.test(e));
+        assert.deepEqual(errors, [], `script errors on the page:\n${errors.join('\n')}`);
+        await page.close();
+      });
+    }
 
     test('the URL hash round-trips the scenario', async () => {
       const page = await open();
