@@ -176,4 +176,5 @@ fn bench_reports_every_workload() {
     );
     assert_eq!(row["backend"], "cpu");
     assert!(row["seconds_per_step"].as_f64().unwrap() > 0.0);
+    assert!(row["seconds_per_metrics"].as_f64().unwrap() > 0.0);
 }

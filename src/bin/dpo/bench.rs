@@ -1,6 +1,7 @@
 //! `dpo bench`: the median time of one training step (loss, gradients, optimiser update; no
 //! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on three workloads,
-//! on the CPU engine or the GPU backend (`--backend`).
+//! on the CPU engine or the GPU backend (`--backend`); and of one metrics record (every run's
+//! SPEC section 7 metrics: on the GPU the metric kernels and their readback).
 
 use super::{usage, Backend, Failure};
 use dpo_playground::engine::rng::{stream, SplitMix64};
@@ -54,6 +55,8 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     adapter: Option<String>,
     seconds_per_step: f64,
+    /// Every run's metrics once (what a page frame or a CSV row costs), the readback included.
+    seconds_per_metrics: f64,
 }
 
 /// A random problem of the workload's shape: a random positive reference and random distinct
@@ -124,6 +127,20 @@ fn time(set: &mut RunSet) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Median seconds to compute every run's metrics on the CPU.
+fn time_metrics(set: &RunSet) -> f64 {
+    let record = || {
+        let start = Instant::now();
+        for run in set.runs() {
+            std::hint::black_box(run.metrics(set.problem()));
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let mut samples: Vec<f64> = (0..7).map(|_| record()).collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 /// Median seconds per step of the GPU backend, timed like [`time`]; each timed batch of steps
 /// ends with a wait for the device, so the figure is the GPU's throughput, not submission speed.
 #[cfg(feature = "gpu")]
@@ -142,6 +159,24 @@ fn time_gpu(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Failure> {
     let steps = ((0.05 / one) as u32).clamp(1, 10_000);
     let mut samples = (0..7)
         .map(|_| Ok(timed(steps)? / steps as f64))
+        .collect::<Result<Vec<f64>, Failure>>()?;
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[samples.len() / 2])
+}
+
+/// Median seconds of one [`GpuRunSet::read_metrics`] round trip (kernels and readback); the
+/// first, which compiles the kernels, is not timed.
+#[cfg(feature = "gpu")]
+fn time_gpu_metrics(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Failure> {
+    let mut timed = || -> Result<f64, Failure> {
+        let start = Instant::now();
+        pollster::block_on(gpu.read_metrics(false))
+            .map_err(|e| Failure(format!("--backend gpu: {e}"), 1))?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    timed()?;
+    let mut samples = (0..7)
+        .map(|_| timed())
         .collect::<Result<Vec<f64>, Failure>>()?;
     samples.sort_by(f64::total_cmp);
     Ok(samples[samples.len() / 2])
@@ -184,16 +219,17 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
         .filter(|w| only.as_deref().is_none_or(|name| name == w.name))
     {
         let mut set = build(workload);
-        let (name, adapter, seconds) = time_on(&mut set, backend)?;
+        let (name, adapter, seconds, metrics_seconds) = time_on(&mut set, backend)?;
         if !json {
             println!(
-                "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  {name}  {:>10.3} us/step{}",
+                "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  {name}  {:>10.3} us/step  {:>10.3} us/metrics{}",
                 workload.name,
                 workload.runs,
                 workload.prompts,
                 workload.outputs,
                 workload.pairs,
                 seconds * 1e6,
+                metrics_seconds * 1e6,
                 adapter.as_ref().map(|a| format!("  ({a})")).unwrap_or_default()
             );
         }
@@ -206,6 +242,7 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
             backend: name,
             adapter,
             seconds_per_step: seconds,
+            seconds_per_metrics: metrics_seconds,
         });
     }
     if json {
@@ -214,17 +251,20 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Times `set` on `backend`: the backend's name, the adapter (GPU only) and seconds per step.
+/// Times `set` on `backend`: the backend's name, the adapter (GPU only), seconds per step and
+/// seconds per metrics record.
 fn time_on(
     set: &mut RunSet,
     backend: Backend,
-) -> Result<(&'static str, Option<String>, f64), Failure> {
+) -> Result<(&'static str, Option<String>, f64, f64), Failure> {
     #[cfg(feature = "gpu")]
     if let Some(mut gpu) = super::open_gpu(set, backend)? {
         let seconds = time_gpu(&mut gpu)?;
-        return Ok(("gpu", Some(gpu.adapter_name()), seconds));
+        let metrics = time_gpu_metrics(&mut gpu)?;
+        return Ok(("gpu", Some(gpu.adapter_name()), seconds, metrics));
     }
     #[cfg(not(feature = "gpu"))]
     super::no_gpu_build(backend)?;
-    Ok(("cpu", None, time(set)))
+    let seconds = time(set);
+    Ok(("cpu", None, seconds, time_metrics(set)))
 }
