@@ -758,12 +758,12 @@ impl Run {
     }
 
     /// `h_0` of each pair, in pair order (the GPU's metrics use the CPU's values).
-    pub(crate) fn reference_log_ratios(&self) -> &[f32] {
+    pub fn reference_log_ratios(&self) -> &[f32] {
         &self.reference_log_ratios
     }
 
     /// `gamma * h_0 + m` of each pair, in pair order.
-    pub(crate) fn offsets(&self) -> &[f32] {
+    pub fn offsets(&self) -> &[f32] {
         &self.offsets
     }
 
