@@ -37,38 +37,6 @@
 @group(0) @binding(7) var<storage, read_write> metric_partials: array<u32>;
 @group(0) @binding(8) var<storage, read_write> margins: array<f32>;
 
-var<workgroup> sums: array<vec4<f32>, WORKGROUP>;
-var<workgroup> counts: array<vec4<u32>, WORKGROUP>;
-
-fn reduce_sum(local: u32, value: vec4<f32>) -> vec4<f32> {
-    sums[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            sums[local] = sums[local] + sums[local + width];
-        }
-    }
-    workgroupBarrier();
-    let total = sums[0];
-    // Every thread reads the total before anybody writes `sums` again.
-    workgroupBarrier();
-    return total;
-}
-
-fn reduce_counts(local: u32, value: vec4<u32>) -> vec4<u32> {
-    counts[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            counts[local] = counts[local] + counts[local + width];
-        }
-    }
-    workgroupBarrier();
-    let total = counts[0];
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size(WORKGROUP)
 fn main(
     @builtin(workgroup_id) workgroup: vec3<u32>,
@@ -137,7 +105,7 @@ fn main(
     let total_second = reduce_sum(local, second);
     let total_weights = reduce_sum(local, cell_weights);
     let total_signals = reduce_sum(local, cell_signals);
-    let total_counts = reduce_counts(local, cell_counts);
+    let total_counts = reduce_counts(local, cell_counts, false);
     if local == 0u {
         let out = group * PARTIAL_WORDS;
         for (var i = 0u; i < 4u; i++) {

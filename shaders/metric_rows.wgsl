@@ -22,8 +22,6 @@
 @group(0) @binding(4) var<storage, read_write> metric_rows: array<MetricRow>;
 
 var<workgroup> largest: array<f32, WORKGROUP>;
-var<workgroup> sums: array<vec4<f32>, WORKGROUP>;
-var<workgroup> counts: array<vec4<u32>, WORKGROUP>;
 
 /// Max over the workgroup of each thread's `value`; every thread gets the result.
 fn reduce_max(local: u32, value: f32) -> f32 {
@@ -35,37 +33,6 @@ fn reduce_max(local: u32, value: f32) -> f32 {
         }
     }
     return workgroupUniformLoad(&largest[0]);
-}
-
-/// Sum over the workgroup of each thread's `value`; every thread gets the result.
-fn reduce_sum(local: u32, value: vec4<f32>) -> vec4<f32> {
-    sums[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            sums[local] = sums[local] + sums[local + width];
-        }
-    }
-    workgroupBarrier();
-    let total = sums[0];
-    // Every thread reads the total before anybody writes `sums` again.
-    workgroupBarrier();
-    return total;
-}
-
-/// Sum over the workgroup of each thread's counts (each below 2^32 for a row of <= 4096 outputs).
-fn reduce_counts(local: u32, value: vec4<u32>) -> vec4<u32> {
-    counts[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            counts[local] = counts[local] + counts[local + width];
-        }
-    }
-    workgroupBarrier();
-    let total = counts[0];
-    workgroupBarrier();
-    return total;
 }
 
 @compute @workgroup_size(WORKGROUP)
@@ -133,7 +100,7 @@ fn main(
             }
         }
     }
-    let row_counts = reduce_counts(local, ranking);
+    let row_counts = reduce_counts(local, ranking, false);
 
     if local == 0u {
         metric_rows[row] = MetricRow(

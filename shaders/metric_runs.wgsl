@@ -19,51 +19,6 @@
 @group(0) @binding(2) var<storage, read> metric_rows: array<MetricRow>;
 @group(0) @binding(3) var<storage, read_write> metrics: array<u32>;
 
-var<workgroup> sums: array<vec4<f32>, WORKGROUP>;
-var<workgroup> counts: array<vec4<u32>, WORKGROUP>;
-
-fn reduce_sum(local: u32, value: vec4<f32>) -> vec4<f32> {
-    sums[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            sums[local] = sums[local] + sums[local + width];
-        }
-    }
-    workgroupBarrier();
-    let total = sums[0];
-    workgroupBarrier();
-    return total;
-}
-
-/// Two 64-bit counts (low, high, low, high) added.
-fn add_wide(a: vec4<u32>, b: vec4<u32>) -> vec4<u32> {
-    let low = a.xz + b.xz;
-    // A carry wherever the low word wrapped around.
-    let carry = vec2<u32>(low < a.xz);
-    let high = a.yw + b.yw + carry;
-    return vec4<u32>(low.x, high.x, low.y, high.y);
-}
-
-/// Sums of plain counts (`wide` false) or of two 64-bit counts (`wide` true).
-fn reduce_counts(local: u32, value: vec4<u32>, wide: bool) -> vec4<u32> {
-    counts[local] = value;
-    for (var width = WORKGROUP / 2u; width > 0u; width = width / 2u) {
-        workgroupBarrier();
-        if local < width {
-            if wide {
-                counts[local] = add_wide(counts[local], counts[local + width]);
-            } else {
-                counts[local] = counts[local] + counts[local + width];
-            }
-        }
-    }
-    workgroupBarrier();
-    let total = counts[0];
-    workgroupBarrier();
-    return total;
-}
-
 fn partial(at: u32) -> vec4<f32> {
     return bitcast<vec4<f32>>(vec4<u32>(metric_partials[at], metric_partials[at + 1u], metric_partials[at + 2u], metric_partials[at + 3u]));
 }

@@ -378,7 +378,7 @@ impl Kernel {
     /// Compiles `source` (after the shared declarations of `common.wgsl`) and binds `buffers`
     /// to bindings 0, 1, ... of group 0.
     fn new(device: &wgpu::Device, name: &str, source: &str, buffers: &[&wgpu::Buffer]) -> Kernel {
-        let source = format!("{}\n{}", include_str!("../../shaders/common.wgsl"), source);
+        let source = format!("{}\n{source}", include_str!("../../shaders/common.wgsl"));
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -441,14 +441,12 @@ impl MetricKernels {
         logits: &wgpu::Buffer,
     ) -> MetricKernels {
         let empty = |label: &str, size: u64, usage: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
+            zeroed_buffer(device, label, size, usage)
         };
         let storage = wgpu::BufferUsages::STORAGE;
+        // Every metric kernel uses the workgroup reductions of `reduce.wgsl`.
+        let source =
+            |kernel: &str| format!("{}\n{kernel}", include_str!("../../shaders/reduce.wgsl"));
         let metric_rows = empty("metric rows", plan.metric_rows_bytes, storage);
         let partials = empty("metric partials", plan.metric_partials_bytes, storage);
         let metrics = empty(
@@ -469,7 +467,7 @@ impl MetricKernels {
         let rows = Kernel::new(
             device,
             "metric rows",
-            include_str!("../../shaders/metric_rows.wgsl"),
+            &source(include_str!("../../shaders/metric_rows.wgsl")),
             &[
                 &shared.sizes,
                 &shared.problem,
@@ -481,7 +479,7 @@ impl MetricKernels {
         let pairs = Kernel::new(
             device,
             "metric pairs",
-            include_str!("../../shaders/metric_pairs.wgsl"),
+            &source(include_str!("../../shaders/metric_pairs.wgsl")),
             &[
                 &shared.sizes,
                 &shared.problem,
@@ -497,7 +495,7 @@ impl MetricKernels {
         let runs = Kernel::new(
             device,
             "metric runs",
-            include_str!("../../shaders/metric_runs.wgsl"),
+            &source(include_str!("../../shaders/metric_runs.wgsl")),
             &[&shared.sizes, &partials, &metric_rows, &metrics],
         );
         MetricKernels {
@@ -676,12 +674,7 @@ impl GpuRunSet {
         );
         // Fresh buffers are zeroed: the optimiser state starts at zero, as on the CPU.
         let empty = |label: &str, size: u64, usage: wgpu::BufferUsages| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
+            zeroed_buffer(&device, label, size, usage)
         };
         let moments = empty(
             "moments",
@@ -1242,6 +1235,21 @@ fn dispatch(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, workgroups: u32, 
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, &kernel.bind_group, &[]);
     pass.dispatch_workgroups(x, workgroups.div_ceil(x), 1);
+}
+
+/// A fresh buffer of `size` bytes: WebGPU zeroes it (the optimiser state starts at zero).
+fn zeroed_buffer(
+    device: &wgpu::Device,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage,
+        mapped_at_creation: false,
+    })
 }
 
 /// Keeps the first failure (later ones are usually its consequences).
