@@ -194,9 +194,7 @@ impl Playground {
         self.scenario = scenario;
         #[cfg(feature = "gpu")]
         if changed && self.gpu_active() {
-            // All runs share the device's step counter, so an edit restarts every run there.
-            self.restart_on_gpu();
-            reset = (0..self.set.runs().len()).collect();
+            self.resync_gpu();
         }
         if changed {
             self.history.record(&self.set);
@@ -224,7 +222,7 @@ impl Playground {
         self.set.reset();
         #[cfg(feature = "gpu")]
         if self.gpu_active() {
-            self.restart_on_gpu();
+            self.resync_gpu();
         }
         self.history.clear();
         self.history.record(&self.set);
@@ -471,7 +469,7 @@ fn pair_label(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> S
 /// the main thread never blocks, and the state read back lands in the slot for the next call.
 #[cfg(feature = "gpu")]
 mod gpu_glue {
-    use crate::engine::{Problem, Run, RunConfig};
+    use crate::engine::Run;
     use crate::gpu::GpuRunSet;
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -482,8 +480,9 @@ mod gpu_glue {
         pub runs: Option<GpuRunSet>,
         /// WebGPU trains.
         pub active: bool,
-        /// The runs must be rebuilt from this data before the next step (after an edit or a reset).
-        pub rebuild: Option<(Problem, Vec<RunConfig>)>,
+        /// The device must take the CPU mirror's state before the next step (after an edit, a
+        /// reset, or CPU steps while the device started).
+        pub rebuild: bool,
         /// Runs read back by the last step, not yet taken in by the CPU mirror.
         pub landed: Option<Vec<Run>>,
     }
@@ -511,27 +510,25 @@ struct GpuStart {
 #[wasm_bindgen]
 impl Playground {
     /// Starts training on WebGPU: resolves to `{ok, adapter, reason}`. On success every run
-    /// restarts from step 0 on the device; on failure nothing changes and `reason` says why.
+    /// continues on the device from where it is (logits, optimiser state, step count, minibatch
+    /// order); on failure nothing changes and `reason` says why.
     #[wasm_bindgen(js_name = useGpu)]
     pub fn use_gpu(&mut self) -> js_sys::Promise {
+        self.absorb();
         let problem = self.set.problem().clone();
-        let configs = self.scenario.runs.clone();
+        let runs = self.set.runs().to_vec();
         let slot = self.gpu.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let result = match crate::gpu::GpuRunSet::new(&problem, &configs).await {
+            let result = match crate::gpu::GpuRunSet::from_runs(&problem, &runs).await {
                 Ok(runs) => {
                     let adapter = runs.adapter_name();
                     let mut state = slot.0.borrow_mut();
                     state.runs = Some(runs);
                     state.active = true;
-                    state.rebuild = None;
-                    // Start the mirror at step 0 too: the first step's readback replaces it.
-                    state.landed = Some(
-                        configs
-                            .iter()
-                            .filter_map(|c| crate::engine::Run::new(c.clone(), &problem).ok())
-                            .collect(),
-                    );
+                    // The CPU may have trained while the device started: the first step takes
+                    // the mirror's state as it is then.
+                    state.rebuild = true;
+                    state.landed = None;
                     GpuStart {
                         ok: true,
                         adapter,
@@ -555,19 +552,26 @@ impl Playground {
     pub fn step_async(&mut self, steps: u32) -> js_sys::Promise {
         self.absorb();
         let slot = self.gpu.clone();
+        // Everything is taken now, synchronously: the future owns what it works on.
+        let (runs, rebuild) = {
+            let mut state = slot.0.borrow_mut();
+            if !state.active {
+                return js_sys::Promise::reject(&JsError::new("WebGPU is not training").into());
+            }
+            let Some(runs) = state.runs.take() else {
+                return js_sys::Promise::reject(
+                    &JsError::new("a WebGPU step is already in flight").into(),
+                );
+            };
+            // After an edit, a reset or a start, the device continues from the CPU mirror.
+            let rebuild = std::mem::take(&mut state.rebuild)
+                .then(|| (self.set.problem().clone(), self.set.runs().to_vec()));
+            (runs, rebuild)
+        };
         wasm_bindgen_futures::future_to_promise(async move {
-            let (runs, rebuild) = {
-                let mut state = slot.0.borrow_mut();
-                if !state.active {
-                    return Err(JsError::new("WebGPU is not training").into());
-                }
-                (state.runs.take(), state.rebuild.take())
-            };
-            let Some(mut runs) = runs else {
-                return Err(JsError::new("a WebGPU step is already in flight").into());
-            };
-            if let Some((problem, configs)) = rebuild {
-                runs = match runs.rebuild(&problem, &configs) {
+            let mut runs = runs;
+            if let Some((problem, mirror)) = rebuild {
+                runs = match runs.rebuild(&problem, &mirror) {
                     Ok(fresh) => fresh,
                     Err(error) => {
                         slot.0.borrow_mut().active = false;
@@ -579,8 +583,9 @@ impl Playground {
             match runs.read_runs().await {
                 Ok(read) => {
                     let mut state = slot.0.borrow_mut();
-                    // An edit while the step was in flight makes this readback stale.
-                    if state.rebuild.is_none() {
+                    // An edit while the step was in flight makes this readback stale: the next
+                    // step starts again from the (edited) mirror.
+                    if !state.rebuild {
                         state.landed = Some(read);
                     }
                     state.runs = Some(runs);
@@ -601,7 +606,7 @@ impl Playground {
         let mut state = self.gpu.0.borrow_mut();
         state.active = false;
         state.runs = None;
-        state.rebuild = None;
+        state.rebuild = false;
     }
 }
 
@@ -611,12 +616,11 @@ impl Playground {
         self.gpu.0.borrow().active
     }
 
-    /// After an edit or a reset on WebGPU: every run restarts, on the CPU mirror now and on the
-    /// device at the next step.
-    fn restart_on_gpu(&mut self) {
-        self.set.reset();
+    /// After an edit or a reset on WebGPU: the CPU mirror has the new state now, and the device
+    /// takes it at the next step (a step in flight is discarded when it lands).
+    fn resync_gpu(&mut self) {
         let mut state = self.gpu.0.borrow_mut();
-        state.rebuild = Some((self.set.problem().clone(), self.scenario.runs.clone()));
+        state.rebuild = true;
         state.landed = None;
     }
 }

@@ -1081,3 +1081,81 @@ fn too_large_scenarios_are_clear_errors() {
         "64 x 4096 logits fit the default limits"
     );
 }
+
+/// A set built from CPU runs continues each from its own state (logits, moments, step count,
+/// minibatch sampler, mixout's step): runs at different steps, then 40 steps on the GPU, end where
+/// the CPU ends; `rebuild` from the read-back runs continues again.
+#[test]
+fn continues_from_cpu_runs() {
+    let problem = six_outputs();
+    let configs = [
+        RunConfig {
+            batch_size: Some(3),
+            seed: 8,
+            ..config("Adam, minibatches")
+        },
+        RunConfig {
+            regularizer: Regularizer::Mixout { p: 0.2 },
+            optimizer: Optimizer::Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+            },
+            ..config("mixout, momentum")
+        },
+        RunConfig {
+            length_normalize: true,
+            loss: LossKind::Ipo,
+            ..config("IPO, length-normalised")
+        },
+    ];
+    let mut cpu: Vec<Run> = configs
+        .iter()
+        .map(|c| Run::new(c.clone(), &problem).unwrap())
+        .collect();
+    for (r, run) in cpu.iter_mut().enumerate() {
+        for _ in 0..10 * (r + 1) {
+            run.step(&problem);
+        }
+    }
+    let fresh = gpu_set(&problem, &configs);
+    let mut gpu = fresh
+        .rebuild(&problem, &cpu)
+        .expect("rebuilt from the CPU runs");
+    gpu.step(40);
+    for run in &mut cpu {
+        for _ in 0..40 {
+            run.step(&problem);
+        }
+    }
+    let runs = pollster::block_on(gpu.read_runs()).unwrap();
+    let metrics = pollster::block_on(gpu.metrics()).unwrap();
+    for (r, (gpu_run, cpu_run)) in runs.iter().zip(&cpu).enumerate() {
+        let case = format!("continued run {r} ({})", cpu_run.config().name);
+        assert_eq!(gpu_run.steps(), (10 * (r + 1) + 40) as u64, "{case}");
+        assert_eq!(metrics[r].step, gpu_run.steps(), "{case}");
+        compare(&case, gpu_run.logits(), cpu_run.logits(), 1e-4);
+    }
+    // Again from what was read back.
+    let mut again = gpu.rebuild(&problem, &runs).unwrap();
+    again.step(10);
+    for run in &mut cpu {
+        for _ in 0..10 {
+            run.step(&problem);
+        }
+    }
+    let runs = pollster::block_on(again.read_runs()).unwrap();
+    for (r, (gpu_run, cpu_run)) in runs.iter().zip(&cpu).enumerate() {
+        compare(
+            &format!("run {r}, rebuilt twice"),
+            gpu_run.logits(),
+            cpu_run.logits(),
+            1e-4,
+        );
+    }
+    // A run of another shape is an input error, not a crash.
+    let other = Run::new(config("other"), &three_prompts()).unwrap();
+    assert!(matches!(
+        again.rebuild(&problem, &[other]),
+        Err(GpuError::Input(_))
+    ));
+}

@@ -316,6 +316,12 @@ impl Run {
         }
     }
 
+    /// The optimiser's state: SGD's momentum buffer or Adam's first moment, and Adam's second
+    /// moment (empty for SGD), as [`Run::set_state`] takes them.
+    pub fn moments(&self) -> (&[f32], &[f32]) {
+        (&self.first_moment, &self.second_moment)
+    }
+
     /// Replaces the whole training state with one read back from another backend: the logits, the
     /// optimiser's moments (SGD's momentum or Adam's first moment, then Adam's second moment,
     /// ignored for SGD) and the step count. Training continues from it exactly as if this run

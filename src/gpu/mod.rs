@@ -375,24 +375,18 @@ struct Kernel {
 }
 
 impl Kernel {
-    /// Compiles `source` (after the shared declarations of `common.wgsl`) and binds `buffers`
-    /// to bindings 0, 1, ... of group 0.
+    /// Compiles `source` and binds `buffers` (see [`compile`] and [`Kernel::bind`]).
     fn new(device: &wgpu::Device, name: &str, source: &str, buffers: &[&wgpu::Buffer]) -> Kernel {
-        let source = format!("{}\n{source}", include_str!("../../shaders/common.wgsl"));
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        // `layout: None` derives the bind group layout from the shader, which names exactly the
-        // bindings each kernel uses.
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        Kernel::bind(device, name, &compile(device, name, source), buffers)
+    }
+
+    /// `pipeline` with `buffers` bound to bindings 0, 1, ... of group 0.
+    fn bind(
+        device: &wgpu::Device,
+        name: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+    ) -> Kernel {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
@@ -407,8 +401,59 @@ impl Kernel {
             entries: &entries,
         });
         Kernel {
-            pipeline,
+            pipeline: pipeline.clone(),
             bind_group,
+        }
+    }
+}
+
+/// The compute pipeline of the kernel file `source`, compiled after the shared declarations of
+/// `common.wgsl`.
+fn compile(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
+    let source = format!("{}\n{source}", include_str!("../../shaders/common.wgsl"));
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    // `layout: None` derives the bind group layout from the shader, which names exactly the
+    // bindings each kernel uses.
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(name),
+        layout: None,
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+/// The training step's pipelines, compiled once per device and shared by every set built on it
+/// ([`GpuRunSet::rebuild`] reuses them: compiling is the slow part of a start, in a browser most).
+#[derive(Clone)]
+struct Pipelines {
+    rows: wgpu::ComputePipeline,
+    pairs: wgpu::ComputePipeline,
+    coefficients: wgpu::ComputePipeline,
+    update: wgpu::ComputePipeline,
+    advance: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    fn new(device: &wgpu::Device) -> Pipelines {
+        Pipelines {
+            rows: compile(device, "rows", include_str!("../../shaders/rows.wgsl")),
+            pairs: compile(device, "pairs", include_str!("../../shaders/pairs.wgsl")),
+            coefficients: compile(
+                device,
+                "coefficients",
+                include_str!("../../shaders/coefficients.wgsl"),
+            ),
+            update: compile(device, "update", include_str!("../../shaders/update.wgsl")),
+            advance: compile(
+                device,
+                "advance",
+                include_str!("../../shaders/advance.wgsl"),
+            ),
         }
     }
 }
@@ -526,8 +571,11 @@ pub struct GpuRunSet {
     mask_slots: Vec<Option<usize>>,
     /// `1 / W` of the full batch.
     inverse_total_weight: f32,
-    /// Steps trained (every run has the same count).
+    /// Steps trained on the device since it was built (every run the same number).
     steps: u64,
+    /// Each run's step count when the set was built (the steps it had trained elsewhere).
+    base_steps: Vec<u64>,
+    pipelines: Pipelines,
     /// Whether any run needs the row pass (length normalisation or KL), the coefficient pass.
     needs_rows: bool,
     needs_coefficients: bool,
@@ -556,27 +604,18 @@ impl GpuRunSet {
     /// Finds an adapter (high performance preferred), requests a device with the limits this
     /// scenario needs, and builds everything for `configs` on `problem`.
     pub async fn new(problem: &Problem, configs: &[RunConfig]) -> Result<GpuRunSet, GpuError> {
-        let plan = Plan::of(problem, configs)?;
-        // From the environment, so that WGPU_BACKEND and WGPU_ADAPTER_NAME can pick an adapter.
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        let limits = plan.limits(&adapter.limits())?;
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("dpo-playground"),
-                required_limits: limits,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        GpuRunSet::new_inner(device, queue, adapter.get_info(), problem, configs)
+        let (device, queue, info) = open(&Plan::of(problem, configs)?).await?;
+        GpuRunSet::new_inner(device, queue, info, problem, configs)
+    }
+
+    /// As [`GpuRunSet::new`], but every run continues from the state of a CPU [`Run`]: its
+    /// logits, optimiser moments, step count and minibatch sampler (what the page does when the
+    /// user switches to WebGPU mid-training).
+    pub async fn from_runs(problem: &Problem, runs: &[Run]) -> Result<GpuRunSet, GpuError> {
+        let configs: Vec<RunConfig> = runs.iter().map(|run| run.config().clone()).collect();
+        let (device, queue, info) = open(&Plan::of(problem, &configs)?).await?;
+        let pipelines = Pipelines::new(&device);
+        GpuRunSet::build(device, queue, info, problem, runs.to_vec(), pipelines)
     }
 
     /// Builds everything on a device the caller already has (tests share one device this way).
@@ -594,7 +633,21 @@ impl GpuRunSet {
                 .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))?;
         }
         // Sizes are checked before anything large is allocated.
-        let plan = Plan::of(problem, configs)?;
+        GpuRunSet::check_size(&Plan::of(problem, configs)?, &device)?;
+        let shadows = configs
+            .iter()
+            .enumerate()
+            .map(|(i, config)| {
+                Run::new(config.clone(), problem)
+                    .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let pipelines = Pipelines::new(&device);
+        GpuRunSet::build(device, queue, adapter, problem, shadows, pipelines)
+    }
+
+    /// `TooLarge` unless `plan` fits `device`: its buffers and its largest dispatch.
+    fn check_size(plan: &Plan, device: &wgpu::Device) -> Result<(), GpuError> {
         let limits = device.limits();
         plan.fits(&limits, "device")?;
         let max_workgroups_per_dimension = limits.max_compute_workgroups_per_dimension.max(1);
@@ -612,7 +665,23 @@ impl GpuRunSet {
                 "{largest_dispatch} workgroups exceed a 2D grid of {max_workgroups_per_dimension}^2"
             )));
         }
+        Ok(())
+    }
 
+    /// Builds everything for the runs `shadows`, from their current states, on `device`.
+    fn build(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: wgpu::AdapterInfo,
+        problem: &Problem,
+        shadows: Vec<Run>,
+        pipelines: Pipelines,
+    ) -> Result<GpuRunSet, GpuError> {
+        let configs: Vec<RunConfig> = shadows.iter().map(|run| run.config().clone()).collect();
+        let plan = Plan::of(problem, &configs)?;
+        GpuRunSet::check_size(&plan, &device)?;
+        let max_workgroups_per_dimension =
+            device.limits().max_compute_workgroups_per_dimension.max(1);
         let failure = Arc::new(Mutex::new(None::<String>));
         {
             // Without a handler wgpu panics on an uncaptured error; record it instead, and report
@@ -627,14 +696,6 @@ impl GpuRunSet {
             });
         }
 
-        let shadows = configs
-            .iter()
-            .enumerate()
-            .map(|(i, config)| {
-                Run::new(config.clone(), problem)
-                    .map_err(|e| GpuError::Input(e.within(&format!("runs[{i}]"))))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let data = Data::of(problem, &shadows, &plan);
         use wgpu::util::DeviceExt;
         let storage = wgpu::BufferUsages::STORAGE;
@@ -672,15 +733,15 @@ impl GpuRunSet {
             &padded(&data.logits, plan.logits_bytes),
             storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         );
-        // Fresh buffers are zeroed: the optimiser state starts at zero, as on the CPU.
+        // Every run's first moments, then every run's second moments (zero for SGD).
+        let moments = init(
+            "moments",
+            &padded(&data.moments, plan.moments_bytes),
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
         let empty = |label: &str, size: u64, usage: wgpu::BufferUsages| {
             zeroed_buffer(&device, label, size, usage)
         };
-        let moments = empty(
-            "moments",
-            plan.moments_bytes,
-            storage | wgpu::BufferUsages::COPY_SRC,
-        );
         let rows_buffer = empty(
             "rows",
             (16 * (plan.runs * plan.prompts) as u64).max(64),
@@ -698,12 +759,12 @@ impl GpuRunSet {
             plan.logits_bytes + plan.moments_bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
-        let kernel = |name: &str, source: &str, buffers: &[&wgpu::Buffer]| {
-            Kernel::new(&device, name, source, buffers)
+        let kernel = |name: &str, pipeline: &wgpu::ComputePipeline, buffers: &[&wgpu::Buffer]| {
+            Kernel::bind(&device, name, pipeline, buffers)
         };
         let rows = kernel(
             "rows",
-            include_str!("../../shaders/rows.wgsl"),
+            &pipelines.rows,
             &[
                 &sizes,
                 &runs_buffer,
@@ -715,7 +776,7 @@ impl GpuRunSet {
         );
         let pairs = kernel(
             "pairs",
-            include_str!("../../shaders/pairs.wgsl"),
+            &pipelines.pairs,
             &[
                 &sizes,
                 &problem_buffer,
@@ -730,7 +791,7 @@ impl GpuRunSet {
         );
         let coefficients = kernel(
             "coefficients",
-            include_str!("../../shaders/coefficients.wgsl"),
+            &pipelines.coefficients,
             &[
                 &sizes,
                 &problem_buffer,
@@ -741,7 +802,7 @@ impl GpuRunSet {
         );
         let update = kernel(
             "update",
-            include_str!("../../shaders/update.wgsl"),
+            &pipelines.update,
             &[
                 &sizes,
                 &problem_buffer,
@@ -754,11 +815,7 @@ impl GpuRunSet {
                 &pair_values,
             ],
         );
-        let advance = kernel(
-            "advance",
-            include_str!("../../shaders/advance.wgsl"),
-            &[&schedule],
-        );
+        let advance = kernel("advance", &pipelines.advance, &[&schedule]);
         let mut next_slot = 0;
         let mask_slots = configs
             .iter()
@@ -783,10 +840,12 @@ impl GpuRunSet {
             problem: problem.clone(),
             inverse_total_weight: 1.0
                 / total_weight(problem.pairs().iter().map(|pair| pair.weight)),
+            base_steps: shadows.iter().map(Run::steps).collect(),
             shadows,
             plan,
             mask_slots,
             steps: 0,
+            pipelines,
             needs_rows,
             needs_coefficients,
             max_workgroups_per_dimension,
@@ -815,13 +874,23 @@ impl GpuRunSet {
 
     /// A fresh set for new data or new runs on the same device (no new adapter request): what the
     /// page does after an edit while training on WebGPU.
-    pub fn rebuild(&self, problem: &Problem, configs: &[RunConfig]) -> Result<GpuRunSet, GpuError> {
-        GpuRunSet::new_inner(
+    pub fn rebuild(&self, problem: &Problem, runs: &[Run]) -> Result<GpuRunSet, GpuError> {
+        for (i, run) in runs.iter().enumerate() {
+            // A run built for other data cannot train on this problem.
+            if run.logits().len() != problem.prompt_count() * problem.output_count() {
+                return Err(GpuError::Input(InputError::new(
+                    format!("runs[{i}]"),
+                    "the run's logits do not match the problem's prompts and outputs",
+                )));
+            }
+        }
+        GpuRunSet::build(
             self.device.clone(),
             self.queue.clone(),
             self.adapter.clone(),
             problem,
-            configs,
+            runs.to_vec(),
+            self.pipelines.clone(),
         )
     }
 
@@ -853,9 +922,14 @@ impl GpuRunSet {
         &self.adapter
     }
 
-    /// Steps trained so far (by every run).
+    /// Steps trained on the device since the set was built (every run the same number).
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Run `run`'s step count: the steps it had when the set was built plus [`GpuRunSet::steps`].
+    pub fn run_steps(&self, run: usize) -> u64 {
+        self.base_steps.get(run).copied().unwrap_or(0) + self.steps
     }
 
     /// The shared data.
@@ -897,8 +971,8 @@ impl GpuRunSet {
         words.clear();
         words.resize(used, 0);
         for s in 0..count {
-            let step = self.steps + s as u64;
             for (r, shadow) in self.shadows.iter_mut().enumerate() {
+                let step = self.base_steps[r] + self.steps + s as u64;
                 let at = SCHEDULE_HEADER + (s * plan.runs + r) * STEP_WORDS;
                 let (step_size, inverse_root_correction2) = match shadow.config().optimizer {
                     Optimizer::Adam {
@@ -1066,7 +1140,6 @@ impl GpuRunSet {
         let values = self.read_back(true).await?;
         let logits_words = (self.plan.logits_bytes / 4) as usize;
         let (logits, moments) = values.split_at(logits_words);
-        let steps = self.steps;
         Ok(self
             .shadows
             .iter()
@@ -1079,7 +1152,7 @@ impl GpuRunSet {
                     &logits[range.clone()],
                     &moments[range],
                     &moments[second],
-                    steps,
+                    self.run_steps(r),
                 );
                 run
             })
@@ -1146,7 +1219,8 @@ impl GpuRunSet {
         let metrics = words
             .chunks(METRIC_WORDS)
             .take(plan.runs)
-            .map(|run| self.decode_metrics(run))
+            .enumerate()
+            .map(|(run, words)| self.decode_metrics(run, words))
             .collect();
         let margins = with_margins.then(|| {
             let start = (plan.metrics_bytes / 4) as usize;
@@ -1164,7 +1238,7 @@ impl GpuRunSet {
 
     /// One run's [`Metrics`] from its `METRIC_WORDS` words (see `shaders/metric_runs.wgsl`): the
     /// divisions by the total weight and by the prompt count, in f64.
-    fn decode_metrics(&self, words: &[u32]) -> Metrics {
+    fn decode_metrics(&self, run: usize, words: &[u32]) -> Metrics {
         let value = |i: usize| f32::from_bits(words[i]) as f64;
         let wide = |i: usize| words[i] as u64 | (words[i + 1] as u64) << 32;
         let weight = if self.total_weight > 0.0 {
@@ -1193,7 +1267,7 @@ impl GpuRunSet {
         let ranking = self.plan.metric_flags & METRIC_RANKING != 0;
         let (agree, comparable) = (wide(24), wide(26));
         Metrics {
-            step: self.steps,
+            step: self.run_steps(run),
             diverged: words[28] > 0,
             loss: value(0) / weight,
             accuracy: value(1) / weight,
@@ -1252,6 +1326,31 @@ fn zeroed_buffer(
     })
 }
 
+/// Finds an adapter (high performance preferred) and requests a device with the limits `plan`
+/// needs.
+async fn open(plan: &Plan) -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), GpuError> {
+    // From the environment, so that WGPU_BACKEND and WGPU_ADAPTER_NAME can pick an adapter.
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+    let limits = plan.limits(&adapter.limits())?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("dpo-playground"),
+            required_limits: limits,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok((device, queue, adapter.get_info()))
+}
+
 /// Keeps the first failure (later ones are usually its consequences).
 fn record(failure: &Mutex<Option<String>>, message: String) {
     if let Ok(mut failure) = failure.lock() {
@@ -1275,6 +1374,8 @@ struct Data {
     runs: Vec<RunParams>,
     pair_constants: Vec<f32>,
     logits: Vec<f32>,
+    /// Every run's first moments, then every run's second moments.
+    moments: Vec<f32>,
 }
 
 impl Data {
@@ -1364,6 +1465,19 @@ impl Data {
             }
             logits.extend_from_slice(shadow.logits());
         }
+        let mut moments = Vec::with_capacity(2 * logits.len());
+        for shadow in shadows {
+            moments.extend_from_slice(shadow.moments().0);
+        }
+        for shadow in shadows {
+            let second = shadow.moments().1;
+            if second.is_empty() {
+                // SGD keeps no second moment.
+                moments.resize(moments.len() + n, 0.0);
+            } else {
+                moments.extend_from_slice(second);
+            }
+        }
         Data {
             sizes: Sizes {
                 runs: plan.runs as u32,
@@ -1386,6 +1500,7 @@ impl Data {
             runs: shadows.iter().map(|s| RunParams::of(s.config())).collect(),
             pair_constants,
             logits,
+            moments,
         }
     }
 }

@@ -172,10 +172,8 @@ for (const mode of MODES) {
     test('editing a pair or the reference changes training', async () => {
       const page = await open();
       const root = playground(page);
-      // All three runs' losses: which run feels an edit depends on the backend. On the CPU an edit
-      // keeps the logits, so DPO sees the new reference (u != 0) while gamma = 0 does not; on
-      // WebGPU an edit restarts every run from the new reference, so DPO's u starts at 0 again
-      // while gamma = 0 starts from new logits.
+      // All three runs' losses: an edit keeps the logits (on either backend), so DPO sees the new
+      // reference (u != 0) while gamma = 0 does not.
       const losses = async () => (await Promise.all([0, 1, 2].map((run) => metric(page, 'loss', { run })))).join(' ');
       await stepTimes(page, 5);
       const original = await losses();
@@ -231,15 +229,14 @@ for (const mode of MODES) {
       // A change that needs a restart says so.
       await stepTimes(page, 2);
       await root.getByLabel('Initial policy').nth(1).selectOption('reference');
-      if ((await page.locator('span[data-backend]').getAttribute('data-backend')) === 'webgpu') {
-        // On WebGPU every run shares the device's step counter, so an edit restarts them all.
-        await page.waitForFunction(() => /restarted/.test(document.querySelector('.dpo-status').textContent));
-        await waitFor(async () => (await metric(page, 'step', { run: 0 })) === '0' && (await metric(page, 'step', { run: 1 })) === '0');
-      } else {
-        await page.waitForFunction(() => /“hinge” restarted/.test(document.querySelector('.dpo-status').textContent));
-        await waitFor(async () => (await metric(page, 'step', { run: 1 })) === '0');
-        assert.equal(await metric(page, 'step', { run: 0 }), '7', 'the other runs keep their state (5 + 2 steps)');
-      }
+      // On either backend only the edited run restarts; the device takes the CPU's state.
+      await page.waitForFunction(() => /“hinge” restarted/.test(document.querySelector('.dpo-status').textContent));
+      await waitFor(async () => (await metric(page, 'step', { run: 1 })) === '0');
+      assert.equal(await metric(page, 'step', { run: 0 }), '7', 'the other runs keep their state (5 + 2 steps)');
+      // And they train on from there, the restarted one from 0.
+      await stepTimes(page, 3);
+      assert.equal(await metric(page, 'step', { run: 1 }), '3');
+      assert.equal(await metric(page, 'step', { run: 2 }), '10');
       assertNoErrors(page);
       await page.close();
     });
@@ -339,9 +336,12 @@ for (const mode of MODES) {
         // Nothing the user set up is lost, and the numbers are the CPU engine's from step 8 on.
         assert.equal((await scenarioOf(page)).runs[0].beta, 2.5);
         await assertAgreesWithCli(page, 12, 'after the device was lost');
-        // WebGPU can be chosen again: a fresh device.
+        // WebGPU can be chosen again: a fresh device, which continues from the CPU's state
+        // (logits, Adam's moments, step counts), so the numbers still agree after 15 steps.
         await page.getByRole('button', { name: 'Use WebGPU' }).click();
         await page.waitForSelector('span[data-backend="webgpu"]');
+        await stepTimes(page, 3);
+        await assertAgreesWithCli(page, 15, 'back on WebGPU');
         const errors = page.errors.filter((e) => !/destroyed|lost/i.test(e));
         assert.deepEqual(errors, [], `script errors on the page:\n${errors.join('\n')}`);
         await page.close();
