@@ -193,7 +193,7 @@ impl Playground {
         let changed = !same_data || scenario.runs != self.scenario.runs;
         self.scenario = scenario;
         #[cfg(feature = "gpu")]
-        if changed && self.gpu_active() {
+        if changed {
             self.resync_gpu();
         }
         if changed {
@@ -212,7 +212,10 @@ impl Playground {
     pub fn step(&mut self, steps: u32) {
         self.absorb();
         #[cfg(feature = "gpu")]
-        self.use_cpu();
+        {
+            self.use_cpu();
+            self.resync_gpu();
+        }
         self.set.step(steps as u64);
     }
 
@@ -221,9 +224,7 @@ impl Playground {
         self.absorb();
         self.set.reset();
         #[cfg(feature = "gpu")]
-        if self.gpu_active() {
-            self.resync_gpu();
-        }
+        self.resync_gpu();
         self.history.clear();
         self.history.record(&self.set);
     }
@@ -480,9 +481,12 @@ mod gpu_glue {
         pub runs: Option<GpuRunSet>,
         /// WebGPU trains.
         pub active: bool,
-        /// The device must take the CPU mirror's state before the next step (after an edit, a
-        /// reset, or CPU steps while the device started).
-        pub rebuild: bool,
+        /// Counts the changes of the CPU mirror's state made outside the device (edits, resets,
+        /// CPU steps); a state read back from the device does not count.
+        pub generation: u64,
+        /// The `generation` the device's runs were built from: when it differs, the next step
+        /// rebuilds them from the mirror.
+        pub device_generation: u64,
         /// Runs read back by the last step, not yet taken in by the CPU mirror.
         pub landed: Option<Vec<Run>>,
     }
@@ -518,6 +522,7 @@ impl Playground {
         let problem = self.set.problem().clone();
         let runs = self.set.runs().to_vec();
         let slot = self.gpu.clone();
+        let generation = slot.0.borrow().generation;
         wasm_bindgen_futures::future_to_promise(async move {
             let result = match crate::gpu::GpuRunSet::from_runs(&problem, &runs).await {
                 Ok(runs) => {
@@ -525,9 +530,9 @@ impl Playground {
                     let mut state = slot.0.borrow_mut();
                     state.runs = Some(runs);
                     state.active = true;
-                    // The CPU may have trained while the device started: the first step takes
-                    // the mirror's state as it is then.
-                    state.rebuild = true;
+                    // If the CPU trained or the user edited while the device started, the first
+                    // step rebuilds from the mirror as it is then.
+                    state.device_generation = generation;
                     state.landed = None;
                     GpuStart {
                         ok: true,
@@ -553,7 +558,7 @@ impl Playground {
         self.absorb();
         let slot = self.gpu.clone();
         // Everything is taken now, synchronously: the future owns what it works on.
-        let (runs, rebuild) = {
+        let (runs, rebuild, generation) = {
             let mut state = slot.0.borrow_mut();
             if !state.active {
                 return js_sys::Promise::reject(&JsError::new("WebGPU is not training").into());
@@ -563,10 +568,11 @@ impl Playground {
                     &JsError::new("a WebGPU step is already in flight").into(),
                 );
             };
-            // After an edit, a reset or a start, the device continues from the CPU mirror.
-            let rebuild = std::mem::take(&mut state.rebuild)
+            // After an edit, a reset or CPU steps, the device continues from the CPU mirror.
+            let rebuild = (state.device_generation != state.generation)
                 .then(|| (self.set.problem().clone(), self.set.runs().to_vec()));
-            (runs, rebuild)
+            state.device_generation = state.generation;
+            (runs, rebuild, state.generation)
         };
         wasm_bindgen_futures::future_to_promise(async move {
             let mut runs = runs;
@@ -585,7 +591,7 @@ impl Playground {
                     let mut state = slot.0.borrow_mut();
                     // An edit while the step was in flight makes this readback stale: the next
                     // step starts again from the (edited) mirror.
-                    if !state.rebuild {
+                    if state.generation == generation {
                         state.landed = Some(read);
                     }
                     state.runs = Some(runs);
@@ -606,7 +612,6 @@ impl Playground {
         let mut state = self.gpu.0.borrow_mut();
         state.active = false;
         state.runs = None;
-        state.rebuild = false;
     }
 }
 
@@ -616,11 +621,12 @@ impl Playground {
         self.gpu.0.borrow().active
     }
 
-    /// After an edit or a reset on WebGPU: the CPU mirror has the new state now, and the device
-    /// takes it at the next step (a step in flight is discarded when it lands).
+    /// After an edit, a reset or CPU steps: the CPU mirror has the new state now, and the device
+    /// takes it at its next step (a step in flight is discarded when it lands; a device still
+    /// starting rebuilds at its first step).
     fn resync_gpu(&mut self) {
         let mut state = self.gpu.0.borrow_mut();
-        state.rebuild = true;
+        state.generation += 1;
         state.landed = None;
     }
 }
