@@ -150,11 +150,29 @@ fn check(
     steps: u32,
     tolerance: f64,
 ) -> Vec<Run> {
+    check_set(
+        case,
+        problem,
+        configs,
+        steps,
+        tolerance,
+        gpu_set(problem, configs),
+    )
+}
+
+/// [`check`] with a set built on a device of the caller's.
+fn check_set(
+    case: &str,
+    problem: &Problem,
+    configs: &[RunConfig],
+    steps: u32,
+    tolerance: f64,
+    mut gpu: GpuRunSet,
+) -> Vec<Run> {
     let mut cpu: Vec<Run> = configs
         .iter()
         .map(|config| Run::new(config.clone(), problem).unwrap())
         .collect();
-    let mut gpu = gpu_set(problem, configs);
     let first = steps / 3;
     gpu.step(first);
     let early = pollster::block_on(gpu.read_logits()).expect("readback");
@@ -1158,4 +1176,70 @@ fn continues_from_cpu_runs() {
         again.rebuild(&problem, &[other]),
         Err(GpuError::Input(_))
     ));
+}
+
+/// A device that allows only 64 workgroups per dimension: every kernel's dispatch past that is
+/// split into a 2D grid (the kernels flatten it and skip the excess), and the training and the
+/// metrics still agree with the CPU; past 64 x 64 workgroups the set is `TooLarge`.
+#[test]
+fn dispatches_split_into_2d_grids() {
+    let (device, queue, info) = pollster::block_on(async {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions::default())
+            .await
+            .expect("an adapter");
+        let limits = wgpu::Limits {
+            max_compute_workgroups_per_dimension: 64,
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .expect("a device with a small dispatch limit");
+        (device, queue, adapter.get_info())
+    });
+    assert_eq!(device.limits().max_compute_workgroups_per_dimension, 64);
+    let build = |problem: &Problem, configs: &[RunConfig]| {
+        GpuRunSet::new_inner(
+            device.clone(),
+            queue.clone(),
+            info.clone(),
+            problem,
+            configs,
+        )
+    };
+    // 300 runs of three prompts: 900 row workgroups (15 x 64), and per (run, logit) and per
+    // (run, pair) dispatches of 18 and 9 workgroups; with KL and length normalisation so that
+    // every kernel runs.
+    let problem = three_prompts();
+    let configs: Vec<RunConfig> = (0..300)
+        .map(|r| RunConfig {
+            beta: 0.2 + 0.01 * r as f32,
+            loss: LossKind::ALL[r % 3],
+            length_normalize: r % 2 == 0,
+            regularizer: if r % 5 == 0 {
+                Regularizer::Kl { lambda: 0.2 }
+            } else {
+                Regularizer::None
+            },
+            optimizer: Optimizer::sgd(0.1),
+            init: Init::Random { scale: 0.3 },
+            seed: r as u64,
+            ..config(&format!("run {r}"))
+        })
+        .collect();
+    let set = build(&problem, &configs).expect("fits a 64 x 64 grid");
+    check_set("2D grids", &problem, &configs, 30, 1e-4, set);
+    // 5000 runs x 3 prompts = 15000 row workgroups > 64 x 64.
+    let many: Vec<RunConfig> = (0..5000).map(|r| config(&format!("run {r}"))).collect();
+    match build(&problem, &many) {
+        Err(GpuError::TooLarge(why)) => assert!(why.contains("exceed a 2D grid of 64^2"), "{why}"),
+        Err(other) => panic!("expected TooLarge, got {other}"),
+        Ok(_) => panic!("15000 workgroups were accepted on a 64 x 64 grid"),
+    }
 }
