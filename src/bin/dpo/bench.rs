@@ -164,8 +164,8 @@ fn time_gpu(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Failure> {
     Ok(samples[samples.len() / 2])
 }
 
-/// Median seconds of one [`dpo_playground::gpu::GpuRunSet::read_metrics`] round trip (kernels and readback); the
-/// first, which compiles the kernels, is not timed.
+/// Median seconds of one [`dpo_playground::gpu::GpuRunSet::read_metrics`] round trip (kernels
+/// and readback); the first, which compiles the kernels, is not timed.
 #[cfg(feature = "gpu")]
 fn time_gpu_metrics(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Failure> {
     let mut timed = || -> Result<f64, Failure> {
