@@ -594,7 +594,10 @@ impl Playground {
                     if state.generation == generation {
                         state.landed = Some(read);
                     }
-                    state.runs = Some(runs);
+                    // Unless WebGPU was switched off, or restarted with a new device, meanwhile.
+                    if state.active && state.runs.is_none() {
+                        state.runs = Some(runs);
+                    }
                     Ok(JsValue::TRUE)
                 }
                 Err(error) => {

@@ -712,6 +712,11 @@ fn device_loss_falls_back_to_the_cpu() {
         Err(other) => panic!("expected a lost device, got {other}"),
         Ok(_) => panic!("a destroyed device still read back"),
     }
+    // Nothing is rebuilt on the failed device either.
+    assert!(matches!(
+        set.rebuild(&problem, &runs),
+        Err(GpuError::Lost(_))
+    ));
     // The CPU takes over from step 20 and must end where 40 CPU steps end.
     let mut reference = scenario.run_set().unwrap();
     reference.step(40);

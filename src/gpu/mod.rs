@@ -872,9 +872,13 @@ impl GpuRunSet {
         })
     }
 
-    /// A fresh set for new data or new runs on the same device (no new adapter request): what the
-    /// page does after an edit while training on WebGPU.
+    /// A set for new data or new runs on the same device (no new adapter request, the compiled
+    /// pipelines reused), each run continuing from the state of `runs` (as
+    /// [`GpuRunSet::from_runs`]): what the page does after an edit while training on WebGPU.
+    /// `Lost` if the device already failed; `Input` if a run does not fit the problem's shape.
     pub fn rebuild(&self, problem: &Problem, runs: &[Run]) -> Result<GpuRunSet, GpuError> {
+        // A device that already failed stays failed: say so now, not at the next readback.
+        self.check()?;
         for (i, run) in runs.iter().enumerate() {
             // A run built for other data cannot train on this problem.
             if run.logits().len() != problem.prompt_count() * problem.output_count() {
@@ -1173,7 +1177,9 @@ impl GpuRunSet {
     /// The definitions are [`Run::metrics`]'s, evaluated in f32 with tree reductions where the
     /// CPU sums in f64: on the same state the values agree with the CPU's to 1e-5 absolute plus
     /// 1e-5 relative (`tests/gpu.rs` holds them to it), the counts (learning-table pairs, ranking
-    /// agreement) exactly; the final divisions are done in f64.
+    /// agreement) exactly, except that a pair whose length-normalised `h_pi` is within f32
+    /// rounding of 0 may land in the other cell (the normaliser is summed in f32 here, in f64 on
+    /// the CPU); the final divisions are done in f64.
     pub async fn read_metrics(&mut self, with_margins: bool) -> Result<GpuMetrics, GpuError> {
         self.check()?;
         if self.metric_kernels.is_none() {

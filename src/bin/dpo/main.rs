@@ -239,7 +239,9 @@ impl Trainer {
 
     /// Records every run's metrics and margins in `history`. On the GPU the metric kernels compute
     /// them and only they are read back (the state stays on the device); if the device was lost,
-    /// the runs continue on the CPU as in [`Trainer::sync`].
+    /// the runs continue on the CPU as in [`Trainer::sync`], from the state last read back, which
+    /// is the initial one when only metrics were read (the CPU then retrains every step, with a
+    /// note on stderr: slower, same result).
     fn record(&mut self, set: &mut RunSet, history: &mut History) {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &mut self.gpu {
