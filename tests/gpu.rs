@@ -22,36 +22,41 @@ struct Gpu {
 fn gpu() -> &'static Gpu {
     static GPU: OnceLock<Gpu> = OnceLock::new();
     GPU.get_or_init(|| {
-        pollster::block_on(async {
-            let instance = wgpu::Instance::new(
-                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
-            );
-            let adapter = instance
-                .request_adapter(&wgpu::RequestAdapterOptions::default())
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "no GPU adapter ({e}): these tests must run on one; without a GPU install \
-                         Mesa's llvmpipe (apt-get install mesa-vulkan-drivers)"
-                    )
-                });
-            let mut limits = wgpu::Limits::default();
-            limits.max_storage_buffer_binding_size =
-                adapter.limits().max_storage_buffer_binding_size;
-            limits.max_buffer_size = adapter.limits().max_buffer_size;
-            let (device, queue) = adapter
-                .request_device(&wgpu::DeviceDescriptor {
-                    required_limits: limits,
-                    ..Default::default()
-                })
-                .await
-                .expect("the adapter gives a device");
-            Gpu {
-                device,
-                queue,
-                info: adapter.get_info(),
-            }
+        device_with(|adapter| wgpu::Limits {
+            max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+            max_buffer_size: adapter.max_buffer_size,
+            ..wgpu::Limits::default()
         })
+    })
+}
+
+/// A device of the first adapter with the limits `limits` picks from the adapter's; panics
+/// (the test fails) without an adapter.
+fn device_with(limits: impl FnOnce(&wgpu::Limits) -> wgpu::Limits) -> Gpu {
+    pollster::block_on(async {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions::default())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no GPU adapter ({e}): these tests must run on one; without a GPU install \
+                     Mesa's llvmpipe (apt-get install mesa-vulkan-drivers)"
+                )
+            });
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                required_limits: limits(&adapter.limits()),
+                ..Default::default()
+            })
+            .await
+            .expect("the adapter gives a device with these limits");
+        Gpu {
+            device,
+            queue,
+            info: adapter.get_info(),
+        }
     })
 }
 
@@ -1048,18 +1053,7 @@ fn too_large_scenarios_are_clear_errors() {
     }
     // Two runs on a device with WebGPU's default limits (128 MiB per storage binding): the
     // moments need 256 MiB.
-    let (device, queue) = pollster::block_on(async {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions::default())
-            .await
-            .expect("an adapter");
-        adapter
-            .request_device(&wgpu::DeviceDescriptor::default())
-            .await
-            .expect("a device with the default limits")
-    });
+    let Gpu { device, queue, .. } = device_with(|_| wgpu::Limits::default());
     let allowed = device.limits().max_storage_buffer_binding_size;
     assert!(
         allowed < 1 << 28,
@@ -1188,25 +1182,13 @@ fn continues_from_cpu_runs() {
 /// metrics still agree with the CPU; past 64 x 64 workgroups the set is `TooLarge`.
 #[test]
 fn dispatches_split_into_2d_grids() {
-    let (device, queue, info) = pollster::block_on(async {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions::default())
-            .await
-            .expect("an adapter");
-        let limits = wgpu::Limits {
-            max_compute_workgroups_per_dimension: 64,
-            ..wgpu::Limits::default()
-        };
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                required_limits: limits,
-                ..Default::default()
-            })
-            .await
-            .expect("a device with a small dispatch limit");
-        (device, queue, adapter.get_info())
+    let Gpu {
+        device,
+        queue,
+        info,
+    } = device_with(|_| wgpu::Limits {
+        max_compute_workgroups_per_dimension: 64,
+        ..wgpu::Limits::default()
     });
     assert_eq!(device.limits().max_compute_workgroups_per_dimension, 64);
     let build = |problem: &Problem, configs: &[RunConfig]| {
