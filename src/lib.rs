@@ -3,9 +3,11 @@
 //! The [`engine`] trains tabular softmax policies on preference pairs against a reference
 //! distribution; [`scenario`] reads and writes the one JSON format that the command line, the
 //! presets, the URL and the page share; [`presets`] holds the claims the playground ships.
-//! [`plot`] draws the charts with `plotters` on any backend (SVG and PNG natively).
+//! [`plot`] draws the charts with `plotters` on any backend (SVG and PNG natively); [`csv`]
+//! writes the recorded metrics.
 #![warn(missing_docs)]
 
+pub mod csv;
 pub mod engine;
 #[cfg(feature = "gpu")]
 pub mod gpu;

@@ -1,7 +1,8 @@
 //! The charts, written once against `plotters`' `DrawingBackend`: the page draws them on a canvas,
 //! the command line writes them as SVG and PNG.
 
-use crate::engine::{History, LearningTable, Metrics, Problem, RunSet, SCALAR_METRICS};
+use crate::engine::history::MARGIN_QUANTILES;
+use crate::engine::{History, LearningTable, Metrics, Problem};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -25,6 +26,25 @@ pub fn run_color(index: usize) -> RGBColor {
 
 /// A drawing failure, as text.
 pub type PlotResult = Result<(), String>;
+
+/// A label, run name or title from the user, made fit to draw as one line of text on every
+/// backend: control characters (tab and line breaks included, C1 and DEL too) and the two
+/// characters XML cannot hold at all, U+FFFE and U+FFFF, are written as visible escapes
+/// (`\u{1b}`), as error messages write them ([`crate::engine::escape_control`]). Markup such as `<`
+/// and `&` is left as it is: it is text, and the SVG backend escapes it itself.
+pub fn display_text(label: &str) -> String {
+    crate::engine::error::escape_where(label, |c| {
+        c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
+    })
+    .into_owned()
+}
+
+/// `labels[i]` as drawn (see [`display_text`]); empty when there is none.
+fn label_at(labels: &[String], i: usize) -> String {
+    labels
+        .get(i)
+        .map_or_else(String::new, |label| display_text(label))
+}
 
 fn failed<E: std::fmt::Debug>(error: E) -> String {
     format!("drawing failed: {error:?}")
@@ -80,7 +100,7 @@ pub fn draw_curves<DB: DrawingBackend>(
         let last_step = series.iter().flatten().map(|p| p.0).fold(1.0, f64::max);
         let (low, high) = padded_range(series.iter().flatten().map(|p| p.1));
         let mut chart = ChartBuilder::on(panel)
-            .caption(metric, ("sans-serif", 16))
+            .caption(display_text(metric), ("sans-serif", 16))
             .margin(8)
             .x_label_area_size(28)
             .y_label_area_size(48)
@@ -97,7 +117,7 @@ pub fn draw_curves<DB: DrawingBackend>(
             .map_err(failed)?;
         for (r, points) in series.into_iter().enumerate() {
             let color = run_color(r);
-            let label = names.get(r).cloned().unwrap_or_default();
+            let label = label_at(names, r);
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(failed)?
@@ -119,7 +139,12 @@ pub fn metric_value(metrics: &Metrics, name: &str) -> Option<f64> {
         .and_then(|i| metrics.scalars()[i])
 }
 
-/// Grouped bars for one prompt: the reference `pi0` (grey) and each run's policy.
+/// The most outputs the policy chart draws bars for; past this it shows the most likely ones.
+pub const POLICY_BARS: usize = 128;
+
+/// Grouped bars for one prompt: the reference `pi0` (grey) and each run's policy. Past
+/// [`POLICY_BARS`] outputs only the outputs most likely under the reference or any policy are
+/// drawn (in their order), and the title says so: the chart's size does not grow with `K`.
 pub fn draw_policy<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     problem: &Problem,
@@ -145,12 +170,29 @@ pub fn draw_policy<DB: DrawingBackend>(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-6)
         * 1.1;
-    let labels: Vec<String> = problem.outputs().iter().map(|o| o.label.clone()).collect();
-    let title = if problem.prompt_count() > 1 {
-        format!("policy vs reference, prompt {}", problem.prompts()[prompt])
+    let most_likely = |y: usize| rows.iter().map(|row| row[y]).fold(reference[y], f64::max);
+    let mut shown: Vec<usize> = (0..k).collect();
+    if k > POLICY_BARS {
+        shown.sort_by(|&a, &b| most_likely(b).total_cmp(&most_likely(a)));
+        shown.truncate(POLICY_BARS);
+        shown.sort_unstable();
+    }
+    let labels: Vec<String> = shown
+        .iter()
+        .map(|&y| display_text(&problem.outputs()[y].label))
+        .collect();
+    let mut title = if problem.prompt_count() > 1 {
+        format!(
+            "policy vs reference, prompt {}",
+            display_text(&problem.prompts()[prompt])
+        )
     } else {
         "policy vs reference".to_string()
     };
+    if shown.len() < k {
+        title += &format!(" (the {} most likely of {k} outputs)", shown.len());
+    }
+    let k = shown.len();
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
         .margin(8)
@@ -158,13 +200,25 @@ pub fn draw_policy<DB: DrawingBackend>(
         .y_label_area_size(48)
         .build_cartesian_2d(0.0..k as f64, 0.0..top)
         .map_err(failed)?;
-    // Output labels go under the centre of each group of bars (at most 40, evenly spread), drawn
-    // by hand because the mesh puts its labels at round numbers.
+    // Output labels go under the centre of each group of bars, drawn by hand because the mesh
+    // puts its labels at round numbers; every n-th one, so that the widest fit side by side.
     let font: TextStyle = ("sans-serif", 12).into_font().into();
-    for y in (0..k).step_by(k.div_ceil(40)) {
+    let widths: Vec<u32> = labels
+        .iter()
+        .map(|label| {
+            area.estimate_text_size(label, &font)
+                .map_or(0, |size| size.0)
+        })
+        .collect();
+    let widest = widths.iter().copied().max().unwrap_or(0) as f64 + 8.0;
+    let (plot_left, _) = chart.backend_coord(&(0.0, 0.0));
+    let (plot_right, _) = chart.backend_coord(&(k as f64, 0.0));
+    let room = (plot_right - plot_left).max(1) as f64;
+    let every = ((k as f64 * widest / room).ceil() as usize).max(1);
+    for y in (0..k).step_by(every) {
         let (x_pixel, y_pixel) = chart.backend_coord(&(y as f64 + 0.5, 0.0));
         let label = &labels[y];
-        let (width, _) = area.estimate_text_size(label, &font).unwrap_or((0, 0));
+        let width = widths[y];
         area.draw(&Text::new(
             label.clone(),
             (x_pixel - width as i32 / 2, y_pixel + 6),
@@ -187,16 +241,26 @@ pub fn draw_policy<DB: DrawingBackend>(
     };
     let grey = RGBColor(150, 150, 150);
     chart
-        .draw_series((0..k).map(|y| bar(y, 0, reference[y], grey)))
+        .draw_series(
+            shown
+                .iter()
+                .enumerate()
+                .map(|(x, &y)| bar(x, 0, reference[y], grey)),
+        )
         .map_err(failed)?
         .label("reference")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], grey.filled()));
     for (r, row) in rows.iter().enumerate() {
         let color = run_color(r);
         chart
-            .draw_series((0..k).map(|y| bar(y, r + 1, row[y], color)))
+            .draw_series(
+                shown
+                    .iter()
+                    .enumerate()
+                    .map(|(x, &y)| bar(x, r + 1, row[y], color)),
+            )
             .map_err(failed)?
-            .label(names.get(r).cloned().unwrap_or_default())
+            .label(label_at(names, r))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
     draw_legend(&mut chart)?;
@@ -219,7 +283,10 @@ pub fn draw_margins<DB: DrawingBackend>(
     let last_step = records.iter().map(|m| m.step as f64).fold(1.0, f64::max);
     let (low, high) = padded_range(margins.iter().flatten().map(|&u| u as f64).chain([0.0]));
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("pair margins u, {name}"), ("sans-serif", 16))
+        .caption(
+            format!("pair margins u, {}", display_text(name)),
+            ("sans-serif", 16),
+        )
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(48)
@@ -238,6 +305,46 @@ pub fn draw_margins<DB: DrawingBackend>(
             BLACK.mix(0.4),
         ))
         .map_err(failed)?;
+    if history.margin_quantiles {
+        // Past MARGIN_LINES pairs a record holds quantiles: nested bands (min-max, deciles 1-9,
+        // quartiles) around the median, so the chart's size does not grow with the pairs.
+        let color = run_color(run);
+        let at = |q: usize| {
+            records
+                .iter()
+                .zip(margins)
+                .filter_map(move |(m, u)| u.get(q).map(|&v| (m.step as f64, v as f64)))
+        };
+        let last = MARGIN_QUANTILES.len() - 1;
+        for (band, (low, high)) in [(0, last), (1, last - 1), (2, last - 2)]
+            .into_iter()
+            .enumerate()
+        {
+            let outline: Vec<(f64, f64)> = at(high)
+                .chain(at(low).collect::<Vec<_>>().into_iter().rev())
+                .collect();
+            let label = match band {
+                0 => "min to max",
+                1 => "10% to 90%",
+                _ => "25% to 75%",
+            };
+            let fill = color.mix(0.15 + 0.15 * band as f64);
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, fill.filled())))
+                .map_err(failed)?
+                .label(label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill.filled()));
+        }
+        chart
+            .draw_series(LineSeries::new(at(last / 2), color.stroke_width(2)))
+            .map_err(failed)?
+            .label(format!("median of {} pairs", pair_labels.len()))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        draw_legend(&mut chart)?;
+        return Ok(());
+    }
     let pairs = margins.first().map_or(0, Vec::len);
     for p in 0..pairs {
         let color = run_color(p);
@@ -250,7 +357,7 @@ pub fn draw_margins<DB: DrawingBackend>(
             .map_err(failed)?;
         if p < 12 {
             series
-                .label(pair_labels.get(p).cloned().unwrap_or_default())
+                .label(label_at(pair_labels, p))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -270,7 +377,7 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
     area.fill(&WHITE).map_err(failed)?;
     let panels = area.split_evenly((1, tables.len().max(1)));
     for (r, (panel, table)) in panels.iter().zip(tables).enumerate() {
-        let name = names.get(r).cloned().unwrap_or_default();
+        let name = label_at(names, r);
         let titled = panel.titled(&name, ("sans-serif", 14)).map_err(failed)?;
         let (width, height) = titled.dim_in_pixel();
         let (left, top) = (60i32, 20i32);
@@ -317,43 +424,4 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
         }
     }
     Ok(())
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-/// The recorded metrics as CSV text: one row per run and recorded step (the command line's
-/// `--csv` and the page's export).
-pub fn metrics_csv(set: &RunSet, history: &History) -> String {
-    let mut text = String::from("run,step");
-    for name in SCALAR_METRICS {
-        text += ",";
-        text += name;
-    }
-    for cell in ["rr", "rw", "wr", "ww"] {
-        text += &format!(",signal_share_{cell}");
-    }
-    text += "\n";
-    for (run, records) in set.runs().iter().zip(&history.metrics) {
-        for metrics in records {
-            text += &format!("{},{}", csv_field(&run.config().name), metrics.step);
-            for value in metrics.scalars() {
-                text += ",";
-                if let Some(value) = value {
-                    text += &value.to_string();
-                }
-            }
-            for cell in metrics.learning_table.cells() {
-                text += &format!(",{}", cell.share);
-            }
-            text += "\n";
-        }
-    }
-    text
 }

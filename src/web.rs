@@ -5,6 +5,7 @@
 use crate::engine::{predicted_table, History, InputError, Metrics, PredictedTable, RunSet};
 use crate::plot;
 use crate::presets::PRESETS;
+use crate::scenario::budget::{Estimate, Limits, Usage};
 use crate::scenario::Scenario;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -64,10 +65,29 @@ struct ErrorInfo {
     message: String,
 }
 
-/// `null` when `text` is a valid scenario, else `{path, message}`.
+/// Reads a scenario the page can hold: valid, and within the page's memory limit by the same
+/// estimate the command line checks (`scenario::budget`), before any run is built.
+fn page_scenario(text: &str) -> Result<Scenario, InputError> {
+    let scenario = Scenario::from_json(text)?;
+    let usage = Usage {
+        steps: scenario.steps,
+        records: HISTORY_CAPACITY as u64,
+        margins: true,
+        ..Usage::default()
+    };
+    Estimate::new(&scenario, &usage).check(&Limits::PAGE)?;
+    Ok(scenario)
+}
+
+/// [`page_scenario`] with the error as a JavaScript exception (`"path: message"`).
+fn read_scenario(text: &str) -> Result<Scenario, JsError> {
+    page_scenario(text).map_err(js_error)
+}
+
+/// `null` when `text` is a valid scenario the page can hold, else `{path, message}`.
 #[wasm_bindgen(js_name = validateScenario)]
 pub fn validate_scenario(text: &str) -> JsValue {
-    match Scenario::from_json(text) {
+    match page_scenario(text) {
         Ok(_) => JsValue::NULL,
         Err(error) => to_js(&ErrorInfo {
             path: error.path,
@@ -134,7 +154,7 @@ impl Playground {
     /// A playground for the scenario `text`; throws `"path: message"` when it is invalid.
     #[wasm_bindgen(constructor)]
     pub fn new(text: &str) -> Result<Playground, JsError> {
-        let scenario = Scenario::from_json(text).map_err(js_error)?;
+        let scenario = read_scenario(text)?;
         let set = scenario.run_set().map_err(js_error)?;
         let mut history = History::new(set.runs().len(), HISTORY_CAPACITY);
         history.record(&set);
@@ -152,7 +172,7 @@ impl Playground {
     /// when the scenario is invalid.
     #[wasm_bindgen(js_name = setScenario)]
     pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsError> {
-        let scenario = Scenario::from_json(text).map_err(js_error)?;
+        let scenario = read_scenario(text)?;
         self.absorb();
         let problem = scenario.problem().map_err(js_error)?;
         let same_data = scenario.prompts == self.scenario.prompts
@@ -387,7 +407,7 @@ impl Playground {
     /// The recorded metrics as CSV (the same columns as `dpo run --csv`).
     #[wasm_bindgen(js_name = metricsCsv)]
     pub fn metrics_csv(&self) -> String {
-        crate::plot::metrics_csv(&self.set, &self.history)
+        crate::csv::history(&self.set, &self.history)
     }
 }
 
@@ -406,11 +426,21 @@ impl Playground {
         }
     }
 
+    /// The runs' names as the charts show them: a diverged run says so in every legend.
     fn names(&self) -> Vec<String> {
         self.set
             .runs()
             .iter()
-            .map(|r| r.config().name.clone())
+            .map(|run| {
+                let name = &run.config().name;
+                match run.diverged_at() {
+                    Some(step) => format!("{name} (diverged at step {step})"),
+                    None if run.logits().iter().any(|l| !l.is_finite()) => {
+                        format!("{name} (diverged)")
+                    }
+                    None => name.clone(),
+                }
+            })
             .collect()
     }
 

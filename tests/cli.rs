@@ -114,6 +114,7 @@ fn csv_and_plots_are_written() {
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("run,step,loss,accuracy"));
+    assert!(lines[0].ends_with(",diverged,diverged_at"));
     assert_eq!(lines.len(), 1 + 3 * 5, "3 runs x steps 0, 10, 20, 30, 40");
     assert!(
         lines[1].starts_with("\"hinge, gamma = 20\",0,"),
@@ -177,4 +178,418 @@ fn bench_reports_every_workload() {
     assert_eq!(row["backend"], "cpu");
     assert!(row["seconds_per_step"].as_f64().unwrap() > 0.0);
     assert!(row["seconds_per_metrics"].as_f64().unwrap() > 0.0);
+}
+
+/// `dpo` with `args`, its standard output sent to `stdout`; the status and standard error.
+fn dpo_to(args: &[&str], stdout: std::process::Stdio) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo"))
+        .args(args)
+        .stdout(stdout)
+        .output()
+        .expect("dpo runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+const PRINTING_COMMANDS: [&[&str]; 6] = [
+    &["check", "preset:default"],
+    &["presets"],
+    &["preset", "learning-table"],
+    &["help"],
+    &["run", "preset:default", "--steps", "3", "--json"],
+    &["bench", "--workload", "classroom", "--json"],
+];
+
+#[test]
+fn a_full_standard_output_is_one_line_and_status_1() {
+    for args in PRINTING_COMMANDS {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let (status, stderr) = dpo_to(args, full.into());
+        assert_eq!(status, Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            "dpo: cannot write standard output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    for args in PRINTING_COMMANDS {
+        // The reading end is closed before dpo starts, so its first write meets a closed pipe.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (status, stderr) = dpo_to(args, writer.into());
+        assert_eq!(status, Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
+
+#[test]
+fn a_full_standard_error_does_not_panic() {
+    for args in [
+        &["check", "/nonexistent"][..],
+        &["run", "preset:nope"],
+        &["frobnicate"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_dpo"))
+            .args(args)
+            .stderr(full)
+            .output()
+            .unwrap();
+        let expected = if args[0] == "frobnicate" { 64 } else { 2 };
+        assert_eq!(out.status.code(), Some(expected), "{args:?}");
+    }
+}
+
+/// A two-output scenario whose margin overflows f32 (`gamma h_0` is about -3.5e38) beside a
+/// sane run.
+const OVERFLOWING: &str = r#"{"outputs": ["a", "b"], "reference": [1, 8],
+    "pairs": [{"chosen": "a", "rejected": "b"}],
+    "runs": [{"name": "huge gamma", "gamma": 1.7e38}, {"name": "sane"}]}"#;
+
+#[test]
+fn a_diverged_run_is_named_and_exits_3() {
+    let dir = temp_dir("diverged");
+    let path = dir.join("overflow.json");
+    std::fs::write(&path, OVERFLOWING).unwrap();
+    let csv = dir.join("metrics.csv");
+    let out = dpo(&[
+        "run",
+        path.to_str().unwrap(),
+        "--steps",
+        "20",
+        "--json",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run \"huge gamma\" diverged at step 0"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"sane\""), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs[0]["metrics"]["diverged"], true);
+    assert_eq!(runs[0]["metrics"]["diverged_at"], 0);
+    assert_eq!(runs[0]["steps"], 0);
+    assert_eq!(runs[1]["metrics"]["diverged"], false);
+    assert!(runs[1]["metrics"]["diverged_at"].is_null());
+    assert_eq!(runs[1]["steps"], 20);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
+    let first_run_last = text
+        .lines()
+        .filter(|line| line.starts_with("huge gamma,"))
+        .last()
+        .unwrap()
+        .split(',')
+        .collect::<Vec<_>>();
+    assert_eq!(first_run_last[column("diverged")], "1");
+    assert_eq!(first_run_last[column("diverged_at")], "0");
+    assert_eq!((last[0], last[column("diverged")]), ("sane", "0"));
+    // The table says so too.
+    let table = dpo(&["run", path.to_str().unwrap(), "--steps", "20"]);
+    assert_eq!(table.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&table.stdout).contains("diverged at step 0"));
+}
+
+/// Runs `dpo` to completion and returns its status, stderr and peak resident memory in bytes
+/// (from `wait4`, which reports the child's own maximum).
+fn dpo_with_peak_memory(args: &[&str]) -> (Option<i32>, String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = Command::new(env!("CARGO_BIN_EXE_dpo"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!(
+                "dpo-peak-{}-{}.err",
+                std::process::id(),
+                args.join("_").len()
+            )))
+            .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: `pid` is our child, not yet waited for; the pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let stderr = std::fs::read_to_string(std::env::temp_dir().join(format!(
+        "dpo-peak-{}-{}.err",
+        std::process::id(),
+        args.join("_").len()
+    )))
+    .unwrap_or_default();
+    let status = std::process::ExitStatus::from_raw(status).code();
+    (status, stderr, usage.ru_maxrss as u64 * 1024)
+}
+
+/// The estimate `dpo check` prints, in bytes (`about 1.3 MiB of memory`).
+fn estimated_memory(check_stdout: &str) -> u64 {
+    let after = check_stdout.split("about ").nth(1).unwrap();
+    let mut words = after.split_whitespace();
+    let value: f64 = words.next().unwrap().parse().unwrap();
+    let unit = match words.next().unwrap() {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other}"),
+    };
+    (value * unit) as u64
+}
+
+#[test]
+fn resource_bombs_are_refused_before_allocating() {
+    let dir = temp_dir("bombs");
+    let write = |name: &str, value: serde_json::Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let prompts: Vec<String> = (0..1000).map(|x| format!("p{x}")).collect();
+    // 1,000 prompts x 2^20 generated pairs: capped over the whole scenario, not per prompt.
+    let generated = write(
+        "generated.json",
+        serde_json::json!({"prompts": prompts, "outputs": ["a", "b", "c"],
+            "reward": vec![vec![1, 2, 3]; 1000], "generate": {"count": 1 << 20}}),
+    );
+    // 4096 x 4096 logits x 100 runs: each run is within the per-run cap, together 50 GiB.
+    let labels: Vec<String> = (0..4096).map(|y| format!("o{y}")).collect();
+    let prompts: Vec<String> = (0..4096).map(|x| format!("p{x}")).collect();
+    let logits = write(
+        "logits.json",
+        serde_json::json!({"prompts": prompts, "outputs": labels,
+            "pairs": [{"chosen": 0, "rejected": 1}], "runs": vec![serde_json::json!({}); 100]}),
+    );
+    for (path, field) in [(&generated, "generate.count"), (&logits, "runs")] {
+        for command in ["check", "run"] {
+            let (status, stderr, peak) = dpo_with_peak_memory(&[command, path]);
+            assert_eq!(status, Some(2), "{command} {path}: {stderr}");
+            assert!(stderr.contains(&format!(": {field}: ")), "{stderr}");
+            assert!(
+                peak < 1 << 30,
+                "{command} {path} used {peak} bytes before refusing"
+            );
+        }
+    }
+    let logits_check = dpo(&["check", &logits]);
+    let stderr = String::from_utf8_lossy(&logits_check.stderr);
+    assert!(
+        stderr.contains("more than the limit of 2.0 GiB (--max-memory, default 2 GiB)"),
+        "{stderr}"
+    );
+    // A larger limit accepts it (check only estimates; it builds no run).
+    let accepted = dpo(&["check", &logits, "--max-memory", "64G"]);
+    assert!(accepted.status.success());
+    // A file larger than 64 MiB is not read.
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let out = dpo(&["check", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than the 64.0 MiB"));
+}
+
+#[test]
+fn the_estimate_is_an_upper_bound_of_the_memory_used() {
+    let dir = temp_dir("estimate");
+    let write = |name: &str, value: serde_json::Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let cases = [
+        // Many generated pairs over few outputs, three runs (Adam, the default).
+        write(
+            "pairs.json",
+            serde_json::json!({"prompts": ["p0", "p1"], "outputs": ["a", "b", "c", "d"],
+                "reward": [[1, 2, 3, 4], [4, 3, 2, 1]], "generate": {"count": 400_000}}),
+        ),
+        // A wide vocabulary with a KL regulariser (every logit moves) and mixout.
+        write(
+            "vocabulary.json",
+            serde_json::json!({"prompts": (0..16).map(|x| format!("p{x}")).collect::<Vec<_>>(),
+                "outputs": (0..65536).map(|y| format!("o{y}")).collect::<Vec<_>>(),
+                "pairs": [{"chosen": 0, "rejected": 1}, {"prompt": 3, "chosen": 5, "rejected": 9}],
+                "runs": [{"regularizer": {"kind": "kl"}}, {"regularizer": {"kind": "mixout"}}]}),
+        ),
+    ];
+    for path in &cases {
+        let check = dpo(&["check", path]);
+        assert!(check.status.success());
+        let estimate = estimated_memory(&String::from_utf8_lossy(&check.stdout));
+        let (status, stderr, peak) = dpo_with_peak_memory(&["run", path, "--steps", "3"]);
+        assert_eq!(status, Some(0), "{stderr}");
+        // The process's own baseline (binary, allocator, stack) is not in the estimate: 16 MiB.
+        assert!(
+            peak <= estimate + (16 << 20),
+            "{path}: used {peak} bytes, estimated {estimate}"
+        );
+    }
+}
+
+#[test]
+fn a_long_csv_is_streamed_in_bounded_memory() {
+    let dir = temp_dir("stream");
+    let csv = dir.join("metrics.csv");
+    let (status, stderr, peak) = dpo_with_peak_memory(&[
+        "run",
+        "preset:default",
+        "--steps",
+        "300000",
+        "--every",
+        "1",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
+    assert_eq!(rows, 1 + 3 * 300_001);
+    // 900,000 rows of metrics held in memory would be over 200 MiB.
+    assert!(peak < 64 << 20, "peak {peak} bytes");
+}
+
+#[test]
+fn bad_options_and_sources_have_their_own_statuses() {
+    let every = dpo(&["run", "preset:default", "--every", "0"]);
+    assert_eq!(every.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&every.stderr)
+        .contains("--every needs a number of steps of at least 1"));
+    // A preset that does not exist is a bad scenario source, like a missing file.
+    for source in ["preset:nonexistent", "no/such/file.json"] {
+        let out = dpo(&["run", source]);
+        assert_eq!(out.status.code(), Some(2), "{source}");
+    }
+    // --plots onto an existing file: said before training, status 1.
+    let dir = temp_dir("plots-file");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = dpo(&["run", "preset:default", "--plots", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a file, not a folder"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn ctrl_c_stops_at_a_step_boundary_and_writes_what_was_asked_for() {
+    let dir = temp_dir("interrupt");
+    let csv = dir.join("metrics.csv");
+    let child = Command::new(env!("CARGO_BIN_EXE_dpo"))
+        .args([
+            "run",
+            "preset:default",
+            "--steps",
+            "1000000000000000",
+            "--every",
+            "1000",
+            "--json",
+            "--csv",
+            csv.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training has recorded a few rows, then interrupt it.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 10 {
+        assert!(started.elapsed().as_secs() < 60, "no rows after a minute");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: sending a signal to our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = report["runs"][0]["steps"].as_u64().unwrap();
+    assert!(steps > 0 && steps < 1_000_000_000_000_000);
+    // The CSV ends with the step the runs stopped at.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let last_step: u64 = text
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last_step, steps);
+}
+
+#[test]
+fn check_prints_the_estimate() {
+    let out = dpo(&["check", "preset:default"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("of memory") && text.contains("to train"),
+        "{text}"
+    );
+    let long = dpo(&["check", "-"]);
+    assert_eq!(
+        long.status.code(),
+        Some(2),
+        "empty standard input is not a scenario"
+    );
+}
+
+#[test]
+fn plots_stay_bounded_with_many_pairs_outputs_and_runs() {
+    let dir = temp_dir("bounded-plots");
+    let path = dir.join("many.json");
+    // 600 outputs, 2,000 generated pairs, 10 runs.
+    let runs: Vec<serde_json::Value> = (0..10)
+        .map(|r| serde_json::json!({"name": format!("run {r}"), "beta": 0.1 * (r + 1) as f64}))
+        .collect();
+    let scenario = serde_json::json!({
+        "outputs": (0..600).map(|y| format!("o{y}")).collect::<Vec<_>>(),
+        "reward": [(0..600).collect::<Vec<_>>()],
+        "generate": {"count": 2000}, "steps": 20, "runs": runs});
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    let plots = dir.join("plots");
+    let out = dpo(&["run", path.to_str().unwrap(), "--plots", plots.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The margins chart shows quantile bands, not 2,000 lines.
+    let margins = std::fs::read_to_string(plots.join("margins-0.svg")).unwrap();
+    assert!(margins.contains("median of 2000 pairs"));
+    assert!(margins.len() < 100_000, "margins-0.svg is {} bytes", margins.len());
+    // The policy chart draws the most likely outputs only, and says so.
+    let policy = std::fs::read_to_string(plots.join("policy.svg")).unwrap();
+    assert!(policy.contains("the 128 most likely of 600 outputs"));
+    assert!(policy.matches("<rect").count() < 11 * 129 + 50);
+    // The learning tables are paged at 8 runs per image.
+    let first = std::fs::read_to_string(plots.join("learning-table.svg")).unwrap();
+    let second = std::fs::read_to_string(plots.join("learning-table-2.svg")).unwrap();
+    assert!(first.contains("run 7") && !first.contains("run 8"));
+    assert!(second.contains("run 8") && second.contains("run 9"));
 }

@@ -79,6 +79,24 @@ fn bad_inputs_name_their_field() {
         (r#""rejected": "B""#, r#""rejected": "D""#, "pairs[1]: chosen and rejected are the same output (\"D\")"),
         (r#""weight": 2"#, r#""weight": 0"#, "pairs[1].weight: must be positive and finite"),
         (r#""weight": 2"#, r#""weight": -1"#, "pairs[1].weight: must be positive and finite"),
+        // Numbers in messages are short, whatever their size.
+        (r#""margin": 0.0"#, r#""margin": -1e308"#, "runs[2].margin: -1e308 is too large for the engine (f32, at most about 3.4e38 in magnitude)"),
+        (r#""weight": 2"#, r#""weight": 3.5e38"#, "pairs[1].weight: 3.5e38 is too large for the engine (f32, at most about 3.4e38 in magnitude)"),
+        (r#""weight": 2"#, r#""weight": 1000000000000000000000000000000000000000"#, "pairs[1].weight: 1e39 is too large for the engine (f32, at most about 3.4e38 in magnitude)"),
+        // A number that is not 0 but would become 0 in the engine's f32, in any f32 field.
+        (r#""weight": 2"#, r#""weight": 1e-46"#, "pairs[1].weight: 1e-46 is below the smallest positive value the engine can hold (f32, about 1.4e-45)"),
+        (r#""margin": 0.0"#, r#""margin": -1e-300"#, "runs[2].margin: -1e-300 is above the largest negative value the engine can hold (f32, about -1.4e-45)"),
+        (r#""lr": 0.05"#, r#""lr": 0.0000000000000000000000000000000000000000000001"#, "runs[0].optimizer.lr: 1e-46 is below the smallest positive value the engine can hold (f32, about 1.4e-45)"),
+        // A field given twice is an error at its path, not a silent choice of the last.
+        (r#""beta": 1.0, "gamma": 0.0"#, r#""beta": 1.0, "beta": 2.0, "gamma": 0.0"#, "runs[2].beta: duplicate field"),
+        (r#""weight": 2"#, r#""weight": 2, "weight": 2"#, "pairs[1].weight: duplicate field"),
+        (r#""kind": "sgd", "lr": 0.1}, "init": "uniform""#, r#""kind": "sgd", "lr": 0.1, "lr": 0.2}, "init": "uniform""#, "runs[1].optimizer.lr: duplicate field"),
+        (r#""steps": 200"#, r#""steps": 200, "steps": 300"#, "steps: duplicate field"),
+        (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A", "B", "C", {"label": "D", "label": "E"}]"#, "outputs[3].label: duplicate field"),
+        (r#""steps": 200"#, r#""steps": 200, "x": [[{"a": 1}, {"a": 1, "a": 1}]]"#, "x[0][1].a: duplicate field"),
+        // Control characters in field names and labels never reach the terminal raw.
+        (r#""steps": 200"#, r#""steps\u001b": 200"#, "steps\\u{1b}: unknown field (did you mean \"steps\"?)"),
+        (r#""rejected": "B""#, r#""rejected": "\u009b2J""#, "pairs[1].rejected: no output named \"\\u{9b}2J\""),
         (r#"{"prompt": 0, "chosen": "A""#, r#"{"prompt": 3, "chosen": "A""#, "pairs[0].prompt: no prompt 3 (there are 1)"),
         (r#"{"prompt": 0, "chosen": "A""#, r#"{"prompt": "x9", "chosen": "A""#, "pairs[0].prompt: no prompt named \"x9\""),
         (r#""loss": "hinge""#, r#""loss": "hing""#, "runs[1].loss: unknown loss \"hing\" (expected \"logistic\", \"hinge\" or \"ipo\")"),
@@ -88,12 +106,16 @@ fn bad_inputs_name_their_field() {
         (r#""kind": "sgd", "lr": 0.1}, "init": "uniform""#, r#""kind": "sgd", "lr": 0.1, "momentum": 1}, "init": "uniform""#, "runs[1].optimizer.momentum: must be in [0, 1), got 1"),
         (r#""kind": "adam""#, r#""kind": "rmsprop""#, "runs[0].optimizer: unknown optimizer \"rmsprop\" (expected \"sgd\" or \"adam\")"),
         (r#""init": "uniform""#, r#""init": "zeros""#, "runs[1].init: unknown init \"zeros\" (expected \"reference\", \"reference_alpha\", \"uniform\" or \"random\")"),
-        (r#""seed": 7"#, r#""seed": -7"#, "runs[2].seed: expected a non-negative integer, found a number"),
+        (r#""seed": 7"#, r#""seed": -7"#, "runs[2].seed: expected a non-negative integer, found -7"),
         (r#""seed": 7"#, r#""seed": 7, "batch_size": 0"#, "runs[2].batch_size: must be at least 1 (or null for the full batch)"),
         (r#""seed": 7"#, r#""seed": 7, "regularizer": {"kind": "mixout", "p": 1}"#, "runs[2].regularizer.p: must be in [0, 1), got 1"),
         (r#""seed": 7"#, r#""seed": 7, "regularizer": {"kind": "l2", "lamda": 1}"#, "runs[2].regularizer.lamda: unknown field (did you mean \"lambda\"?)"),
         (r#""length_normalize": false"#, r#""length_normalize": "no""#, "runs[2].length_normalize: expected true or false, found a string"),
-        (r#""steps": 200"#, r#""steps": 2.5"#, "steps: expected a non-negative integer, found a number"),
+        (r#""steps": 200"#, r#""steps": 2.5"#, "steps: expected a non-negative integer, found 2.5"),
+        (r#""steps": 200"#, r#""steps": 100.0"#, "steps: expected a non-negative integer, found 100.0"),
+        (r#""steps": 200"#, r#""steps": -3"#, "steps: expected a non-negative integer, found -3"),
+        (r#""steps": 200"#, r#""steps": 1e20"#, "steps: expected a non-negative integer, found 1e20"),
+        (r#""steps": 200"#, r#""steps": "200""#, "steps: expected a non-negative integer, found a string"),
         (r#""steps": 200"#, r#""steps": 200, "step": 3"#, "step: unknown field (did you mean \"steps\"?)"),
         (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A", "B", "C", "A"]"#, "outputs[3]: label \"A\" is already used by outputs[0]"),
         (r#""outputs": ["A", "B", "C", "D"]"#, r#""outputs": ["A", "B", "C", {"label": "D", "length": 0.5}]"#, "outputs[3].length: must be a number >= 1"),
@@ -105,6 +127,39 @@ fn bad_inputs_name_their_field() {
     for (from, to, expected) in cases {
         check_error(from, to, expected);
     }
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let expected = Scenario::from_json(MINIMAL).unwrap();
+    assert_eq!(
+        Scenario::from_json(&format!("\u{feff}{MINIMAL}")).unwrap(),
+        expected
+    );
+    // Syntax errors after the mark are located as in the text without it.
+    let error = Scenario::from_json("\u{feff}{,}").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 1, column 2: invalid JSON: key must be a string"
+    );
+    // Anywhere else, a mark is not JSON whitespace.
+    let error = Scenario::from_json(&format!("{MINIMAL}\u{feff}")).unwrap_err();
+    assert!(error.path.starts_with("line "), "{error}");
+    assert!(Scenario::from_json(&format!("\u{feff}\u{feff}{MINIMAL}")).is_err());
+}
+
+#[test]
+fn a_key_may_repeat_in_different_objects() {
+    // Every run has its own "name", "beta"...: only a repeat within one object is an error.
+    let text = r#"{"outputs": [{"label": "A"}, {"label": "B"}],
+        "pairs": [{"chosen": "A", "rejected": "B"}, {"chosen": "B", "rejected": "A"}],
+        "runs": [{"name": "one", "beta": 1}, {"name": "two", "beta": 2}]}"#;
+    let scenario = Scenario::from_json(text).unwrap();
+    assert_eq!(scenario.runs[1].beta, 2.0);
+    // Within one object, it is.
+    let error = Scenario::from_json(&text.replacen("\"beta\": 2", "\"beta\": 2, \"beta\": 3", 1))
+        .unwrap_err();
+    assert_eq!(error.to_string(), "runs[1].beta: duplicate field");
 }
 
 #[test]

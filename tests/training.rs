@@ -321,19 +321,143 @@ fn updating_only_touched_logits_equals_the_full_adam_update() {
     }
 }
 
+/// A problem with `outputs` outputs, a uniform reference and the pairs `(0 > 1)`, `(1 > 2)`.
+fn chain(outputs: usize, reference: Vec<f64>) -> Problem {
+    let labels = (0..outputs)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect();
+    let pairs = (0..2)
+        .map(|i| Pair {
+            prompt: 0,
+            chosen: i,
+            rejected: i + 1,
+            weight: 1.0,
+        })
+        .collect();
+    Problem::new(vec!["x".into()], labels, &[reference], pairs, None).unwrap()
+}
+
+/// Trains `config` on `problem` until it diverges (within `limit` steps); checks that it stopped
+/// with the exact state of a fresh run trained `diverged_at` steps, finite, and that it no longer
+/// moves. Returns the step at which it diverged.
+fn check_divergence(config: RunConfig, problem: &Problem, limit: usize) -> u64 {
+    let mut run = Run::new(config.clone(), problem).unwrap();
+    assert!(!run.metrics(problem).diverged);
+    for _ in 0..limit {
+        run.step(problem);
+    }
+    let at = run
+        .diverged_at()
+        .unwrap_or_else(|| panic!("{config:?} did not diverge: {:?}", run.logits()));
+    let metrics = run.metrics(problem);
+    assert!(metrics.diverged);
+    assert_eq!(metrics.diverged_at, Some(at));
+    assert_eq!(run.steps(), at, "the refused step is not counted");
+    assert!(
+        run.logits().iter().all(|l| l.is_finite()),
+        "{:?}",
+        run.logits()
+    );
+    // The state is bit for bit the one a run stopped by hand after `at` steps has.
+    let mut reference = Run::new(config, problem).unwrap();
+    for _ in 0..at {
+        reference.step(problem);
+    }
+    assert_eq!(reference.diverged_at(), None);
+    let bits = |run: &Run| {
+        let (first, second) = run.moments();
+        let all: Vec<u32> = run
+            .logits()
+            .iter()
+            .chain(first)
+            .chain(second)
+            .map(|x| x.to_bits())
+            .collect();
+        all
+    };
+    assert_eq!(bits(&run), bits(&reference));
+    // A diverged run stays where it is.
+    let before = bits(&run);
+    run.step(problem);
+    assert_eq!(bits(&run), before);
+    assert_eq!(run.diverged_at(), Some(at));
+    // A reset trains again.
+    run.reset(problem);
+    assert_eq!(run.diverged_at(), None);
+    at
+}
+
 #[test]
-fn divergence_is_reported_not_hidden() {
-    let problem = one_pair();
-    // IPO pulls the margin to a target, so a huge step overshoots further each time.
-    let config = RunConfig {
+fn divergence_stops_the_run_before_the_step_that_overflows() {
+    // IPO pulls the margin to a target, so a huge SGD step overshoots further each time until a
+    // margin overflows: the run stops before the step whose margins are not finite.
+    let ipo = RunConfig {
         loss: LossKind::Ipo,
         optimizer: Optimizer::sgd(1e30),
         ..RunConfig::default()
     };
-    let mut run = Run::new(config, &problem).unwrap();
-    assert!(!run.metrics(&problem).diverged);
-    for _ in 0..5 {
-        run.step(&problem);
-    }
-    assert!(run.metrics(&problem).diverged, "{:?}", run.logits());
+    let at = check_divergence(ipo, &one_pair(), 8);
+    assert!(at >= 1, "the first steps are finite, got {at}");
+    // Adam's first step with lr 3e38 is lr / (1 - beta1) = 3e39: the update itself overflows, on
+    // the contiguous sweep (2 outputs, every logit active)...
+    let adam = RunConfig {
+        loss: LossKind::Hinge,
+        init: Init::Uniform,
+        optimizer: Optimizer::adam(3e38),
+        ..RunConfig::default()
+    };
+    assert_eq!(check_divergence(adam.clone(), &one_pair(), 3), 0);
+    // ...and on the sparse update of a few active logits among many.
+    assert_eq!(check_divergence(adam, &chain(100, vec![1.0; 100]), 3), 0);
+    // gamma * h_0 overflows f32 while the logits are finite: the margins are not finite at step 0.
+    let mut reference = vec![1.0; 3];
+    reference[0] = 1.0;
+    reference[1] = 8.0;
+    let gamma = RunConfig {
+        gamma: 1.7e38,
+        ..RunConfig::default()
+    };
+    assert_eq!(
+        check_divergence(gamma.clone(), &chain(3, reference.clone()), 2),
+        0
+    );
+    // With length normalisation the margins are checked in the other loop.
+    let normalized = RunConfig {
+        length_normalize: true,
+        ..gamma
+    };
+    assert_eq!(check_divergence(normalized, &chain(3, reference), 2), 0);
+}
+
+#[test]
+fn a_new_configuration_lets_a_diverged_run_train_again() {
+    let problem = one_pair();
+    let mut run = Run::new(
+        RunConfig {
+            init: Init::Uniform,
+            optimizer: Optimizer::adam(3e38),
+            ..RunConfig::default()
+        },
+        &problem,
+    )
+    .unwrap();
+    run.step(&problem);
+    assert_eq!(run.diverged_at(), Some(0));
+    // A sane learning rate keeps the (finite) state and trains on.
+    run.set_config(
+        RunConfig {
+            init: Init::Uniform,
+            optimizer: Optimizer::adam(0.1),
+            ..RunConfig::default()
+        },
+        &problem,
+    )
+    .unwrap();
+    assert_eq!(run.diverged_at(), None);
+    run.step(&problem);
+    assert_eq!((run.steps(), run.diverged_at()), (1, None));
+    assert!(run.logits()[0] > 0.0, "{:?}", run.logits());
 }

@@ -92,6 +92,7 @@ export class Editors {
     // Updated from each snapshot without rebuilding anything.
     this.referenceBars = [];
     this.runSwatches = [];
+    this.runStatuses = [];
     this.generatedList = null;
     container.append(
       section('Outputs and prompts', 'The answers a policy chooses between (the same set for every prompt), and the prompts.', this.sections.outputs),
@@ -114,13 +115,21 @@ export class Editors {
     if (name === 'reference') this.updateReference();
   }
 
-  /** Live parts: run colours and the list of generated pairs. */
+  /** Live parts: run colours, divergence, and the list of generated pairs. */
   update(snapshot) {
     snapshot.runs.forEach((run, i) => {
       const swatch = this.runSwatches[i];
       if (swatch && swatch.dataset.color !== run.color) {
         swatch.dataset.color = run.color;
         swatch.style.background = run.color;
+      }
+      const status = this.runStatuses[i];
+      if (status) {
+        const text = run.metrics.diverged ? divergedText(run.metrics) : '';
+        if (status.textContent !== text) {
+          status.textContent = text;
+          status.hidden = !text;
+        }
       }
     });
     if (this.generatedList) {
@@ -512,6 +521,7 @@ export class Editors {
   build_runs() {
     const { model } = this.view;
     this.runSwatches = [];
+    this.runStatuses = [];
     const cards = model.runs.map((run, i) => this.buildRunCard(run, i));
     return [
       ...cards,
@@ -540,6 +550,9 @@ export class Editors {
     const strength = numberInput(run.regularizer.lambda ?? run.regularizer.p ?? 0.1, { min: 0 });
     const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
     this.runSwatches.push(swatch);
+    // Says when the run diverged (filled by `update`); hidden otherwise.
+    const status = h('p', { class: 'run-status error', role: 'status', hidden: true });
+    this.runStatuses.push(status);
 
     const scaleField = field('Scale', scale, 'Standard deviation of the random logits.', path('init.scale'));
     const momentumField = field('Momentum', momentum, 'SGD momentum, 0 to 1.', path('optimizer.momentum'));
@@ -551,7 +564,9 @@ export class Editors {
       const mixout = regularizer.value === 'mixout';
       strength.dataset.path = path(mixout ? 'regularizer.p' : 'regularizer.lambda');
       strengthField.querySelector('.field-label').textContent = mixout ? 'Drop p' : 'Lambda λ';
-      const help = mixout ? 'Mixout probability p (0 to 1): each logit is reset to the reference with probability p each step.' : 'Weight λ of the penalty toward the reference.';
+      const help = mixout
+        ? 'Mixout probability p (0 to 1): at each step the loss is evaluated at logits where each one is swapped for its reference value with probability p (and the mix rescaled); the logits themselves are never reset.'
+        : 'Weight λ of the penalty toward the reference.';
       strengthField.querySelector('.help').textContent = help;
       strength.setAttribute('aria-description', help);
     };
@@ -561,6 +576,7 @@ export class Editors {
       'fieldset',
       { class: 'run-card' },
       h('legend', {}, swatch, h('span', { class: 'run-title' }, `Run ${i + 1}`)),
+      status,
       h(
         'div',
         { class: 'grid2' },
@@ -674,4 +690,14 @@ export class Editors {
 
 function section(title, help, body) {
   return h('details', { class: 'editor', open: true }, h('summary', {}, title), h('p', { class: 'help' }, help), body);
+}
+
+/**
+ * What a diverged run's card says: when it stopped, and what to change. The engine refuses the
+ * step that would make a margin, a logit or an optimiser moment non-finite, so the run keeps its
+ * last finite state; an edit to its settings lets it train again.
+ */
+export function divergedText(metrics) {
+  const when = metrics.diverged_at == null ? '' : ` at step ${metrics.diverged_at}`;
+  return `Diverged${when}: a margin, logit or optimiser moment stopped being finite, so this run stopped there. Lower the learning rate, β, γ or α (or reset) to train it again.`;
 }

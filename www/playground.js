@@ -9,7 +9,7 @@
 
 import init, { Playground, presets, validateScenario, defaultScenario } from './pkg/dpo_playground.js';
 import { h, field, select, formatNumber, download } from './dom.js';
-import { Editors, FieldError } from './editors.js';
+import { Editors, FieldError, divergedText } from './editors.js';
 import { modelFromCanonical, scenarioText, cloneModel, hashFor, readHash } from './state.js';
 
 let engineReady = null;
@@ -110,6 +110,8 @@ class PlaygroundView {
     this.pending = null;
     this.asyncStep = false;
     this.errors = new Map();
+    // Runs whose divergence the status line has announced (once each, until they train again).
+    this.divergedNoted = new Set();
     this.lastHash = '';
     this.stats = { frames: 0, playFrames: 0, skippedFrames: 0, firstTrainedFrame: null, drawMs: 0 };
     this.frame = this.frame.bind(this);
@@ -522,8 +524,15 @@ class PlaygroundView {
     snapshot.runs.forEach((run, i) => {
       const row = this.metricRows[i];
       if (row) {
-        setText(row.name.lastChild, run.name);
+        const diverged = run.metrics.diverged;
+        const at = run.metrics.diverged_at;
+        setText(row.name.lastChild, diverged ? `${run.name} (diverged${at == null ? '' : ` at step ${at}`})` : run.name);
         setColor(row.name.firstChild, run.color);
+        row.name.parentElement.classList.toggle('diverged', diverged);
+        if (diverged && !this.divergedNoted.has(i)) {
+          this.divergedNoted.add(i);
+          this.note(`${run.name}: ${divergedText(run.metrics)}`, 'error');
+        } else if (!diverged) this.divergedNoted.delete(i);
         this.metricColumns.forEach(([key], c) => setText(row.cells[c], key === 'step' ? String(run.metrics.step) : formatNumber(run.metrics[key])));
       }
       const table = this.predictedTables[i];

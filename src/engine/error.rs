@@ -1,7 +1,8 @@
 //! The one error type for bad input, shared by the engine, the scenario reader, the command line
 //! and the page: a field path and a sentence.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write};
 
 /// Bad input, located by the path of the field that holds it, e.g. `reference[0][1]` or
 /// `runs[2].beta`. An empty path means the input as a whole.
@@ -42,12 +43,42 @@ pub fn join_path(prefix: &str, rest: &str) -> String {
     }
 }
 
+/// `text` with every control character (C0, DEL and C1: what `char::is_control` says) written as
+/// a Rust-style escape, `\u{1b}`, so that text from a file can be printed to a terminal without
+/// moving the cursor, clearing the screen or setting the window title. Everything else, non-ASCII
+/// letters included, is left as it is; text without control characters is not copied.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    escape_where(text, char::is_control)
+}
+
+/// `text` with every character for which `escape` holds written as `\u{hex}`; borrowed when there
+/// is none.
+pub(crate) fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let Some(first) = text.find(|c: char| escape(c)) else {
+        return Cow::Borrowed(text);
+    };
+    let mut escaped = String::with_capacity(text.len() + 8);
+    escaped.push_str(&text[..first]);
+    for c in text[first..].chars() {
+        if escape(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Paths hold field names and messages quote labels, both taken from the input: escape
+        // their control characters so that printing an error cannot drive the terminal.
+        let message = escape_control(&self.message);
         if self.path.is_empty() {
-            write!(f, "{}", self.message)
+            write!(f, "{message}")
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {message}", escape_control(&self.path))
         }
     }
 }

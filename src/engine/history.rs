@@ -4,40 +4,80 @@
 use super::metrics::Metrics;
 use super::runset::RunSet;
 
+/// Past this many pairs a record keeps the quantiles [`MARGIN_QUANTILES`] of the margins instead
+/// of every pair's margin, so that a record's size (and a margins chart's lines) stay bounded.
+pub const MARGIN_LINES: usize = 256;
+
+/// The quantiles of the margins a record keeps past [`MARGIN_LINES`] pairs: minimum, deciles 1
+/// and 9, quartiles, median, maximum.
+pub const MARGIN_QUANTILES: [f64; 7] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
+
 /// Metrics and margins of every run, at the steps that were recorded.
 #[derive(Clone, Debug, Default)]
 pub struct History {
     /// `runs[r][i]`: run `r`'s metrics at its `i`-th recorded step.
     pub metrics: Vec<Vec<Metrics>>,
-    /// `margins[r][i][p]`: run `r`'s margin `u` of pair `p` at its `i`-th recorded step.
+    /// `margins[r][i]`: run `r`'s margins `u` at its `i`-th recorded step: one per pair, or, when
+    /// [`History::margin_quantiles`] is set, the [`MARGIN_QUANTILES`] of all pairs' margins;
+    /// empty when margins are not recorded.
     pub margins: Vec<Vec<Vec<f32>>>,
+    /// The records hold quantiles of the margins (there were more than [`MARGIN_LINES`] pairs).
+    pub margin_quantiles: bool,
+    /// Whether margins are recorded at all (only the plots use them).
+    pub record_margins: bool,
     /// At most this many records per run; older ones are thinned to every other one.
     pub capacity: usize,
 }
 
 impl History {
-    /// An empty history for `runs` runs, keeping at most `capacity` records per run.
+    /// An empty history for `runs` runs, keeping at most `capacity` records per run, margins
+    /// included.
     pub fn new(runs: usize, capacity: usize) -> History {
         History {
             metrics: vec![Vec::new(); runs],
             margins: vec![Vec::new(); runs],
+            margin_quantiles: false,
+            record_margins: true,
             capacity: capacity.max(2),
         }
     }
 
-    /// Records every run's metrics and margins now.
+    /// The same without margins: for a command that does not plot them.
+    pub fn without_margins(runs: usize, capacity: usize) -> History {
+        History {
+            record_margins: false,
+            ..History::new(runs, capacity)
+        }
+    }
+
+    /// Records every run's metrics and, if recorded, margins now.
     pub fn record(&mut self, set: &RunSet) {
         let problem = set.problem();
+        let margins = if self.record_margins {
+            set.runs().iter().map(|run| run.margins(problem)).collect()
+        } else {
+            vec![Vec::new(); set.runs().len()]
+        };
         self.push(
             set.runs().iter().map(|run| run.metrics(problem)).collect(),
-            set.runs().iter().map(|run| run.margins(problem)).collect(),
+            margins,
         );
     }
 
     /// Records metrics and margins computed elsewhere (the GPU's metric kernels), one per run.
+    /// Margins are dropped when not recorded, and summarised past [`MARGIN_LINES`] pairs.
     pub fn push(&mut self, metrics: Vec<Metrics>, margins: Vec<Vec<f32>>) {
         self.resize(metrics.len());
         for (r, (metrics, margins)) in metrics.into_iter().zip(margins).enumerate() {
+            let margins = if !self.record_margins {
+                Vec::new()
+            } else if margins.len() > MARGIN_LINES {
+                self.margin_quantiles = true;
+                quantiles(margins)
+            } else {
+                self.margin_quantiles = false;
+                margins
+            };
             self.metrics[r].push(metrics);
             self.margins[r].push(margins);
             if self.metrics[r].len() > self.capacity {
@@ -69,6 +109,16 @@ impl History {
         self.metrics.iter_mut().for_each(Vec::clear);
         self.margins.iter_mut().for_each(Vec::clear);
     }
+}
+
+/// The [`MARGIN_QUANTILES`] of `values` (nearest rank; non-finite values sort last).
+fn quantiles(mut values: Vec<f32>) -> Vec<f32> {
+    values.sort_unstable_by(|a, b| a.total_cmp(b));
+    let last = values.len() - 1;
+    MARGIN_QUANTILES
+        .iter()
+        .map(|q| values[(q * last as f64).round() as usize])
+        .collect()
 }
 
 fn thin<T>(records: &mut Vec<T>) {

@@ -71,8 +71,15 @@ impl LearningTable {
 pub struct Metrics {
     /// Steps trained so far.
     pub step: u64,
-    /// Some logit overflowed (a learning rate far too large): the other metrics are meaningless.
+    /// The run diverged: a margin, a logit or an optimiser moment stopped being finite (a learning
+    /// rate, `beta`, `gamma` or `alpha` far too large). On the CPU the run stopped before that step
+    /// and its metrics describe the last finite state; a state with a non-finite logit (from the
+    /// GPU backend or set from outside) is also diverged.
     pub diverged: bool,
+    /// The step at which the run diverged: on the CPU the step that was refused (the run's state
+    /// is the one after `diverged_at` steps); on the GPU backend the first recorded step at which
+    /// a non-finite logit was seen. `None` when it has not diverged.
+    pub diverged_at: Option<u64>,
     /// Weighted mean of `phi(u)` over all pairs (the regulariser is not included).
     pub loss: f64,
     /// Weighted share of pairs with `h_pi > 0`.

@@ -16,7 +16,7 @@ pub mod run;
 pub mod runset;
 
 pub use config::{Init, Optimizer, Regularizer, RunConfig};
-pub use error::InputError;
+pub use error::{escape_control, InputError};
 pub use history::History;
 pub use loss::LossKind;
 pub use metrics::{LearningCell, LearningTable, Metrics, RANKING_MAX_OUTPUTS, SCALAR_METRICS};

@@ -77,6 +77,14 @@ pub struct Run {
     mixed_logits: Vec<f32>,
     mixout_scales: Vec<f32>,
     margin_scratch: Vec<f32>,
+    /// Whether every margin of this step's batch was finite (set by `accumulate`).
+    margins_finite: bool,
+    /// The state the optimiser update overwrote (logits, first and second moment), in the order
+    /// it was written, so that a step whose result is not finite can be taken back exactly.
+    undo: [Vec<f32>; 3],
+    /// The step at which the run diverged (a margin, a gradient, a logit or a moment stopped
+    /// being finite); the run stops there and keeps the state from before that step.
+    diverged_at: Option<u64>,
     /// `1 / W` of the full batch.
     inverse_total_weight: f32,
 }
@@ -107,6 +115,9 @@ impl Run {
             mixed_logits: Vec::new(),
             mixout_scales: Vec::new(),
             margin_scratch: Vec::new(),
+            margins_finite: true,
+            undo: [Vec::new(), Vec::new(), Vec::new()],
+            diverged_at: None,
             inverse_total_weight: 0.0,
         };
         run.derive(problem);
@@ -188,6 +199,7 @@ impl Run {
             self.second_moment.resize(n, 0.0);
         }
         self.steps = 0;
+        self.diverged_at = None;
         self.is_active.clear();
         self.is_active.resize(n, self.dense());
         self.active = if self.dense() {
@@ -217,6 +229,8 @@ impl Run {
             || config.length_normalize != self.config.length_normalize;
         self.config = config;
         self.derive(problem);
+        // The new settings may train where the old ones diverged (the state is still finite).
+        self.diverged_at = None;
         if needs_reset {
             self.reset(problem);
         }
@@ -227,6 +241,7 @@ impl Run {
     /// another shape resets.
     pub(crate) fn set_problem(&mut self, problem: &Problem, same_shape: bool) {
         self.derive(problem);
+        self.diverged_at = None;
         if same_shape {
             // The pairs may be new: the active set grows again from the current one, and the
             // minibatch order is redrawn for the new pair count.
@@ -251,6 +266,14 @@ impl Run {
         self.steps
     }
 
+    /// The step at which the run diverged, if it did: at that step a margin, the gradient, a
+    /// logit or an optimiser moment would have stopped being finite. The step was not taken;
+    /// the run keeps the state it had after `diverged_at` steps and no longer trains (until a
+    /// reset, a new configuration or new data).
+    pub fn diverged_at(&self) -> Option<u64> {
+        self.diverged_at
+    }
+
     /// `theta`, row-major `[prompt][output]`.
     pub fn logits(&self) -> &[f32] {
         &self.logits
@@ -272,13 +295,28 @@ impl Run {
         policy
     }
 
-    /// One optimiser step on the next batch.
+    /// One optimiser step on the next batch. A step that would make a margin, a logit or an
+    /// optimiser moment non-finite is not taken: the run is marked diverged at its current step
+    /// (see [`Run::diverged_at`]) and keeps its state. A diverged run does not step.
     pub fn step(&mut self, problem: &Problem) {
+        if self.diverged_at.is_some() {
+            return;
+        }
         let full_batch = self.accumulate_gradient(problem);
+        if !self.margins_finite {
+            // phi' of an infinite margin can be finite (the logistic's is -1 or 0), so the margins
+            // are checked themselves, before anything moves.
+            self.gradient.fill(0.0);
+            self.diverged_at = Some(self.steps);
+            return;
+        }
         if !self.pairs_active {
             self.activate_batch_logits(full_batch);
         }
-        self.update();
+        if !self.update() {
+            self.diverged_at = Some(self.steps);
+            return;
+        }
         self.steps += 1;
     }
 
@@ -340,6 +378,7 @@ impl Run {
         }
         self.gradient.fill(0.0);
         self.steps = steps;
+        self.diverged_at = None;
         // A logit with zero optimiser state and no gradient cannot move, so the active set is the
         // logits with state, and the batch logits join it again from the next step on.
         let dense = self.dense();
@@ -475,6 +514,7 @@ impl Run {
                 let (chosen, rejected, _) = pair_logits[i];
                 beta * (logits[chosen as usize] - logits[rejected as usize]) - offsets[i]
             }));
+            self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
             for u in margins.iter_mut() {
                 *u = derivative(*u, beta) * beta * inverse_total;
             }
@@ -488,6 +528,7 @@ impl Run {
         let inverse_lengths = &self.inverse_lengths;
         let normalizers = &self.row_log_normalizers;
         let coefficients = &mut self.row_coefficients;
+        let mut bad = 0;
         let mut step_pair = |i: usize, inverse_total: f32| {
             let (chosen, rejected, weight) = pair_logits[i];
             let prompt = (chosen / k) as usize;
@@ -502,6 +543,7 @@ impl Run {
                 inverse_rejected,
             );
             let u = beta * h - offsets[i];
+            bad |= non_finite(u);
             let g = weight * inverse_total * derivative(u, beta) * beta;
             gradient[chosen] += g * inverse_chosen;
             gradient[rejected] -= g * inverse_rejected;
@@ -519,6 +561,7 @@ impl Run {
                 step_pair(i as usize, inverse_total);
             }
         }
+        self.margins_finite = bad == 0;
     }
 
     /// Length normalisation's dense term: `-coefficient(x) * pi(.|x)` on each prompt's row.
@@ -596,17 +639,22 @@ impl Run {
         self.active.sort_unstable();
     }
 
-    /// The optimiser update of every active logit; leaves the gradient at zero.
-    fn update(&mut self) {
+    /// The optimiser update of every active logit; leaves the gradient at zero. Returns whether
+    /// every new logit and moment is finite; when one is not, the update is taken back, so the
+    /// state is bit for bit what it was before.
+    fn update(&mut self) -> bool {
         // A logit with zero state and zero gradient does not move under either optimiser, so the
         // contiguous (vectorisable) sweep over all logits is exact too; take it once most are active.
         let all = 2 * self.active.len() >= self.logits.len();
+        self.save_state(all);
+        let mut bad = 0;
         match self.config.optimizer {
             Optimizer::Sgd { lr, momentum } => {
                 let body = |theta: &mut f32, gradient: &mut f32, velocity: &mut f32| {
                     *velocity = momentum * *velocity + *gradient;
                     *theta -= lr * *velocity;
                     *gradient = 0.0;
+                    non_finite(*theta) | non_finite(*velocity)
                 };
                 if all {
                     for ((theta, gradient), velocity) in self
@@ -615,12 +663,12 @@ impl Run {
                         .zip(&mut self.gradient)
                         .zip(&mut self.first_moment)
                     {
-                        body(theta, gradient, velocity);
+                        bad |= body(theta, gradient, velocity);
                     }
                 } else {
                     for &i in &self.active {
                         let i = i as usize;
-                        body(
+                        bad |= body(
                             &mut self.logits[i],
                             &mut self.gradient[i],
                             &mut self.first_moment[i],
@@ -644,6 +692,7 @@ impl Run {
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
                     *theta -= step_size * *m / (v.sqrt() * inverse_root_correction2 + eps);
                     *gradient = 0.0;
+                    non_finite(*theta) | non_finite(*m) | non_finite(*v)
                 };
                 if all {
                     for (((theta, gradient), m), v) in self
@@ -653,18 +702,65 @@ impl Run {
                         .zip(&mut self.first_moment)
                         .zip(&mut self.second_moment)
                     {
-                        body(theta, gradient, m, v);
+                        bad |= body(theta, gradient, m, v);
                     }
                 } else {
                     for &i in &self.active {
                         let i = i as usize;
-                        body(
+                        bad |= body(
                             &mut self.logits[i],
                             &mut self.gradient[i],
                             &mut self.first_moment[i],
                             &mut self.second_moment[i],
                         );
                     }
+                }
+            }
+        }
+        if bad != 0 {
+            self.restore_state(all);
+        }
+        bad == 0
+    }
+
+    /// Copies what [`Run::update`] is about to overwrite: every logit and moment (`all`), or
+    /// those of the active logits, in the order of `self.active`.
+    fn save_state(&mut self, all: bool) {
+        let [logits, first, second] = &mut self.undo;
+        for saved in [&mut *logits, &mut *first, &mut *second] {
+            saved.clear();
+        }
+        if all {
+            logits.extend_from_slice(&self.logits);
+            first.extend_from_slice(&self.first_moment);
+            second.extend_from_slice(&self.second_moment);
+        } else {
+            let has_second = !self.second_moment.is_empty();
+            for &i in &self.active {
+                let i = i as usize;
+                logits.push(self.logits[i]);
+                first.push(self.first_moment[i]);
+                if has_second {
+                    second.push(self.second_moment[i]);
+                }
+            }
+        }
+    }
+
+    /// Puts back what [`Run::save_state`] saved.
+    fn restore_state(&mut self, all: bool) {
+        let [logits, first, second] = &self.undo;
+        if all {
+            self.logits.copy_from_slice(logits);
+            self.first_moment.copy_from_slice(first);
+            self.second_moment.copy_from_slice(second);
+        } else {
+            for (j, &i) in self.active.iter().enumerate() {
+                let i = i as usize;
+                self.logits[i] = logits[j];
+                self.first_moment[i] = first[j];
+                if let Some(&saved) = second.get(j) {
+                    self.second_moment[i] = saved;
                 }
             }
         }
@@ -687,7 +783,8 @@ impl Run {
         let log_reference = problem.log_reference();
         let mut metrics = Metrics {
             step: self.steps,
-            diverged: self.logits.iter().any(|l| !l.is_finite()),
+            diverged: self.diverged_at.is_some() || self.logits.iter().any(|l| !l.is_finite()),
+            diverged_at: self.diverged_at,
             ..Metrics::default()
         };
         let mut total_weight = 0.0;
@@ -791,6 +888,13 @@ impl Run {
             })
             .collect()
     }
+}
+
+/// 1 when `x` is infinite or NaN, else 0: an integer test that vectorises inside the update loops
+/// (the exponent bits all set).
+#[inline(always)]
+fn non_finite(x: f32) -> u32 {
+    u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000)
 }
 
 /// `log pi(y+)/n(y+) - log pi(y-)/n(y-)` from the logits and the row's log-normaliser.

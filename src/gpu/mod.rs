@@ -1275,6 +1275,8 @@ impl GpuRunSet {
         Metrics {
             step: self.run_steps(run),
             diverged: words[28] > 0,
+            // The kernels see a non-finite logit at a record, not the step that made it.
+            diverged_at: (words[28] > 0).then(|| self.run_steps(run)),
             loss: value(0) / weight,
             accuracy: value(1) / weight,
             reference_accuracy: value(2) / weight,

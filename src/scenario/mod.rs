@@ -2,6 +2,7 @@
 //! presets, the URL and the page. Reading validates everything and names the path of any bad
 //! field; writing gives the canonical form, which reads back to the same scenario.
 
+pub mod budget;
 mod reader;
 
 use crate::engine::problem::check_labels;
@@ -11,15 +12,24 @@ use crate::engine::{
 };
 use reader::{array, expected, integer, number, object, string, ObjectReader};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// Steps trained when a scenario does not say.
 pub const DEFAULT_STEPS: u64 = 200;
 
-/// The largest problem a scenario may describe, so a file cannot ask for unbounded memory.
+/// The most logits (prompts x outputs) a scenario may describe, per run. With the runs and the
+/// pairs, what a scenario needs in all is estimated and checked by [`budget::Estimate`].
 pub const MAX_LOGITS: usize = 1 << 24;
 
-/// The most pairs `generate` may draw per prompt (a step's cost grows with the pairs).
-pub const MAX_GENERATED_PAIRS: usize = 1 << 20;
+/// The most pairs a scenario may hold in all, explicit and generated (a step's cost and the
+/// memory of every run grow with the pairs); checked before any pair is generated.
+pub const MAX_PAIRS: usize = 1 << 22;
+
+/// The most runs a scenario may have.
+pub const MAX_RUNS: usize = 1 << 16;
+
+/// The largest scenario file read, in bytes (a file's parsed form takes several times its size).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// A whole scenario: the data, the runs and how long to train.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,19 +80,9 @@ impl Scenario {
     /// Reads a scenario from JSON text. Syntax errors give the line and column; every other
     /// error names the field path.
     pub fn from_json(text: &str) -> Result<Scenario, InputError> {
-        let value: Value = serde_json::from_str(text).map_err(|error| {
-            let message = error.to_string();
-            // serde_json appends " at line L column C"; the path already says where.
-            let message = match message.rfind(" at line ") {
-                Some(end) => message[..end].to_string(),
-                None => message,
-            };
-            InputError::new(
-                format!("line {}, column {}", error.line(), error.column()),
-                format!("invalid JSON: {message}"),
-            )
-        })?;
-        Scenario::from_value(&value)
+        // A UTF-8 byte-order mark (some editors write one) is not part of the JSON.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Scenario::from_value(&reader::parse(text)?)
     }
 
     /// Reads a scenario from a parsed JSON value.
@@ -109,11 +109,24 @@ impl Scenario {
             None => vec![vec![1.0; outputs.len()]; prompts.len()],
         };
         let pairs = match top.get("pairs") {
-            Some(value) => array("pairs", value)?
-                .iter()
-                .enumerate()
-                .map(|(i, item)| read_pair(&format!("pairs[{i}]"), item, &prompts, &outputs))
-                .collect::<Result<Vec<_>, _>>()?,
+            Some(value) => {
+                let items = array("pairs", value)?;
+                if items.len() > MAX_PAIRS {
+                    return Err(InputError::new(
+                        "pairs",
+                        format!(
+                            "{} pairs is more than the {MAX_PAIRS} a scenario may have",
+                            items.len()
+                        ),
+                    ));
+                }
+                let labels = Labels::new(&prompts, &outputs);
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| read_pair(&format!("pairs[{i}]"), item, &labels))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
             None => Vec::new(),
         };
         let reward = top
@@ -121,12 +134,39 @@ impl Scenario {
             .map(|value| read_table("reward", value, prompts.len()))
             .transpose()?;
         let generate = top.get("generate").map(read_generation).transpose()?;
+        if let Some(generation) = &generate {
+            // Counted before anything is drawn: the cap is on the whole scenario, not per prompt.
+            let total = (generation.count as u64)
+                .saturating_mul(prompts.len() as u64)
+                .saturating_add(pairs.len() as u64);
+            if total > MAX_PAIRS as u64 {
+                return Err(InputError::new(
+                    "generate.count",
+                    format!(
+                        "{} pairs per prompt x {} prompts (with {} explicit pairs) is {total} \
+                         pairs, more than the {MAX_PAIRS} a scenario may have",
+                        generation.count,
+                        prompts.len(),
+                        pairs.len()
+                    ),
+                ));
+            }
+        }
         let steps = top.integer("steps")?.unwrap_or(DEFAULT_STEPS);
         let runs = match top.get("runs") {
             Some(value) => {
                 let items = array("runs", value)?;
                 if items.is_empty() {
                     return Err(InputError::new("runs", "needs at least one run"));
+                }
+                if items.len() > MAX_RUNS {
+                    return Err(InputError::new(
+                        "runs",
+                        format!(
+                            "{} runs is more than the {MAX_RUNS} a scenario may have",
+                            items.len()
+                        ),
+                    ));
                 }
                 items
                     .iter()
@@ -149,9 +189,11 @@ impl Scenario {
             steps,
             runs,
         };
-        // Build once so that every semantic error (a zero weight, a pair with no pairs at all...)
-        // is reported when the file is read, not when it is trained.
-        scenario.run_set()?;
+        // Build the shared data once so that every semantic error (a zero weight, no pairs at
+        // all...) is reported when the file is read, not when it is trained. The runs are not
+        // built: each configuration was validated as it was read, and their memory is the
+        // command's to check against its limit (see `budget`) before it builds them.
+        scenario.problem()?;
         Ok(scenario)
     }
 
@@ -365,21 +407,56 @@ fn read_table(field: &str, value: &Value, prompts: usize) -> Result<Vec<Vec<f64>
         .collect()
 }
 
+/// The prompts' and outputs' indices by label, built once per scenario so that resolving a pair is
+/// a lookup, not a search (100k outputs x 100k pairs stays linear).
+struct Labels<'a> {
+    prompts: HashMap<&'a str, usize>,
+    prompt_count: usize,
+    outputs: HashMap<&'a str, usize>,
+    output_count: usize,
+}
+
+impl<'a> Labels<'a> {
+    fn new(prompts: &'a [String], outputs: &'a [Output]) -> Labels<'a> {
+        // Labels are unique (checked before), so each maps to its one index.
+        Labels {
+            prompts: prompts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.as_str(), i))
+                .collect(),
+            prompt_count: prompts.len(),
+            outputs: outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.label.as_str(), i))
+                .collect(),
+            output_count: outputs.len(),
+        }
+    }
+}
+
 /// Resolves a prompt or output named by label (a string) or index (an integer).
-fn resolve(path: &str, value: &Value, labels: &[&str], what: &str) -> Result<usize, InputError> {
+fn resolve(
+    path: &str,
+    value: &Value,
+    labels: &HashMap<&str, usize>,
+    count: usize,
+    what: &str,
+) -> Result<usize, InputError> {
     match value {
         Value::String(label) => labels
-            .iter()
-            .position(|candidate| candidate == label)
+            .get(label.as_str())
+            .copied()
             .ok_or_else(|| InputError::new(path, format!("no {what} named {label:?}"))),
         Value::Number(_) => {
-            let index = integer(path, value)? as usize;
-            if index < labels.len() {
-                Ok(index)
+            let index = integer(path, value)?;
+            if index < count as u64 {
+                Ok(index as usize)
             } else {
                 Err(InputError::new(
                     path,
-                    format!("no {what} {index} (there are {})", labels.len()),
+                    format!("no {what} {index} (there are {count})"),
                 ))
             }
         }
@@ -387,29 +464,30 @@ fn resolve(path: &str, value: &Value, labels: &[&str], what: &str) -> Result<usi
     }
 }
 
-fn read_pair(
-    path: &str,
-    value: &Value,
-    prompts: &[String],
-    outputs: &[Output],
-) -> Result<Pair, InputError> {
+fn read_pair(path: &str, value: &Value, labels: &Labels) -> Result<Pair, InputError> {
     let mut pair = object(path, value)?;
-    let prompt_labels: Vec<&str> = prompts.iter().map(String::as_str).collect();
-    let output_labels: Vec<&str> = outputs.iter().map(|o| o.label.as_str()).collect();
     let prompt = match pair.get("prompt") {
-        Some(value) => resolve(&pair.path_of("prompt"), value, &prompt_labels, "prompt")?,
+        Some(value) => resolve(
+            &pair.path_of("prompt"),
+            value,
+            &labels.prompts,
+            labels.prompt_count,
+            "prompt",
+        )?,
         None => 0,
     };
     let chosen = resolve(
         &pair.path_of("chosen"),
         pair.require("chosen")?,
-        &output_labels,
+        &labels.outputs,
+        labels.output_count,
         "output",
     )?;
     let rejected = resolve(
         &pair.path_of("rejected"),
         pair.require("rejected")?,
-        &output_labels,
+        &labels.outputs,
+        labels.output_count,
         "output",
     )?;
     let weight = pair.f32("weight")?.unwrap_or(1.0);
@@ -424,13 +502,14 @@ fn read_pair(
 
 fn read_generation(value: &Value) -> Result<Generation, InputError> {
     let mut generation = object("generate", value)?;
-    let count = generation.integer("count")?.unwrap_or(16) as usize;
-    if count > MAX_GENERATED_PAIRS {
+    let count = generation.integer("count")?.unwrap_or(16);
+    if count > MAX_PAIRS as u64 {
         return Err(InputError::new(
             "generate.count",
-            format!("must be at most {MAX_GENERATED_PAIRS} pairs per prompt"),
+            format!("{count} is more than the {MAX_PAIRS} pairs a scenario may have"),
         ));
     }
+    let count = count as usize;
     let tau = generation.f64("tau")?.unwrap_or(1.0);
     let seed = generation.integer("seed")?.unwrap_or(0);
     let sampling = match generation.string("sampling")? {
@@ -497,7 +576,10 @@ fn read_run(path: &str, value: &Value, index: usize) -> Result<RunConfig, InputE
         None => RunConfig::default().optimizer,
         Some(value) => read_optimizer(&run.path_of("optimizer"), value)?,
     };
-    let batch_size = run.integer("batch_size")?.map(|size| size as usize);
+    // A batch larger than the pairs is the full batch, so a size past `usize` (on wasm32) saturates.
+    let batch_size = run
+        .integer("batch_size")?
+        .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
     let seed = run.integer("seed")?.unwrap_or(0);
     let regularizer = match run.get("regularizer") {
         None => Regularizer::None,

@@ -221,7 +221,7 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
         let mut set = build(workload);
         let (name, adapter, seconds, metrics_seconds) = time_on(&mut set, backend)?;
         if !json {
-            println!(
+            super::console::println(&format!(
                 "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  {name}  {:>10.3} us/step  {:>10.3} us/metrics{}",
                 workload.name,
                 workload.runs,
@@ -231,7 +231,7 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
                 seconds * 1e6,
                 metrics_seconds * 1e6,
                 adapter.as_ref().map(|a| format!("  ({a})")).unwrap_or_default()
-            );
+            ))?;
         }
         rows.push(Row {
             name: workload.name,
@@ -246,7 +246,7 @@ pub fn command(args: &[String]) -> Result<(), Failure> {
         });
     }
     if json {
-        println!("{}", serde_json::json!({ "workloads": rows }));
+        super::console::println(&serde_json::json!({ "workloads": rows }).to_string())?;
     }
     Ok(())
 }

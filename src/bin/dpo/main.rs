@@ -1,46 +1,63 @@
 //! `dpo`: the playground's engine on the command line (SPEC section 9).
 
 mod bench;
+mod console;
+mod interrupt;
 mod output;
 
 use dpo_playground::engine::{History, InputError, RunSet};
 use dpo_playground::presets::{Preset, PRESETS};
-use dpo_playground::scenario::Scenario;
-use std::io::{IsTerminal, Read, Write};
+use dpo_playground::scenario::budget::{self, Estimate, Limits, Usage};
+use dpo_playground::scenario::{Scenario, MAX_FILE_BYTES};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 const HELP: &str = "\
 dpo - train DPO-style preference losses on a tabular softmax policy
 
 USAGE:
     dpo run SCENARIO [OPTIONS]     train every run of a scenario and report
-    dpo check SCENARIO             validate a scenario file; prints what it holds
+    dpo check SCENARIO [--max-memory SIZE]
+                                   validate a scenario file; prints what it holds and
+                                   what training it would take (memory, time)
     dpo bench [--json] [--workload NAME] [--backend B]
                                    time one training step on the standard workloads
     dpo presets                    list the shipped presets
     dpo preset NAME                print a preset's scenario file
     dpo help                       this text
 
-SCENARIO is a path to a scenario file (SPEC section 8), `-` for standard input,
-or `preset:NAME` for a shipped preset (see `dpo presets`).
+SCENARIO is a path to a scenario file (SPEC section 8, at most 64 MiB), `-` for
+standard input, or `preset:NAME` for a shipped preset (see `dpo presets`).
 
 RUN OPTIONS:
     --steps N         train N steps instead of the scenario's `steps`
     --json            print one JSON object: {\"runs\": [{\"name\", \"steps\", \"metrics\",
                       \"logits\", \"policy\"}]} (SPEC section 9); without it, a table
-    --csv FILE        write the metrics of every run at every recorded step as CSV
-    --every N         record metrics every N steps for --csv and --plots
+    --csv FILE        write the metrics of every run at every recorded step as CSV,
+                      row by row as they are recorded
+    --every N         record metrics every N steps (N >= 1) for --csv and --plots
                       (default: about 200 records per run)
     --plots DIR       write plots to DIR: curves (loss, accuracy, KL), the policy
                       against the reference, the learning tables, each run's margins
+                      (quantile bands past 256 pairs)
     --format F        plot format: svg, png or both (default svg)
-    --quiet           no progress bar
+    --max-memory SIZE refuse, before allocating, a scenario that would need more
+                      memory than SIZE (bytes, or with K, M, G, T; default 2G)
+    --quiet           no progress bar and no time estimate
     --backend B       cpu (default), gpu or auto: where to train. gpu and auto need a
                       dpo built with `--features gpu`; gpu fails without an adapter,
                       auto names the adapter it takes on stderr, or falls back to the
                       CPU with a note. The output is the same JSON either way; if the
                       GPU is lost mid-run, training continues on the CPU.
+
+    A run diverges when a margin, a logit or an optimiser moment would stop being
+    finite (a learning rate, beta, gamma or alpha far too large): on the CPU it stops
+    before that step and keeps its last finite state. Its metrics say \"diverged\" and
+    \"diverged_at\", stderr names it, and the exit status is 3.
+    Ctrl-C stops training at the next step boundary, writes what was asked for so far
+    (JSON or table, CSV, plots) and exits with status 130; a second Ctrl-C ends at once.
 
 BENCH OPTIONS:
     --json            print {\"workloads\": [{\"name\", \"runs\", \"prompts\", \"outputs\",
@@ -49,11 +66,24 @@ BENCH OPTIONS:
     --backend B       cpu (default), gpu or auto; GPU rows carry an \"adapter\" field,
                       and a software adapter (llvmpipe) is marked \"(CPU-emulated)\"
 
-A bad scenario exits with status 2 and an error naming the field on stderr;
-nothing is printed on stdout.";
+EXIT STATUS:
+    0    success (also when standard output is a pipe that was closed early)
+    1    an output could not be written (standard output, --csv, --plots) or the GPU failed
+    2    a bad scenario: unreadable, invalid (the error names the field on stderr,
+         nothing is printed on stdout) or larger than --max-memory allows
+    3    `dpo run`: at least one run diverged (its output is still written)
+    64   a bad command line (unknown command or option, missing value)
+    130  `dpo run` was interrupted (Ctrl-C); what was done so far is written";
 
-/// A command-line error: the message and the exit status.
-struct Failure(String, u8);
+/// A command-line error: the message and the exit status. An empty message prints nothing.
+pub struct Failure(String, u8);
+
+impl Failure {
+    /// Standard output was a pipe that its reader closed: stop quietly, with success.
+    fn closed_pipe() -> Failure {
+        Failure(String::new(), 0)
+    }
+}
 
 impl From<InputError> for Failure {
     fn from(error: InputError) -> Self {
@@ -65,60 +95,84 @@ fn usage(message: impl Into<String>) -> Failure {
     Failure(format!("{}\n(see `dpo help`)", message.into()), 64)
 }
 
+/// Exit status of `dpo run` when a run diverged.
+const DIVERGED: u8 = 3;
+/// Exit status after an interrupt (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match dispatch(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(Failure(message, code)) => {
-            eprintln!("dpo: {message}");
+            if !message.is_empty() {
+                console::note(&format!("dpo: {message}"));
+            }
             ExitCode::from(code)
         }
     }
 }
 
-fn dispatch(args: &[String]) -> Result<(), Failure> {
+/// Runs the command; `Ok` carries the exit status of a command that wrote its output.
+fn dispatch(args: &[String]) -> Result<u8, Failure> {
     let Some(command) = args.first() else {
-        println!("{HELP}");
-        return Ok(());
+        console::println(HELP)?;
+        return Ok(0);
     };
     let rest = &args[1..];
     if rest.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{HELP}");
-        return Ok(());
+        console::println(HELP)?;
+        return Ok(0);
     }
     match command.as_str() {
         "run" => run(rest),
-        "check" => check(rest),
-        "bench" => bench::command(rest),
+        "check" => check(rest).map(|()| 0),
+        "bench" => bench::command(rest).map(|()| 0),
         "presets" => {
+            let mut text = String::new();
             for preset in PRESETS {
                 let title = preset
                     .scenario()
                     .map(|s| s.title.unwrap_or_default())
                     .unwrap_or_default();
-                println!("{:<30} {title}", preset.id);
+                text += &format!("{:<30} {title}\n", preset.id);
             }
-            Ok(())
+            console::print(&text)?;
+            Ok(0)
         }
         "preset" => {
             let name = rest
                 .first()
                 .ok_or_else(|| usage("`dpo preset` needs a NAME"))?;
-            let preset =
-                Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
-            print!("{}", preset.json);
-            Ok(())
+            let preset = Preset::find(name).ok_or_else(|| no_preset(name))?;
+            console::print(preset.json)?;
+            Ok(0)
         }
         "help" | "--help" | "-h" => {
-            println!("{HELP}");
-            Ok(())
+            console::println(HELP)?;
+            Ok(0)
         }
-        other => Err(usage(format!("unknown command {other:?}"))),
+        other => Err(usage(format!(
+            "unknown command {:?}",
+            dpo_playground::engine::escape_control(other)
+        ))),
     }
 }
 
+/// A preset name that is not one: a bad scenario source, status 2 like a missing file.
+fn no_preset(name: &str) -> Failure {
+    let known: Vec<&str> = PRESETS.iter().map(|p| p.id).collect();
+    Failure(
+        format!(
+            "no preset named {:?} (presets: {})",
+            dpo_playground::engine::escape_control(name),
+            known.join(", ")
+        ),
+        2,
+    )
+}
+
 /// Parsed `run` options.
-#[derive(Default)]
 struct RunOptions {
     scenario: Option<String>,
     steps: Option<u64>,
@@ -129,6 +183,7 @@ struct RunOptions {
     format: output::PlotFormat,
     quiet: bool,
     backend: Backend,
+    limits: Limits,
 }
 
 /// Where `dpo run` and `dpo bench` train.
@@ -169,7 +224,7 @@ fn no_gpu_build(backend: Backend) -> Result<(), Failure> {
             2,
         )),
         Backend::Auto => {
-            eprintln!("dpo: this dpo was built without the GPU backend; training on the CPU");
+            console::note("dpo: this dpo was built without the GPU backend; training on the CPU");
             Ok(())
         }
     }
@@ -189,12 +244,14 @@ fn open_gpu(
     match pollster::block_on(dpo_playground::gpu::GpuRunSet::new(set.problem(), &configs)) {
         Ok(gpu) => {
             if backend == Backend::Auto {
-                eprintln!("dpo: training on the GPU: {}", gpu.adapter_name());
+                console::note(&format!("dpo: training on the GPU: {}", gpu.adapter_name()));
             }
             Ok(Some(gpu))
         }
         Err(error) if backend == Backend::Auto => {
-            eprintln!("dpo: no usable GPU ({error}); training on the CPU");
+            console::note(&format!(
+                "dpo: no usable GPU ({error}); training on the CPU"
+            ));
             Ok(None)
         }
         Err(error) => Err(Failure(format!("--backend gpu: {error}"), 1)),
@@ -245,7 +302,7 @@ impl Trainer {
     fn record(&mut self, set: &mut RunSet, history: &mut History) {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &mut self.gpu {
-            match pollster::block_on(gpu.read_metrics(true)) {
+            match pollster::block_on(gpu.read_metrics(history.record_margins)) {
                 Ok(read) => {
                     let margins = read.margins.unwrap_or_default();
                     history.push(read.metrics, margins);
@@ -272,7 +329,9 @@ impl Trainer {
                 }
                 Err(error) => {
                     let behind = gpu.steps() - set.runs().first().map_or(0, |run| run.steps());
-                    eprintln!("dpo: {error}; continuing on the CPU ({behind} steps to redo)");
+                    console::note(&format!(
+                        "dpo: {error}; continuing on the CPU ({behind} steps to redo)"
+                    ));
                     self.gpu = None;
                     set.step(behind);
                 }
@@ -283,7 +342,18 @@ impl Trainer {
 }
 
 fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
-    let mut options = RunOptions::default();
+    let mut options = RunOptions {
+        scenario: None,
+        steps: None,
+        json: false,
+        csv: None,
+        every: None,
+        plots: None,
+        format: output::PlotFormat::default(),
+        quiet: false,
+        backend: Backend::default(),
+        limits: Limits::COMMAND_LINE,
+    };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let mut value = |name: &str| {
@@ -293,16 +363,30 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
         };
         match arg.as_str() {
             "--steps" => options.steps = Some(parse_count("--steps", &value("--steps")?)?),
-            "--every" => options.every = Some(parse_count("--every", &value("--every")?)?.max(1)),
+            "--every" => {
+                let every = parse_count("--every", &value("--every")?)?;
+                if every == 0 {
+                    return Err(usage(
+                        "--every needs a number of steps of at least 1, got 0",
+                    ));
+                }
+                options.every = Some(every);
+            }
             "--json" => options.json = true,
             "--csv" => options.csv = Some(PathBuf::from(value("--csv")?)),
             "--plots" => options.plots = Some(PathBuf::from(value("--plots")?)),
             "--format" => {
                 options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?
             }
+            "--max-memory" => options.limits = parse_memory(&value("--max-memory")?)?,
             "--quiet" => options.quiet = true,
             "--backend" => options.backend = Backend::parse(&value("--backend")?)?,
-            flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
+            flag if flag.starts_with("--") => {
+                return Err(usage(format!(
+                    "unknown option {}",
+                    dpo_playground::engine::escape_control(flag)
+                )))
+            }
             path => {
                 if options.scenario.replace(path.to_string()).is_some() {
                     return Err(usage("give one SCENARIO"));
@@ -314,49 +398,145 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
 }
 
 fn parse_count(name: &str, text: &str) -> Result<u64, Failure> {
-    text.parse::<u64>()
-        .map_err(|_| usage(format!("{name} needs a non-negative integer, got {text:?}")))
+    text.parse::<u64>().map_err(|_| {
+        usage(format!(
+            "{name} needs a non-negative integer, got {:?}",
+            dpo_playground::engine::escape_control(text)
+        ))
+    })
 }
 
-/// Reads a scenario from a path, `-` (standard input) or `preset:NAME`.
+/// `--max-memory`'s value: bytes, or a number with K, M, G or T (powers of 1024).
+fn parse_memory(text: &str) -> Result<Limits, Failure> {
+    let trimmed = text.trim_end_matches(['B', 'b', 'i']);
+    let (digits, shift) = match trimmed.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&trimmed[..i], 10),
+        Some((i, 'M' | 'm')) => (&trimmed[..i], 20),
+        Some((i, 'G' | 'g')) => (&trimmed[..i], 30),
+        Some((i, 'T' | 't')) => (&trimmed[..i], 40),
+        _ => (trimmed, 0),
+    };
+    let memory = digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| {
+            usage(format!(
+                "--max-memory needs a size such as 512M or 4G, got {:?}",
+                dpo_playground::engine::escape_control(text)
+            ))
+        })?;
+    Ok(Limits {
+        memory,
+        source: "--max-memory",
+    })
+}
+
+/// Reads a scenario from a path, `-` (standard input) or `preset:NAME`. Every failure here is a
+/// bad scenario source: status 2.
 fn load(source: &str) -> Result<Scenario, Failure> {
     if let Some(name) = source.strip_prefix("preset:") {
-        let preset =
-            Preset::find(name).ok_or_else(|| usage(format!("no preset named {name:?}")))?;
+        let preset = Preset::find(name).ok_or_else(|| no_preset(name))?;
         return Ok(preset.scenario()?);
     }
-    let text = if source == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure(format!("cannot read standard input: {e}"), 2))?;
-        text
-    } else {
-        std::fs::read_to_string(source)
-            .map_err(|e| Failure(format!("cannot read {source}: {e}"), 2))?
+    let shown = dpo_playground::engine::escape_control(source);
+    let too_large = || {
+        Failure(
+            format!(
+                "{shown}: the file is larger than the {} a scenario may have",
+                budget::bytes(MAX_FILE_BYTES)
+            ),
+            2,
+        )
     };
-    Scenario::from_json(&text).map_err(|e| Failure(format!("{source}: {e}"), 2))
+    let mut bytes = Vec::new();
+    if source == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure(format!("cannot read standard input: {e}"), 2))?;
+    } else {
+        let file = std::fs::File::open(source)
+            .map_err(|e| Failure(format!("cannot read {shown}: {e}"), 2))?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Failure(format!("cannot read {shown}: it is a folder"), 2));
+        }
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure(format!("cannot read {shown}: {e}"), 2))?;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Failure(
+            format!(
+                "{shown}: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            2,
+        )
+    })?;
+    Scenario::from_json(&text).map_err(|e| Failure(format!("{shown}: {e}"), 2))
 }
 
 fn check(args: &[String]) -> Result<(), Failure> {
-    let [source] = args else {
-        return Err(usage("`dpo check` needs exactly one SCENARIO"));
-    };
+    let mut source = None;
+    let mut limits = Limits::COMMAND_LINE;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--max-memory" => {
+                let value = iter
+                    .next()
+                    .ok_or_else(|| usage("--max-memory needs a value"))?;
+                limits = parse_memory(value)?;
+            }
+            flag if flag.starts_with("--") => {
+                return Err(usage(format!(
+                    "unknown option {}",
+                    dpo_playground::engine::escape_control(flag)
+                )))
+            }
+            path => {
+                if source.replace(path).is_some() {
+                    return Err(usage("`dpo check` needs exactly one SCENARIO"));
+                }
+            }
+        }
+    }
+    let source = source.ok_or_else(|| usage("`dpo check` needs exactly one SCENARIO"))?;
     let scenario = load(source)?;
-    let set = scenario.run_set()?;
-    let problem = set.problem();
-    println!(
-        "{source}: ok: {} prompt(s), {} outputs, {} pairs, {} runs, {} steps",
-        problem.prompt_count(),
-        problem.output_count(),
-        problem.pairs().len(),
-        set.runs().len(),
-        scenario.steps
-    );
-    Ok(())
+    // What `dpo run` would need with its defaults: the runs, one metrics record, no history.
+    let usage = Usage {
+        steps: scenario.steps,
+        metric_records: 1,
+        ..Usage::default()
+    };
+    let estimate = Estimate::new(&scenario, &usage);
+    estimate.check(&limits)?;
+    console::println(&format!(
+        "{}: ok: {} prompt(s), {} outputs, {} pairs, {} runs, {} steps; {}",
+        dpo_playground::engine::escape_control(source),
+        estimate.prompts,
+        estimate.outputs,
+        estimate.pairs,
+        estimate.runs,
+        scenario.steps,
+        estimate.summary()
+    ))
 }
 
-fn run(args: &[String]) -> Result<(), Failure> {
+/// Records kept in memory per run for the plots; older ones are thinned (the CSV has them all).
+const PLOT_RECORDS: usize = 4096;
+
+/// Seconds of training between two looks at the clock, the progress bar and Ctrl-C.
+const CHUNK_SECONDS: f64 = 0.1;
+
+fn run(args: &[String]) -> Result<u8, Failure> {
     let options = parse_run_options(args)?;
     let source = options
         .scenario
@@ -364,61 +544,125 @@ fn run(args: &[String]) -> Result<(), Failure> {
         .ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
     let scenario = load(source)?;
     let steps = options.steps.unwrap_or(scenario.steps);
-    let mut set = scenario.run_set()?;
-    let mut trainer = Trainer::new(&set, options.backend)?;
     let wants_history = options.csv.is_some() || options.plots.is_some();
     let every = options.every.unwrap_or((steps / 200).max(1));
-    let mut history = History::new(set.runs().len(), usize::MAX);
-    // Large runs on a terminal get a progress bar on stderr; pipes and small runs stay quiet.
-    let work = steps as f64 * set.runs().len() as f64 * (set.problem().pairs().len() + 64) as f64;
-    let progress = !options.quiet && std::io::stderr().is_terminal() && work > 2e8;
-    if wants_history {
-        trainer.record(&mut set, &mut history);
-    }
-    let chunk = if wants_history {
-        every
-    } else {
-        steps.div_ceil(100).max(1)
+    let records = if wants_history { steps / every + 2 } else { 1 };
+    let usage_estimate = Usage {
+        steps,
+        records: if options.plots.is_some() {
+            records.min(PLOT_RECORDS as u64)
+        } else {
+            0
+        },
+        margins: options.plots.is_some(),
+        plots: options.plots.is_some(),
+        metric_records: records,
     };
+    let estimate = Estimate::new(&scenario, &usage_estimate);
+    estimate.check(&options.limits)?;
+    // Outputs are opened before training, so a bad path fails now, not after hours.
+    let mut csv = match &options.csv {
+        Some(path) => Some(output::CsvFile::create(path)?),
+        None => None,
+    };
+    if let Some(dir) = &options.plots {
+        output::prepare_plot_dir(dir)?;
+    }
+    let mut set = scenario.run_set()?;
+    let mut trainer = Trainer::new(&set, options.backend)?;
+    let mut history = if options.plots.is_some() {
+        History::new(set.runs().len(), PLOT_RECORDS)
+    } else {
+        History::without_margins(set.runs().len(), PLOT_RECORDS)
+    };
+    let terminal = !options.quiet && std::io::stderr().is_terminal();
+    if terminal && estimate.seconds > 10.0 {
+        console::note(&format!(
+            "dpo: {}; Ctrl-C stops early and writes what is done",
+            estimate.summary()
+        ));
+    }
+    interrupt::install();
+    let started = Instant::now();
+    // Steps per chunk: about CHUNK_SECONDS each, so that Ctrl-C and the progress bar respond.
+    let chunk = ((CHUNK_SECONDS / estimate.seconds_per_step.max(1e-9)) as u64).clamp(1, 1 << 30);
+    let mut record = |set: &mut RunSet, trainer: &mut Trainer, history: &mut History| {
+        if !wants_history {
+            return Ok(());
+        }
+        trainer.record(set, history);
+        match &mut csv {
+            Some(file) => file.rows(set, history),
+            None => Ok(()),
+        }
+    };
+    record(&mut set, &mut trainer, &mut history)?;
     let mut done = 0;
+    let mut interrupted = false;
     while done < steps {
-        let n = chunk.min(steps - done);
+        let next_record = if wants_history {
+            (done / every + 1) * every
+        } else {
+            steps
+        };
+        let n = chunk.min(next_record - done).min(steps - done);
         trainer.step(&mut set, n);
         done += n;
-        if wants_history {
-            trainer.record(&mut set, &mut history);
+        if wants_history && (done % every == 0 || done == steps) {
+            record(&mut set, &mut trainer, &mut history)?;
         }
-        if progress {
+        if terminal && started.elapsed().as_secs_f64() > 2.0 {
             let filled = (40 * done / steps.max(1)) as usize;
-            eprint!(
+            console::progress(&format!(
                 "\r[{}{}] {done}/{steps} steps",
                 "#".repeat(filled),
                 " ".repeat(40 - filled)
-            );
+            ));
+        }
+        if interrupt::requested() {
+            interrupted = true;
+            if wants_history && done % every != 0 {
+                record(&mut set, &mut trainer, &mut history)?;
+            }
+            break;
         }
     }
     trainer.sync(&mut set);
-    if progress {
-        eprintln!();
+    if terminal && started.elapsed().as_secs_f64() > 2.0 {
+        console::progress("\n");
     }
-    if let Some(path) = &options.csv {
-        output::write_csv(path, &set, &history).map_err(|e| Failure(e, 1))?;
+    if interrupted {
+        console::note(&format!(
+            "dpo: interrupted at step {done} of {steps}; writing what was asked for"
+        ));
+    }
+    if let Some(file) = csv.take() {
+        file.finish()?;
     }
     if let Some(dir) = &options.plots {
-        let written =
-            output::write_plots(dir, options.format, &set, &history).map_err(|e| Failure(e, 1))?;
+        let written = output::write_plots(dir, options.format, &set, &history)?;
         if !options.json {
             for path in written {
-                eprintln!("wrote {}", path.display());
+                console::note(&format!("wrote {}", path.display()));
             }
         }
     }
-    let mut stdout = std::io::stdout().lock();
     let text = if options.json {
-        serde_json::to_string(&output::report(&set)).expect("the report serialises")
+        serde_json::to_string(&output::report(&set))
+            .map_err(|e| Failure(format!("cannot write the report: {e}"), 1))?
     } else {
         output::table(&set)
     };
-    writeln!(stdout, "{text}").map_err(|e| Failure(format!("cannot write: {e}"), 1))?;
-    Ok(())
+    console::println(&text)?;
+    let diverged = output::diverged_runs(&set);
+    for line in &diverged {
+        console::note(&format!("dpo: {line}"));
+    }
+    Ok(if interrupted {
+        INTERRUPTED
+    } else if !diverged.is_empty() {
+        DIVERGED
+    } else {
+        0
+    })
 }
