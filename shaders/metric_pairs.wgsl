@@ -20,7 +20,7 @@
 // cell (reference right?, policy right?) its weight, its signal w |phi'(u)| and a count. The
 // workgroup's sums (tree reductions) go to the chunk's partial:
 //   [0..4)   loss, accuracy, reference accuracy, chosen reward      (weighted sums, not yet divided)
-//   [4..8)   rejected reward, 0, 0, 0
+//   [4..8)   rejected reward, the count of non-finite margins (a diverged run; as f32), 0, 0
 //   [8..12)  cell weights    (cells in reading order: ref right & policy right, right & wrong,
 //   [12..16) cell signals     wrong & right, wrong & wrong)
 //   [16..20) cell pair counts
@@ -95,6 +95,7 @@ fn main(
             beta * ((chosen_logit - normalizer) - log_reference[chosen]),
         );
         second.x += weight * beta * ((rejected_logit - normalizer) - log_reference[rejected]);
+        second.y += select(0.0, 1.0, is_non_finite(u));
         let cell = select(2u, 0u, reference_right) + select(1u, 0u, policy_right);
         let one_hot = vec4<f32>(vec4<u32>(0u, 1u, 2u, 3u) == vec4<u32>(cell));
         cell_weights += weight * one_hot;

@@ -8,7 +8,8 @@
 //
 // One workgroup sums one run: thread t takes chunks t, t + 256, ... and prompts t, t + 256, ...,
 // then tree reductions. A run's words:
-//   [0..20)  the chunks' partials added (same layout, see metric_pairs.wgsl)
+//   [0..20)  the chunks' partials added (same layout, see metric_pairs.wgsl; word 5 counts the
+//            non-finite margins)
 //   [20..24) sums over prompts of KL, entropy, expected true reward (f32 bits), 0
 //   [24..28) agreeing and comparable output pairs, each as 64 bits (low word first)
 //   [28]     non-finite logits; [29..32) 0

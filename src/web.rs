@@ -5,7 +5,7 @@
 use crate::engine::{predicted_table, History, InputError, Metrics, PredictedTable, RunSet};
 use crate::plot;
 use crate::presets::PRESETS;
-use crate::scenario::budget::{Estimate, Limits, Usage};
+use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::Scenario;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -68,15 +68,13 @@ struct ErrorInfo {
 /// Reads a scenario the page can hold: valid, and within the page's memory limit by the same
 /// estimate the command line checks (`scenario::budget`), before any run is built.
 fn page_scenario(text: &str) -> Result<Scenario, InputError> {
-    let scenario = Scenario::from_json(text)?;
-    let usage = Usage {
+    let usage = |scenario: &Scenario| Usage {
         steps: scenario.steps,
         records: HISTORY_CAPACITY as u64,
         margins: true,
         ..Usage::default()
     };
-    Estimate::new(&scenario, &usage).check(&Limits::PAGE)?;
-    Ok(scenario)
+    Scenario::from_json_within(text, usage, &Limits::PAGE)
 }
 
 /// [`page_scenario`] with the error as a JavaScript exception (`"path: message"`).
@@ -435,9 +433,7 @@ impl Playground {
                 let name = &run.config().name;
                 match run.diverged_at() {
                     Some(step) => format!("{name} (diverged at step {step})"),
-                    None if run.logits().iter().any(|l| !l.is_finite()) => {
-                        format!("{name} (diverged)")
-                    }
+                    None if run.diverged(self.set.problem()) => format!("{name} (diverged)"),
                     None => name.clone(),
                 }
             })

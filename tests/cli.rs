@@ -577,12 +577,25 @@ fn plots_stay_bounded_with_many_pairs_outputs_and_runs() {
         "generate": {"count": 2000}, "steps": 20, "runs": runs});
     std::fs::write(&path, scenario.to_string()).unwrap();
     let plots = dir.join("plots");
-    let out = dpo(&["run", path.to_str().unwrap(), "--plots", plots.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dpo(&[
+        "run",
+        path.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The margins chart shows quantile bands, not 2,000 lines.
     let margins = std::fs::read_to_string(plots.join("margins-0.svg")).unwrap();
     assert!(margins.contains("median of 2000 pairs"));
-    assert!(margins.len() < 100_000, "margins-0.svg is {} bytes", margins.len());
+    assert!(
+        margins.len() < 100_000,
+        "margins-0.svg is {} bytes",
+        margins.len()
+    );
     // The policy chart draws the most likely outputs only, and says so.
     let policy = std::fs::read_to_string(plots.join("policy.svg")).unwrap();
     assert!(policy.contains("the 128 most likely of 600 outputs"));

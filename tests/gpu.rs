@@ -1230,3 +1230,25 @@ fn dispatches_split_into_2d_grids() {
         Ok(_) => panic!("15000 workgroups were accepted on a 64 x 64 grid"),
     }
 }
+
+/// A run whose margin overflows f32 (`gamma h_0` about -3.5e38) beside a sane one: the GPU does
+/// not stop the run (the CPU refuses the step), but its metric kernels and the CPU's metrics of
+/// the state it reads back both say the run diverged; the sane run does not.
+#[test]
+fn divergence_is_reported_on_the_gpu() {
+    let scenario = dpo_playground::scenario::Scenario::from_json(
+        r#"{"outputs": ["a", "b"], "reference": [1, 8],
+            "pairs": [{"chosen": "a", "rejected": "b"}],
+            "runs": [{"name": "huge gamma", "gamma": 1.7e38}, {"name": "sane"}]}"#,
+    )
+    .unwrap();
+    let problem = scenario.problem().unwrap();
+    let mut gpu = gpu_set(&problem, &scenario.runs);
+    gpu.step(3);
+    let metrics = pollster::block_on(gpu.metrics()).unwrap();
+    assert!(metrics[0].diverged && metrics[0].diverged_at == Some(3));
+    assert!(!metrics[1].diverged && metrics[1].diverged_at.is_none());
+    let runs = pollster::block_on(gpu.read_runs()).unwrap();
+    assert!(runs[0].metrics(&problem).diverged && runs[0].diverged(&problem));
+    assert!(!runs[1].metrics(&problem).diverged && !runs[1].diverged(&problem));
+}

@@ -345,7 +345,7 @@ fn chain(outputs: usize, reference: Vec<f64>) -> Problem {
 /// moves. Returns the step at which it diverged.
 fn check_divergence(config: RunConfig, problem: &Problem, limit: usize) -> u64 {
     let mut run = Run::new(config.clone(), problem).unwrap();
-    assert!(!run.metrics(problem).diverged);
+    assert_eq!(run.diverged_at(), None);
     for _ in 0..limit {
         run.step(problem);
     }
@@ -429,7 +429,22 @@ fn divergence_stops_the_run_before_the_step_that_overflows() {
         length_normalize: true,
         ..gamma
     };
-    assert_eq!(check_divergence(normalized, &chain(3, reference), 2), 0);
+    assert_eq!(
+        check_divergence(normalized, &chain(3, reference.clone()), 2),
+        0
+    );
+    // Its metrics say so before any step: a margin is not finite at the initial state.
+    let problem = chain(3, reference);
+    let run = Run::new(gamma_run(), &problem).unwrap();
+    assert!(run.metrics(&problem).diverged && run.diverged(&problem));
+    assert_eq!(run.metrics(&problem).diverged_at, None);
+}
+
+fn gamma_run() -> RunConfig {
+    RunConfig {
+        gamma: 1.7e38,
+        ..RunConfig::default()
+    }
 }
 
 #[test]

@@ -13,11 +13,16 @@ import { Editors, FieldError, divergedText } from './editors.js';
 import { modelFromCanonical, scenarioText, cloneModel, hashFor, readHash } from './state.js';
 
 let engineReady = null;
+/** The module's linear memory, once instantiated (its size is reported in `stats`). */
+let engineMemory = null;
 
 /** Loads and instantiates the wasm module once per page; every instance awaits the same promise.
  * The module's URL is given explicitly: the generated glue may be built without a default path. */
 function loadEngine() {
-  engineReady ??= init({ module_or_path: new URL('./pkg/dpo_playground_bg.wasm', import.meta.url) });
+  engineReady ??= init({ module_or_path: new URL('./pkg/dpo_playground_bg.wasm', import.meta.url) }).then((exports) => {
+    engineMemory = exports.memory;
+    return exports;
+  });
   return engineReady;
 }
 
@@ -151,6 +156,9 @@ class PlaygroundView {
       load: (text) => this.load(text),
       scenario: () => scenarioText(this.model, true),
       stats: this.stats,
+      // Bytes of the wasm module's memory (shared by every playground on the page): what the
+      // soak benchmark watches for growth.
+      memoryBytes: () => engineMemory?.buffer.byteLength ?? 0,
       get playground() {
         return view.pg;
       },

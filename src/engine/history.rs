@@ -66,9 +66,12 @@ impl History {
 
     /// Records metrics and margins computed elsewhere (the GPU's metric kernels), one per run.
     /// Margins are dropped when not recorded, and summarised past [`MARGIN_LINES`] pairs.
+    /// `margins` may be empty (nothing read back): every run then records no margins.
     pub fn push(&mut self, metrics: Vec<Metrics>, margins: Vec<Vec<f32>>) {
         self.resize(metrics.len());
-        for (r, (metrics, margins)) in metrics.into_iter().zip(margins).enumerate() {
+        let mut margins = margins.into_iter();
+        for (r, metrics) in metrics.into_iter().enumerate() {
+            let margins = margins.next().unwrap_or_default();
             let margins = if !self.record_margins {
                 Vec::new()
             } else if margins.len() > MARGIN_LINES {
@@ -129,4 +132,48 @@ fn thin<T>(records: &mut Vec<T>) {
         index % 2 == 1
     });
     records.extend(last);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(step: u64) -> Vec<Metrics> {
+        vec![
+            Metrics {
+                step,
+                ..Metrics::default()
+            };
+            2
+        ]
+    }
+
+    #[test]
+    fn records_without_margins_read_back() {
+        // The GPU's metric kernels return no margins when none were asked for.
+        let mut history = History::without_margins(2, 8);
+        history.push(metrics(0), Vec::new());
+        history.push(metrics(5), vec![vec![1.0; 3]; 2]);
+        assert_eq!(history.metrics[1].len(), 2);
+        assert_eq!(history.metrics[1][1].step, 5);
+        assert!(history.margins.iter().flatten().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn many_pairs_keep_quantiles() {
+        let mut history = History::new(1, 8);
+        // 1,000 margins 999, 998, ..., 0: nearest-rank quantiles of 0..=999.
+        let margins: Vec<f32> = (0..1000).rev().map(|u| u as f32).collect();
+        history.push(metrics(0)[..1].to_vec(), vec![margins]);
+        assert!(history.margin_quantiles);
+        assert_eq!(
+            history.margins[0][0],
+            [0.0, 100.0, 250.0, 500.0, 749.0, 899.0, 999.0]
+        );
+        // Few pairs: every margin, as given.
+        let mut few = History::new(1, 8);
+        few.push(metrics(0)[..1].to_vec(), vec![vec![3.0, -1.0]]);
+        assert!(!few.margin_quantiles);
+        assert_eq!(few.margins[0][0], [3.0, -1.0]);
+    }
 }

@@ -274,6 +274,15 @@ impl Run {
         self.diverged_at
     }
 
+    /// Whether the run is diverged as [`Metrics::diverged`] says, without computing the other
+    /// metrics: it stopped ([`Run::diverged_at`]), or its state (read back from a backend that
+    /// does not stop runs) holds a non-finite logit or gives a non-finite margin.
+    pub fn diverged(&self, problem: &Problem) -> bool {
+        self.diverged_at.is_some()
+            || self.logits.iter().any(|l| !l.is_finite())
+            || self.margins(problem).iter().any(|u| !u.is_finite())
+    }
+
     /// `theta`, row-major `[prompt][output]`.
     pub fn logits(&self) -> &[f32] {
         &self.logits
@@ -783,6 +792,8 @@ impl Run {
         let log_reference = problem.log_reference();
         let mut metrics = Metrics {
             step: self.steps,
+            // Also set below when a margin is not finite (a state read back from the GPU, which
+            // reports divergence without stopping the run).
             diverged: self.diverged_at.is_some() || self.logits.iter().any(|l| !l.is_finite()),
             diverged_at: self.diverged_at,
             ..Metrics::default()
@@ -793,6 +804,7 @@ impl Run {
             let (chosen, rejected) = (chosen as usize, rejected as usize);
             let h = self.policy_log_ratio(chosen, rejected, k, &normalizers);
             let u = self.config.beta * h - self.offsets[i];
+            metrics.diverged |= !u.is_finite();
             let w = weight as f64;
             total_weight += w;
             metrics.loss += w * loss_kind.value(u as f64, beta);

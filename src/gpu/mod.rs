@@ -1272,11 +1272,13 @@ impl GpuRunSet {
         let truth = self.plan.metric_flags & METRIC_TRUTH != 0;
         let ranking = self.plan.metric_flags & METRIC_RANKING != 0;
         let (agree, comparable) = (wide(24), wide(26));
+        // Non-finite logits (word 28), or margins (word 5, counted by metric_pairs.wgsl).
+        let diverged = words[28] > 0 || value(5) != 0.0;
         Metrics {
             step: self.run_steps(run),
-            diverged: words[28] > 0,
-            // The kernels see a non-finite logit at a record, not the step that made it.
-            diverged_at: (words[28] > 0).then(|| self.run_steps(run)),
+            diverged,
+            // The kernels see a non-finite logit or margin at a record, not the step that made it.
+            diverged_at: diverged.then(|| self.run_steps(run)),
             loss: value(0) / weight,
             accuracy: value(1) / weight,
             reference_accuracy: value(2) / weight,

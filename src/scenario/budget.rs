@@ -18,18 +18,25 @@ const RUN_BYTES_PER_LOGIT: u64 = 4 * 4 + 5 + 3 * 4;
 /// Mixout's two extra arrays.
 const MIXOUT_BYTES_PER_LOGIT: u64 = 2 * 4;
 /// Bytes per pair per run: flat logit indices and weight (12), `h_0`, offset, margin scratch,
-/// minibatch order and batch (4 each).
-const RUN_BYTES_PER_PAIR: u64 = 12 + 5 * 4;
+/// minibatch order and batch (4 each), and a record's margins before they are summarised (4).
+const RUN_BYTES_PER_PAIR: u64 = 12 + 6 * 4;
 /// Bytes per logit of the shared data: `log pi0` (f32), the scenario's reference weights (f64),
 /// the ground-truth reward twice (f64, scenario and problem, only when given), and a metrics
 /// record's f64 log-policy (transient).
 const PROBLEM_BYTES_PER_LOGIT: u64 = 4 + 8 + 8;
 const REWARD_BYTES_PER_LOGIT: u64 = 2 * 8;
-/// A pair in the scenario and in the problem (`Pair`: three indices and a weight).
-const PROBLEM_BYTES_PER_PAIR: u64 = 2 * 32;
+/// A pair (`Pair`: three indices and a weight, 32 bytes) in the scenario and in the problem, and
+/// twice more while generated pairs are drawn and appended (the drawn list and the grown one).
+const PROBLEM_BYTES_PER_PAIR: u64 = 4 * 32;
 /// One recorded `Metrics` (its fields and learning table), per run and record.
 const RECORD_BYTES: u64 = 256;
+/// What does not grow with the data: a run's struct, its vectors' headers, the small scratch of
+/// a step and of a metrics record; and the run set's, the problem's and the history's own.
+const RUN_OVERHEAD_BYTES: u64 = 2048;
+const FIXED_BYTES: u64 = 16 << 10;
 
+/// Seconds per run and step whatever its size (drawing the batch, the calls, the bookkeeping).
+const SECONDS_PER_RUN_STEP: f64 = 2.0e-7;
 /// Seconds per pair per run and step (margin, `phi'`, two gradient entries, two updates).
 const SECONDS_PER_PAIR: f64 = 2.0e-8;
 /// Seconds per logit per run and step when every logit moves (length normalisation, KL, L2,
@@ -58,9 +65,10 @@ impl Limits {
         memory: 2 << 30,
         source: "--max-memory, default 2 GiB",
     };
-    /// The page's: 512 MiB, well inside a 32-bit wasm memory and kind to a phone.
+    /// The page's: 256 MiB, well inside a 32-bit wasm memory and kind to a phone (a scenario
+    /// near it already takes seconds per frame on a laptop).
     pub const PAGE: Limits = Limits {
-        memory: 512 << 20,
+        memory: 256 << 20,
         source: "the page's limit",
     };
 }
@@ -136,7 +144,8 @@ impl Estimate {
         let data_bytes = logits
             .saturating_mul(PROBLEM_BYTES_PER_LOGIT + reward)
             .saturating_add(pairs.saturating_mul(PROBLEM_BYTES_PER_PAIR))
-            .saturating_add(label_bytes.saturating_mul(2));
+            .saturating_add(label_bytes.saturating_mul(2))
+            .saturating_add(FIXED_BYTES);
 
         let mut run_bytes = 0u64;
         let mut seconds_per_step = 0.0;
@@ -149,12 +158,13 @@ impl Estimate {
                 per_logit -= 4;
             }
             run_bytes = run_bytes
+                .saturating_add(RUN_OVERHEAD_BYTES)
                 .saturating_add(logits.saturating_mul(per_logit))
                 .saturating_add(pairs.saturating_mul(RUN_BYTES_PER_PAIR))
                 .saturating_add(prompts.saturating_mul(8));
             let batch = run.batch_size.map_or(pairs, |b| (b as u64).min(pairs));
             let dense = run.length_normalize || !matches!(run.regularizer, Regularizer::None);
-            seconds_per_step += batch as f64 * SECONDS_PER_PAIR;
+            seconds_per_step += SECONDS_PER_RUN_STEP + batch as f64 * SECONDS_PER_PAIR;
             if dense {
                 seconds_per_step += logits as f64 * SECONDS_PER_DENSE_LOGIT;
             }

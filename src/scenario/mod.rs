@@ -80,13 +80,49 @@ impl Scenario {
     /// Reads a scenario from JSON text. Syntax errors give the line and column; every other
     /// error names the field path.
     pub fn from_json(text: &str) -> Result<Scenario, InputError> {
+        let scenario = Scenario::fields_from_json(text)?;
+        scenario.check_data()?;
+        Ok(scenario)
+    }
+
+    /// Reads a scenario for a command with a memory limit: every field is read and validated,
+    /// then `usage(&scenario)`'s [`budget::Estimate`] is checked against `limits`, and only then
+    /// is the shared data built (which allocates in proportion to the logits and the pairs), so a
+    /// small file that asks for too much is refused before anything large is allocated.
+    pub fn from_json_within(
+        text: &str,
+        usage: impl FnOnce(&Scenario) -> budget::Usage,
+        limits: &budget::Limits,
+    ) -> Result<Scenario, InputError> {
+        let scenario = Scenario::fields_from_json(text)?;
+        budget::Estimate::new(&scenario, &usage(&scenario)).check(limits)?;
+        scenario.check_data()?;
+        Ok(scenario)
+    }
+
+    /// Reads and validates every field (counts and caps included), without building the data.
+    fn fields_from_json(text: &str) -> Result<Scenario, InputError> {
         // A UTF-8 byte-order mark (some editors write one) is not part of the JSON.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Scenario::from_value(&reader::parse(text)?)
+        Scenario::fields_from_value(&reader::parse(text)?)
     }
 
     /// Reads a scenario from a parsed JSON value.
     pub fn from_value(value: &Value) -> Result<Scenario, InputError> {
+        let scenario = Scenario::fields_from_value(value)?;
+        scenario.check_data()?;
+        Ok(scenario)
+    }
+
+    /// Builds the shared data once so that every semantic error (a zero weight, no pairs at
+    /// all...) is reported when the file is read, not when it is trained. The runs are not built:
+    /// each configuration was validated as it was read, and their memory is the command's to
+    /// check against its limit (see [`budget`]) before it builds them.
+    fn check_data(&self) -> Result<(), InputError> {
+        self.problem().map(drop)
+    }
+
+    fn fields_from_value(value: &Value) -> Result<Scenario, InputError> {
         let mut top = object("", value)?;
         let title = top.string("title")?.map(str::to_string);
         let description = top.string("description")?.map(str::to_string);
@@ -189,11 +225,6 @@ impl Scenario {
             steps,
             runs,
         };
-        // Build the shared data once so that every semantic error (a zero weight, no pairs at
-        // all...) is reported when the file is read, not when it is trained. The runs are not
-        // built: each configuration was validated as it was read, and their memory is the
-        // command's to check against its limit (see `budget`) before it builds them.
-        scenario.problem()?;
         Ok(scenario)
     }
 

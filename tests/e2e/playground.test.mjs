@@ -399,6 +399,50 @@ for (const mode of MODES) {
       }
     });
 
+    test('a diverged run is marked in its card, the metrics table and the charts', async () => {
+      // The second run's margin overflows f32 (gamma h_0 is about -3.5e38): the CPU refuses its
+      // first step; WebGPU does not stop it but its state's margins say it diverged.
+      const scenario = JSON.stringify({
+        outputs: ['a', 'b'],
+        reference: [1, 8],
+        pairs: [{ chosen: 'a', rejected: 'b' }],
+        runs: [{ name: 'sane' }, { name: 'huge gamma', gamma: 1.7e38 }],
+      });
+      const page = await open(`#s=${base64url(scenario)}`);
+      await stepTimes(page, 2);
+      const rows = page.locator('table.metrics tbody tr');
+      await waitFor(async () => (await rows.nth(1).getAttribute('class'))?.includes('diverged'));
+      const expected = mode.webgpu ? /huge gamma \(diverged/ : /huge gamma \(diverged at step 0\)/;
+      assert.match(await rows.nth(1).locator('th').textContent(), expected);
+      assert.ok(!(await rows.nth(0).getAttribute('class'))?.includes('diverged'), 'the sane run is not marked');
+      // The run's card says so (and what to do); the sane run's card says nothing.
+      const statuses = playground(page).locator('.run-status');
+      assert.ok(await statuses.nth(1).isVisible());
+      assert.match(await statuses.nth(1).textContent(), /Diverged.*Lower the learning rate/);
+      assert.ok(!(await statuses.nth(0).isVisible()));
+      assert.match(await page.locator('.dpo-status').textContent(), /huge gamma: Diverged/);
+      // Every chart's legend names it as diverged.
+      const svg = await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.svg('curves', 600, 300, 'loss'));
+      assert.match(svg, /huge gamma \(diverged/);
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('a scenario past the page memory limit is refused with the fields to change', async () => {
+      // 2,048 x 2,048 logits and three runs: about 480 MiB by the estimate the command line uses, over the 256 MiB the page allows.
+      const labels = (prefix) => Array.from({ length: 2048 }, (_, i) => `${prefix}${i}`);
+      const scenario = JSON.stringify({ prompts: labels('p'), outputs: labels('o'), pairs: [{ chosen: 0, rejected: 1 }] });
+      const page = await open(`#s=${base64url(scenario)}`);
+      const status = await page.locator('.dpo-status').textContent();
+      assert.match(status, /could not be used/);
+      assert.match(status, /runs: this needs about .* of memory .* more than the limit of 256\.0 MiB \(the page's limit\)/);
+      // The page carries on with the default scenario.
+      assert.equal(await page.locator('table.metrics tbody tr').count(), 3);
+      await stepTimes(page, 1);
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('a label containing HTML shows as text and runs no script', async () => {
       // Through the editor...
       const page = await open();

@@ -17,6 +17,12 @@ TASKS:
     test             every test: cargo tests, then the browser tests in headless Chromium
                      (installs the npm lock file's packages if node_modules/ is missing)
     bench            dpo bench on the CPU (and the GPU when built with it)
+    fuzz [--cases N] [--seed S]
+                     the property tests (tests/properties.rs, tests/estimate.rs) with many
+                     cases (default 20000) and a fresh seed (printed, to replay a failure)
+    soak [--minutes M] [--steps N]
+                     soak benchmark: `dpo run` for N steps (default 10^7) with --csv, then the
+                     page training for M minutes (default 10) on each backend; prints memory
 
 ENVIRONMENT:
     DPO_SKIP_BROWSER=1   `test` runs only the cargo tests (for machines without Chromium)";
@@ -28,6 +34,8 @@ fn main() -> ExitCode {
         Some("serve") => serve_command(&args[1..]),
         Some("dist") => dist().map(|_| ()),
         Some("test") => test(),
+        Some("fuzz") => fuzz(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         Some("bench") => {
             run(Command::new(cargo()).args(["run", "--release", "--bin", "dpo", "--", "bench"]))
         }
@@ -267,4 +275,60 @@ fn test() -> Result<(), String> {
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "tests/e2e/"])
         .env("DPO_BASE_URL", &base))
+}
+
+/// The value after `flag` in `args`, parsed; `default` without it.
+fn option<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Result<T, String> {
+    match args.iter().position(|a| a == flag) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number")),
+    }
+}
+
+/// The property tests with many cases and a fresh seed. cargo-fuzz needs a nightly toolchain,
+/// which this project does not assume; proptest's generators and mutations run on stable.
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let fresh = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    let cases: u64 = option(args, "--cases", 20_000)?;
+    let seed: u64 = option(args, "--seed", fresh)?;
+    eprintln!("xtask: property tests, {cases} cases each, seed {seed} (replay with --seed {seed})");
+    run(Command::new(cargo())
+        .args([
+            "test",
+            "--release",
+            "--test",
+            "properties",
+            "--test",
+            "estimate",
+        ])
+        .env("PROPTEST_CASES", cases.to_string())
+        .env("PROPTEST_RNG_SEED", seed.to_string()))
+}
+
+/// The soak benchmark: builds the release `dpo` and the static site, serves it, and runs
+/// `bench/soak.mjs`, which prints the figures.
+fn soak(args: &[String]) -> Result<(), String> {
+    let minutes: f64 = option(args, "--minutes", 10.0)?;
+    let steps: u64 = option(args, "--steps", 10_000_000)?;
+    install_test_tools(true)?;
+    run(Command::new(cargo()).args(["build", "--release", "--bin", "dpo"]))?;
+    let dist = dist()?;
+    let root = root();
+    if !root.join("node_modules/playwright-core").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    let server = serve::Server::bind(dist, 0)?;
+    let base = format!("http://127.0.0.1:{}/", server.port());
+    std::thread::spawn(move || server.run_forever());
+    run(Command::new("node")
+        .arg("bench/soak.mjs")
+        .env("DPO_BASE_URL", &base)
+        .env("DPO_BIN", root.join("target/release/dpo"))
+        .env("DPO_SOAK_MINUTES", minutes.to_string())
+        .env("DPO_SOAK_STEPS", steps.to_string()))
 }

@@ -434,12 +434,19 @@ fn parse_memory(text: &str) -> Result<Limits, Failure> {
     })
 }
 
-/// Reads a scenario from a path, `-` (standard input) or `preset:NAME`. Every failure here is a
-/// bad scenario source: status 2.
-fn load(source: &str) -> Result<Scenario, Failure> {
+/// Reads a scenario from a path, `-` (standard input) or `preset:NAME`, refusing (before its
+/// data is built) one whose estimate under `usage` passes `limits`. Every failure here is a bad
+/// scenario source: status 2.
+fn load(
+    source: &str,
+    usage: impl FnOnce(&Scenario) -> Usage,
+    limits: &Limits,
+) -> Result<Scenario, Failure> {
     if let Some(name) = source.strip_prefix("preset:") {
         let preset = Preset::find(name).ok_or_else(|| no_preset(name))?;
-        return Ok(preset.scenario()?);
+        let scenario = preset.scenario()?;
+        Estimate::new(&scenario, &usage(&scenario)).check(limits)?;
+        return Ok(scenario);
     }
     let shown = dpo_playground::engine::escape_control(source);
     let too_large = || {
@@ -480,7 +487,8 @@ fn load(source: &str) -> Result<Scenario, Failure> {
             2,
         )
     })?;
-    Scenario::from_json(&text).map_err(|e| Failure(format!("{shown}: {e}"), 2))
+    Scenario::from_json_within(&text, usage, limits)
+        .map_err(|e| Failure(format!("{shown}: {e}"), 2))
 }
 
 fn check(args: &[String]) -> Result<(), Failure> {
@@ -509,15 +517,14 @@ fn check(args: &[String]) -> Result<(), Failure> {
         }
     }
     let source = source.ok_or_else(|| usage("`dpo check` needs exactly one SCENARIO"))?;
-    let scenario = load(source)?;
     // What `dpo run` would need with its defaults: the runs, one metrics record, no history.
-    let usage = Usage {
+    let check_usage = |scenario: &Scenario| Usage {
         steps: scenario.steps,
         metric_records: 1,
         ..Usage::default()
     };
-    let estimate = Estimate::new(&scenario, &usage);
-    estimate.check(&limits)?;
+    let scenario = load(source, check_usage, &limits)?;
+    let estimate = Estimate::new(&scenario, &check_usage(&scenario));
     console::println(&format!(
         "{}: ok: {} prompt(s), {} outputs, {} pairs, {} runs, {} steps; {}",
         dpo_playground::engine::escape_control(source),
@@ -528,6 +535,27 @@ fn check(args: &[String]) -> Result<(), Failure> {
         scenario.steps,
         estimate.summary()
     ))
+}
+
+/// What `dpo run` with `options` keeps and computes for `scenario`: the estimate's usage.
+fn run_usage(options: &RunOptions, scenario: &Scenario) -> Usage {
+    let steps = options.steps.unwrap_or(scenario.steps);
+    let wants_history = options.csv.is_some() || options.plots.is_some();
+    let every = options.every.unwrap_or((steps / 200).max(1));
+    let records = if wants_history { steps / every + 2 } else { 1 };
+    let plots = options.plots.is_some();
+    Usage {
+        steps,
+        // The CSV is streamed; only the plots keep records (thinned past PLOT_RECORDS).
+        records: if plots {
+            records.min(PLOT_RECORDS as u64)
+        } else {
+            0
+        },
+        margins: plots,
+        plots,
+        metric_records: records,
+    }
 }
 
 /// Records kept in memory per run for the plots; older ones are thinned (the CSV has them all).
@@ -542,24 +570,11 @@ fn run(args: &[String]) -> Result<u8, Failure> {
         .scenario
         .as_deref()
         .ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
-    let scenario = load(source)?;
+    let scenario = load(source, |s| run_usage(&options, s), &options.limits)?;
     let steps = options.steps.unwrap_or(scenario.steps);
     let wants_history = options.csv.is_some() || options.plots.is_some();
     let every = options.every.unwrap_or((steps / 200).max(1));
-    let records = if wants_history { steps / every + 2 } else { 1 };
-    let usage_estimate = Usage {
-        steps,
-        records: if options.plots.is_some() {
-            records.min(PLOT_RECORDS as u64)
-        } else {
-            0
-        },
-        margins: options.plots.is_some(),
-        plots: options.plots.is_some(),
-        metric_records: records,
-    };
-    let estimate = Estimate::new(&scenario, &usage_estimate);
-    estimate.check(&options.limits)?;
+    let estimate = Estimate::new(&scenario, &run_usage(&options, &scenario));
     // Outputs are opened before training, so a bad path fails now, not after hours.
     let mut csv = match &options.csv {
         Some(path) => Some(output::CsvFile::create(path)?),
@@ -576,7 +591,7 @@ fn run(args: &[String]) -> Result<u8, Failure> {
         History::without_margins(set.runs().len(), PLOT_RECORDS)
     };
     let terminal = !options.quiet && std::io::stderr().is_terminal();
-    if terminal && estimate.seconds > 10.0 {
+    if !options.quiet && estimate.seconds > 10.0 {
         console::note(&format!(
             "dpo: {}; Ctrl-C stops early and writes what is done",
             estimate.summary()
