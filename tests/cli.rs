@@ -308,38 +308,23 @@ fn a_diverged_run_is_named_and_exits_3() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("diverged at step 0"));
 }
 
-/// Runs `dpo` to completion and returns its status, stderr and peak resident memory in bytes
-/// (from `wait4`, which reports the child's own maximum).
+/// Runs `dpo` to completion and returns its status, stderr and peak resident memory in bytes,
+/// which `dpo` reports itself when `DPO_REPORT_PEAK_MEMORY` is set (its VmHWM; `wait4`'s figure
+/// would include this test process's memory at the moment it spawned the child).
 fn dpo_with_peak_memory(args: &[&str]) -> (Option<i32>, String, u64) {
-    use std::os::unix::process::ExitStatusExt;
-    let child = Command::new(env!("CARGO_BIN_EXE_dpo"))
+    let out = Command::new(env!("CARGO_BIN_EXE_dpo"))
         .args(args)
+        .env("DPO_REPORT_PEAK_MEMORY", "1")
         .stdout(std::process::Stdio::null())
-        .stderr(
-            std::fs::File::create(std::env::temp_dir().join(format!(
-                "dpo-peak-{}-{}.err",
-                std::process::id(),
-                args.join("_").len()
-            )))
-            .unwrap(),
-        )
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for this child only.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let stderr = std::fs::read_to_string(std::env::temp_dir().join(format!(
-        "dpo-peak-{}-{}.err",
-        std::process::id(),
-        args.join("_").len()
-    )))
-    .unwrap_or_default();
-    let status = std::process::ExitStatus::from_raw(status).code();
-    (status, stderr, usage.ru_maxrss as u64 * 1024)
+        .output()
+        .expect("dpo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let peak = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("dpo: peak memory "))
+        .and_then(|rest| rest.trim_end_matches(" bytes").parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory reported: {stderr}"));
+    (out.status.code(), stderr, peak)
 }
 
 /// The estimate `dpo check` prints, in bytes (`about 1.3 MiB of memory`).
@@ -605,4 +590,67 @@ fn plots_stay_bounded_with_many_pairs_outputs_and_runs() {
     let second = std::fs::read_to_string(plots.join("learning-table-2.svg")).unwrap();
     assert!(first.contains("run 7") && !first.contains("run 8"));
     assert!(second.contains("run 8") && second.contains("run 9"));
+}
+
+#[test]
+fn a_plot_that_cannot_be_written_says_what_and_why() {
+    let dir = temp_dir("plot-failure");
+    // A folder where the first chart's file should go: writing it fails.
+    std::fs::create_dir_all(dir.join("curves.svg")).unwrap();
+    let out = dpo(&[
+        "run",
+        "preset:default",
+        "--steps",
+        "2",
+        "--plots",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot write ") && stderr.contains("curves.svg: "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("BackendError") && !stderr.contains("Os {"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_hundred_thousand_labels_are_checked() {
+    // Label uniqueness and pair resolution are hash lookups: 100k outputs and 100k pairs by label
+    // check without a quadratic pass (the figure is in the README; this only checks the result).
+    let dir = temp_dir("labels");
+    let outputs: Vec<String> = (0..100_000).map(|y| format!("output {y}")).collect();
+    let pairs: Vec<serde_json::Value> = (0..100_000)
+        .map(|i| serde_json::json!({"chosen": outputs[i], "rejected": outputs[(i + 1) % 100_000]}))
+        .collect();
+    let path = dir.join("labels.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"outputs": outputs, "pairs": pairs, "runs": [{}]}).to_string(),
+    )
+    .unwrap();
+    let out = dpo(&["check", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("100000 outputs, 100000 pairs, 1 runs"));
+    // A repeated label far down the list is found and named.
+    let mut repeated = outputs.clone();
+    repeated[99_999] = "output 17".into();
+    std::fs::write(
+        &path,
+        serde_json::json!({"outputs": repeated, "pairs": [{"chosen": 0, "rejected": 1}]})
+            .to_string(),
+    )
+    .unwrap();
+    let out = dpo(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("outputs[99999]: label \"output 17\" is already used by outputs[17]"));
 }

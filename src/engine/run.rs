@@ -79,8 +79,9 @@ pub struct Run {
     margin_scratch: Vec<f32>,
     /// Whether every margin of this step's batch was finite (set by `accumulate`).
     margins_finite: bool,
-    /// The state the optimiser update overwrote (logits, first and second moment), in the order
-    /// it was written, so that a step whose result is not finite can be taken back exactly.
+    /// The state the optimiser update overwrote (logits, first and second moment): all of it, or
+    /// the active logits' in the order of `active`, so that a step whose result is not finite
+    /// can be taken back exactly.
     undo: [Vec<f32>; 3],
     /// The step at which the run diverged (a margin, a gradient, a logit or a moment stopped
     /// being finite); the run stops there and keeps the state from before that step.
@@ -655,7 +656,24 @@ impl Run {
         // A logit with zero state and zero gradient does not move under either optimiser, so the
         // contiguous (vectorisable) sweep over all logits is exact too; take it once most are active.
         let all = 2 * self.active.len() >= self.logits.len();
-        self.save_state(all);
+        let [undo_logits, undo_first, undo_second] = &mut self.undo;
+        if all {
+            // A contiguous copy first, so that the update loop stays a vectorisable sweep.
+            for (saved, values) in [
+                (&mut *undo_logits, &self.logits),
+                (&mut *undo_first, &self.first_moment),
+                (&mut *undo_second, &self.second_moment),
+            ] {
+                saved.clear();
+                saved.extend_from_slice(values);
+            }
+        } else {
+            // The sparse loops save each logit's old values as they overwrite them (one pass).
+            let n = self.active.len();
+            undo_logits.resize(n, 0.0);
+            undo_first.resize(n, 0.0);
+            undo_second.resize(if self.second_moment.is_empty() { 0 } else { n }, 0.0);
+        }
         let mut bad = 0;
         match self.config.optimizer {
             Optimizer::Sgd { lr, momentum } => {
@@ -663,7 +681,8 @@ impl Run {
                     *velocity = momentum * *velocity + *gradient;
                     *theta -= lr * *velocity;
                     *gradient = 0.0;
-                    non_finite(*theta) | non_finite(*velocity)
+                    // A non-finite velocity makes theta non-finite too (lr > 0).
+                    non_finite(*theta)
                 };
                 if all {
                     for ((theta, gradient), velocity) in self
@@ -675,8 +694,11 @@ impl Run {
                         bad |= body(theta, gradient, velocity);
                     }
                 } else {
-                    for &i in &self.active {
+                    let saved = undo_logits.iter_mut().zip(undo_first.iter_mut());
+                    for (&i, (saved_logit, saved_first)) in self.active.iter().zip(saved) {
                         let i = i as usize;
+                        *saved_logit = self.logits[i];
+                        *saved_first = self.first_moment[i];
                         bad |= body(
                             &mut self.logits[i],
                             &mut self.gradient[i],
@@ -701,7 +723,8 @@ impl Run {
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
                     *theta -= step_size * *m / (v.sqrt() * inverse_root_correction2 + eps);
                     *gradient = 0.0;
-                    non_finite(*theta) | non_finite(*m) | non_finite(*v)
+                    // A non-finite m makes theta non-finite too; a non-finite v may not.
+                    non_finite(*theta) | non_finite(*v)
                 };
                 if all {
                     for (((theta, gradient), m), v) in self
@@ -714,8 +737,17 @@ impl Run {
                         bad |= body(theta, gradient, m, v);
                     }
                 } else {
-                    for &i in &self.active {
+                    let saved = undo_logits
+                        .iter_mut()
+                        .zip(undo_first.iter_mut())
+                        .zip(undo_second.iter_mut());
+                    for (&i, ((saved_logit, saved_first), saved_second)) in
+                        self.active.iter().zip(saved)
+                    {
                         let i = i as usize;
+                        *saved_logit = self.logits[i];
+                        *saved_first = self.first_moment[i];
+                        *saved_second = self.second_moment[i];
                         bad |= body(
                             &mut self.logits[i],
                             &mut self.gradient[i],
@@ -732,31 +764,8 @@ impl Run {
         bad == 0
     }
 
-    /// Copies what [`Run::update`] is about to overwrite: every logit and moment (`all`), or
-    /// those of the active logits, in the order of `self.active`.
-    fn save_state(&mut self, all: bool) {
-        let [logits, first, second] = &mut self.undo;
-        for saved in [&mut *logits, &mut *first, &mut *second] {
-            saved.clear();
-        }
-        if all {
-            logits.extend_from_slice(&self.logits);
-            first.extend_from_slice(&self.first_moment);
-            second.extend_from_slice(&self.second_moment);
-        } else {
-            let has_second = !self.second_moment.is_empty();
-            for &i in &self.active {
-                let i = i as usize;
-                logits.push(self.logits[i]);
-                first.push(self.first_moment[i]);
-                if has_second {
-                    second.push(self.second_moment[i]);
-                }
-            }
-        }
-    }
-
-    /// Puts back what [`Run::save_state`] saved.
+    /// Puts back what [`Run::update`] saved before overwriting it: every logit and moment
+    /// (`all`), or those of the active logits, in the order of `self.active`.
     fn restore_state(&mut self, all: bool) {
         let [logits, first, second] = &self.undo;
         if all {
