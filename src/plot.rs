@@ -2,7 +2,7 @@
 //! the command line writes them as SVG and PNG.
 
 use crate::engine::history::MARGIN_QUANTILES;
-use crate::engine::{History, LearningTable, Metrics, Problem};
+use crate::engine::{History, LearningTable, Metrics, Pair, Problem};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -137,6 +137,21 @@ pub fn metric_value(metrics: &Metrics, name: &str) -> Option<f64> {
         .iter()
         .position(|&known| known == name)
         .and_then(|i| metrics.scalars()[i])
+}
+
+/// A pair as the legends and the page name it: `A > B`, with its prompt in front (`x1: A > B`)
+/// when there are several prompts.
+pub fn pair_label(problem: &Problem, pair: &Pair) -> String {
+    let outputs = problem.outputs();
+    let text = format!(
+        "{} > {}",
+        outputs[pair.chosen].label, outputs[pair.rejected].label
+    );
+    if problem.prompt_count() > 1 {
+        format!("{}: {text}", problem.prompts()[pair.prompt])
+    } else {
+        text
+    }
 }
 
 /// The most outputs the policy chart draws bars for; past this it shows the most likely ones.

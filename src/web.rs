@@ -290,7 +290,7 @@ impl Playground {
                 chosen: p.chosen,
                 rejected: p.rejected,
                 weight: p.weight,
-                label: pair_label(problem, p),
+                label: plot::pair_label(problem, p),
             })
             .collect();
         let runs = self
@@ -461,7 +461,7 @@ impl Playground {
         problem
             .pairs()
             .iter()
-            .map(|p| pair_label(problem, p))
+            .map(|p| plot::pair_label(problem, p))
             .collect()
     }
 
@@ -475,19 +475,6 @@ impl Playground {
         let area = backend.into_drawing_area();
         draw(&area).map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
-    }
-}
-
-fn pair_label(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> String {
-    let outputs = problem.outputs();
-    let text = format!(
-        "{} > {}",
-        outputs[pair.chosen].label, outputs[pair.rejected].label
-    );
-    if problem.prompt_count() > 1 {
-        format!("{}: {text}", problem.prompts()[pair.prompt])
-    } else {
-        text
     }
 }
 

@@ -48,13 +48,7 @@ fn svg_charts(scenario: &Scenario) -> Vec<(String, String)> {
     let pair_labels: Vec<String> = problem
         .pairs()
         .iter()
-        .map(|p| {
-            format!(
-                "{} > {}",
-                problem.outputs()[p.chosen].label,
-                problem.outputs()[p.rejected].label
-            )
-        })
+        .map(|p| plot::pair_label(problem, p))
         .collect();
     let tables: Vec<_> = set
         .runs()

@@ -264,17 +264,23 @@ fn test() -> Result<(), String> {
         eprintln!("xtask: DPO_SKIP_BROWSER is set: the browser tests did not run");
         return Ok(());
     }
+    let base = serve_site_for_node()?;
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/e2e/"])
+        .env("DPO_BASE_URL", &base))
+}
+
+/// Builds the static site, installs the npm lock file's packages if missing, and serves the
+/// site on a free port in the background; returns its base URL (for the browser scripts).
+fn serve_site_for_node() -> Result<String, String> {
     let dist = dist()?;
-    let root = root();
-    if !root.join("node_modules/playwright-core").exists() {
+    if !root().join("node_modules/playwright-core").exists() {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
     }
     let server = serve::Server::bind(dist, 0)?;
     let base = format!("http://127.0.0.1:{}/", server.port());
     std::thread::spawn(move || server.run_forever());
-    run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "tests/e2e/"])
-        .env("DPO_BASE_URL", &base))
+    Ok(base)
 }
 
 /// The value after `flag` in `args`, parsed; `default` without it.
@@ -317,18 +323,11 @@ fn soak(args: &[String]) -> Result<(), String> {
     let steps: u64 = option(args, "--steps", 10_000_000)?;
     install_test_tools(true)?;
     run(Command::new(cargo()).args(["build", "--release", "--bin", "dpo"]))?;
-    let dist = dist()?;
-    let root = root();
-    if !root.join("node_modules/playwright-core").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
-    }
-    let server = serve::Server::bind(dist, 0)?;
-    let base = format!("http://127.0.0.1:{}/", server.port());
-    std::thread::spawn(move || server.run_forever());
+    let base = serve_site_for_node()?;
     run(Command::new("node")
         .arg("bench/soak.mjs")
         .env("DPO_BASE_URL", &base)
-        .env("DPO_BIN", root.join("target/release/dpo"))
+        .env("DPO_BIN", root().join("target/release/dpo"))
         .env("DPO_SOAK_MINUTES", minutes.to_string())
         .env("DPO_SOAK_STEPS", steps.to_string()))
 }

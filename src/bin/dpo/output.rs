@@ -301,13 +301,7 @@ pub fn write_plots(
         pair_labels: problem
             .pairs()
             .iter()
-            .map(|p| {
-                format!(
-                    "{} > {}",
-                    problem.outputs()[p.chosen].label,
-                    problem.outputs()[p.rejected].label
-                )
-            })
+            .map(|p| plot::pair_label(problem, p))
             .collect(),
     };
     let mut written = emit(dir, "curves", (1200, 380), format, &sources, Chart::Curves)?;
