@@ -166,16 +166,31 @@ fn init_at_reference_hinge_does_not_move_at_all() {
         .map(|(a, b)| (a - b).abs())
         .sum();
     assert!(moved > 0.1, "DPO moves (total change {moved})");
-    // ... slowly at first: after one step it has moved by about one learning rate per logit.
+    // ... from the first step, and not slowly: Adam's first step moves every logit whose gradient
+    // is not 0 by lr (0.05), whatever the gradient's scale (|g| / (|g| + eps) with |g| >> eps), as
+    // the description says; the same for gamma = 0, whose gradient is larger.
+    let zero = run_index(&set, "logistic, gamma = 0");
     let mut fresh = preset("init-at-reference");
     fresh.step(1);
-    let first: f32 = fresh.runs()[dpo]
-        .logits()
-        .iter()
-        .zip(&initial)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
-    assert!(first <= 0.051, "first step moves at most lr: {first}");
+    for run in [dpo, zero] {
+        let steps: Vec<f32> = fresh.runs()[run]
+            .logits()
+            .iter()
+            .zip(&initial)
+            .map(|(after, before)| (after - before).abs())
+            .collect();
+        // A logit whose gradient is exactly 0 (two pairs pulling it equally both ways) stays.
+        for &step in &steps {
+            assert!(
+                step == 0.0 || (step - 0.05).abs() < 1e-4,
+                "run {run}: a first step of {step}"
+            );
+        }
+        assert!(
+            steps.iter().filter(|&&s| s > 0.0).count() >= 2,
+            "run {run}: {steps:?}"
+        );
+    }
 }
 
 #[test]
@@ -325,4 +340,210 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
         checked > 1000,
         "the presets exercise silent cells ({checked} checks)"
     );
+}
+
+/// Each run's metrics after every step `0..=steps` (index = step).
+fn trajectory(set: &mut RunSet, steps: u64) -> Vec<Vec<dpo_playground::engine::Metrics>> {
+    let mut records = vec![Vec::new(); set.runs().len()];
+    for step in 0..=steps {
+        for (r, metrics) in set.metrics().into_iter().enumerate() {
+            records[r].push(metrics);
+        }
+        if step < steps {
+            set.step(1);
+        }
+    }
+    records
+}
+
+/// The share of a table's signal in the "policy wrong" column.
+fn wrong_column_share(table: &LearningTable) -> f64 {
+    table.reference_right_policy_wrong.share + table.reference_wrong_policy_wrong.share
+}
+
+#[test]
+fn gamma_zero_description_is_what_its_data_shows() {
+    let mut set = preset("gamma-zero");
+    let hinge = run_index(&set, "hinge, gamma = 0");
+    let logistic = run_index(&set, "logistic, gamma = 0");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let problem = set.problem().clone();
+    // Weight for weight, under the logistic loss with gamma = 0 (and m = 0) a pair the policy
+    // ranks wrongly (u <= 0) gets sigmoid(-u) >= 1/2, one it ranks rightly less: checked per pair.
+    for _ in 0..=200 {
+        let run = &set.runs()[logistic];
+        let slopes: Vec<(bool, f64)> = run
+            .margins(&problem)
+            .iter()
+            .map(|&u| (u > 0.0, 1.0 / (1.0 + (u as f64).exp())))
+            .collect();
+        let least_wrong = slopes
+            .iter()
+            .filter(|s| !s.0)
+            .map(|s| s.1)
+            .fold(f64::INFINITY, f64::min);
+        let most_right = slopes
+            .iter()
+            .filter(|s| s.0)
+            .map(|s| s.1)
+            .fold(0.0, f64::max);
+        assert!(least_wrong > most_right, "{slopes:?}");
+        set.step(1);
+    }
+    let mut set = preset("gamma-zero");
+    let records = trajectory(&mut set, 200);
+    // Starting at the reference, the pairs sit on the diagonal: "reference right, policy wrong"
+    // holds no pair at any step, in any run.
+    for (r, run) in records.iter().enumerate() {
+        for m in run {
+            assert_eq!(
+                m.learning_table.reference_right_policy_wrong.pairs, 0,
+                "run {r} step {}",
+                m.step
+            );
+        }
+    }
+    // The hinge: all its signal in "reference wrong, policy wrong" until it ranks every pair
+    // right, at step 65; then no signal at all.
+    for m in &records[hinge] {
+        if m.step < 65 {
+            assert_eq!(
+                m.learning_table.reference_wrong_policy_wrong.share, 1.0,
+                "step {}",
+                m.step
+            );
+            assert!(m.accuracy < 1.0);
+        } else {
+            assert_eq!(m.accuracy, 1.0, "step {}", m.step);
+            let signal: f64 = m.learning_table.cells().iter().map(|c| c.signal).sum();
+            assert_eq!(signal, 0.0, "step {}", m.step);
+        }
+    }
+    // The logistic loss with gamma = 0: the wrong column holds most of the signal for about the
+    // first 50 steps only, and one pair is still wrong after 200 steps.
+    for m in &records[logistic] {
+        let share = wrong_column_share(&m.learning_table);
+        if m.step <= 45 {
+            assert!(share > 0.5, "step {}: {share}", m.step);
+        } else if m.step >= 55 {
+            assert!(share < 0.5, "step {}: {share}", m.step);
+        }
+    }
+    assert!(records[logistic][200].accuracy < 1.0);
+    // DPO starts with most of its signal on pairs the policy already ranks right.
+    assert!(
+        records[dpo][0]
+            .learning_table
+            .reference_right_policy_right
+            .share
+            > 0.5
+    );
+}
+
+#[test]
+fn init_at_reference_description_is_what_its_data_shows() {
+    let mut set = preset("init-at-reference");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let zero = run_index(&set, "logistic, gamma = 0");
+    let records = trajectory(&mut set, 200);
+    // The logistic loss does not start near zero: log 2 at u = 0.
+    assert!((records[dpo][0].loss - std::f64::consts::LN_2).abs() < 1e-12);
+    // Both rank every pair right by step 12 (and not before step 5); DPO ends further from the
+    // reference.
+    let first_all_right = |run: usize| records[run].iter().position(|m| m.accuracy == 1.0).unwrap();
+    for run in [dpo, zero] {
+        assert!(
+            (5..=12).contains(&first_all_right(run)),
+            "{}",
+            first_all_right(run)
+        );
+    }
+    assert!(records[dpo][200].kl > records[zero][200].kl);
+}
+
+#[test]
+fn reference_wrong_large_gamma_description_is_what_its_data_shows() {
+    let mut set = preset("reference-wrong-large-gamma");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let zero = run_index(&set, "gamma = 0");
+    let records = trajectory(&mut set, 200);
+    // gamma = 0 ranks every pair right from step 2 on; DPO still ranks one wrongly at step 200.
+    assert!(records[zero][2..].iter().all(|m| m.accuracy == 1.0));
+    assert!(records[zero][1].accuracy < 1.0);
+    let last = &records[dpo][200];
+    assert!(
+        (last.accuracy - 6.0 / 7.0).abs() < 1e-12,
+        "{}",
+        last.accuracy
+    );
+}
+
+#[test]
+fn learning_table_description_is_what_its_data_shows() {
+    let mut set = preset("learning-table");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let problem = set.problem().clone();
+    // DPO has no silent cell: at every step every cell that holds a pair carries signal.
+    for _ in 0..=200 {
+        let m = set.runs()[dpo].metrics(&problem);
+        for cell in m.learning_table.cells() {
+            assert!(
+                cell.pairs == 0 || cell.signal > 0.0,
+                "step {}: {cell:?}",
+                m.step
+            );
+        }
+        set.step(1);
+    }
+    // Most of its signal is on pairs behind the reference (u < 0), but at the start about a
+    // third is on pairs already ahead of it (u > 0).
+    let set = preset("learning-table");
+    let run = &set.runs()[dpo];
+    let pairs = problem.pairs();
+    let (mut ahead, mut total) = (0.0, 0.0);
+    for (pair, &u) in pairs.iter().zip(&run.margins(&problem)) {
+        let signal = pair.weight as f64 / (1.0 + (u as f64).exp());
+        total += signal;
+        if u > 0.0 {
+            ahead += signal;
+        }
+    }
+    let share = ahead / total;
+    assert!((0.25..0.4).contains(&share), "{share}");
+}
+
+#[test]
+fn simpo_description_is_what_its_data_shows() {
+    let mut set = preset("simpo");
+    let dpo = run_index(&set, "DPO");
+    let simpo = run_index(&set, "SimPO (m = 1)");
+    let problem = set.problem().clone();
+    let mut cleared_at = None;
+    let mut previous_loss = f64::INFINITY;
+    for step in 0..=200u64 {
+        // DPO's margins do not depend on the outputs' lengths here: every pair has the same u.
+        let margins = set.runs()[dpo].margins(&problem);
+        assert!(
+            margins
+                .iter()
+                .all(|&u| (u - margins[0]).abs() <= 1e-6 * (1.0 + margins[0].abs())),
+            "step {step}: {margins:?}"
+        );
+        let simpo_margins = set.runs()[simpo].margins(&problem);
+        if cleared_at.is_none() && simpo_margins.iter().all(|&u| u > 0.0) {
+            cleared_at = Some(step);
+        }
+        // SimPO's loss is logistic: it keeps falling after every pair clears its margin.
+        let loss = set.runs()[simpo].metrics(&problem).loss;
+        if cleared_at.is_some() {
+            assert!(
+                loss < previous_loss,
+                "step {step}: {loss} after {previous_loss}"
+            );
+        }
+        previous_loss = loss;
+        set.step(1);
+    }
+    let cleared_at = cleared_at.expect("every pair clears the margin");
+    assert!((20..=35).contains(&cleared_at), "{cleared_at}");
 }
