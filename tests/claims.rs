@@ -289,6 +289,7 @@ fn learning_table_matches_the_predicted_tables() {
 fn silent_cells_of_the_predicted_tables_get_no_signal() {
     use dpo_playground::engine::{predicted_table, LossKind, Prediction};
     let mut checked = 0;
+    let mut learns_checked = 0;
     for preset in PRESETS {
         let scenario = preset.scenario().unwrap();
         let mut set = scenario.run_set().unwrap();
@@ -315,6 +316,22 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
                     ),
                 ];
                 for (prediction, cell) in cells {
+                    // `Learns` is exact: every pair in the cell gets signal, so under the hinge
+                    // (slope 1 while u < 0) the cell's signal is its whole weight.
+                    if prediction == Prediction::Learns && cell.pairs > 0 {
+                        if run.config().loss == LossKind::Hinge {
+                            assert_eq!(
+                                cell.signal,
+                                cell.weight,
+                                "{}: {}",
+                                preset.id,
+                                run.config().name
+                            );
+                        } else {
+                            assert!(cell.signal > 0.0, "{}: {}", preset.id, run.config().name);
+                        }
+                        learns_checked += 1;
+                    }
                     if prediction == Prediction::Silent {
                         assert_eq!(
                             run.config().loss,
@@ -340,6 +357,95 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
         checked > 1000,
         "the presets exercise silent cells ({checked} checks)"
     );
+    assert!(
+        learns_checked > 1000,
+        "the presets exercise learning cells ({learns_checked} checks)"
+    );
+}
+
+/// The hinge's predictions are exact for every setting, not only the presets': over random
+/// states and settings (gamma from 0 to 40 beta, margins of either sign, ties in h_0 from a
+/// uniform reference or alpha = 0), a `Silent` cell gets no signal and a `Learns` cell all of it.
+#[test]
+fn hinge_predictions_hold_for_any_setting_and_state() {
+    use dpo_playground::engine::rng::{stream, SplitMix64};
+    use dpo_playground::engine::{predicted_table, Init, LossKind, Prediction};
+    use dpo_playground::scenario::Scenario;
+    let mut generator = SplitMix64::new(7, stream::GENERATE);
+    let mut checked = [0usize; 2];
+    for case in 0..400 {
+        let gamma = [0.0, 0.5, 1.0, 5.0, 40.0][case % 5];
+        let margin = [0.0, 0.5, -0.5][case / 5 % 3];
+        let alpha = [1.0, 0.0][case / 15 % 2];
+        let uniform = case / 30 % 2 == 0;
+        let reference: Vec<f64> = (0..5)
+            .map(|_| {
+                if uniform {
+                    1.0
+                } else {
+                    0.1 + generator.next_f64()
+                }
+            })
+            .collect();
+        let pairs: Vec<_> = (0..8)
+            .map(|_| {
+                let chosen = generator.below(5);
+                let rejected = (chosen + 1 + generator.below(4)) % 5;
+                serde_json::json!({"chosen": chosen, "rejected": rejected})
+            })
+            .collect();
+        let scenario = Scenario::from_json(
+            &serde_json::json!({
+                "outputs": ["a", "b", "c", "d", "e"], "reference": reference, "pairs": pairs,
+                "runs": [{"loss": "hinge", "beta": 1.0, "gamma": gamma, "margin": margin,
+                          "alpha": alpha, "init": {"kind": "random", "scale": 2.0},
+                          "seed": case, "optimizer": {"kind": "sgd", "lr": 0.05}}]
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let mut set = scenario.run_set().unwrap();
+        assert!(matches!(set.runs()[0].config().init, Init::Random { .. }));
+        let predicted = predicted_table(set.runs()[0].config());
+        for _ in 0..20 {
+            let table = set.metrics()[0].learning_table;
+            for (prediction, cell) in [
+                (
+                    predicted.reference_right_policy_right,
+                    table.reference_right_policy_right,
+                ),
+                (
+                    predicted.reference_right_policy_wrong,
+                    table.reference_right_policy_wrong,
+                ),
+                (
+                    predicted.reference_wrong_policy_right,
+                    table.reference_wrong_policy_right,
+                ),
+                (
+                    predicted.reference_wrong_policy_wrong,
+                    table.reference_wrong_policy_wrong,
+                ),
+            ] {
+                let case =
+                    format!("gamma {gamma}, m {margin}, alpha {alpha}: {prediction:?} {cell:?}");
+                match prediction {
+                    Prediction::Silent => {
+                        assert_eq!(cell.signal, 0.0, "{case}");
+                        checked[0] += usize::from(cell.pairs > 0);
+                    }
+                    Prediction::Learns => {
+                        assert_eq!(cell.signal, cell.weight, "{case}");
+                        checked[1] += usize::from(cell.pairs > 0);
+                    }
+                    Prediction::Some | Prediction::Fades => {}
+                }
+            }
+            set.step(1);
+        }
+        assert_eq!(set.runs()[0].config().loss, LossKind::Hinge);
+    }
+    assert!(checked[0] > 500 && checked[1] > 500, "{checked:?}");
 }
 
 /// Each run's metrics after every step `0..=steps` (index = step).

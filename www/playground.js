@@ -551,9 +551,12 @@ class PlaygroundView {
           const { cell, predicted, measured } = table.cells[key];
           const word = run.predicted[key];
           const measuredCell = run.metrics.learning_table[key];
-          setText(predicted, `predicted: ${word}`);
+          setText(predicted, `predicted: ${word === 'fades' ? 'fades (silent as γ ≫ β)' : word}`);
           setText(measured, `measured: ${measuredCell.pairs} pair${measuredCell.pairs === 1 ? '' : 's'}, ${(100 * measuredCell.share).toFixed(0)}%`);
-          const className = `cell-${word}${word === 'silent' && measuredCell.share > 0.005 ? ' disagrees' : ''}`;
+          // `silent` and `learns` are exact predictions (see src/engine/predict.rs): a cell that
+          // contradicts one is outlined.
+          const contradicted = (word === 'silent' && measuredCell.signal > 0) || (word === 'learns' && measuredCell.pairs > 0 && measuredCell.signal === 0);
+          const className = `cell-${word}${contradicted ? ' disagrees' : ''}`;
           if (cell.className !== className) cell.className = className;
         }
         setText(table.note, run.predicted.note);

@@ -1,5 +1,15 @@
-//! The learning table the argument predicts for a run's settings (SPEC section 10, claim 6), to
-//! stand beside the measured one.
+//! The learning table the argument predicts for a run's settings, to stand beside the measured
+//! one. Every `Learns` and `Silent` here is exact for the settings shown, whatever the state:
+//! `Learns` means every pair in the cell gets signal, `Silent` that none does. Where the answer
+//! depends on how far the policy is from its target the cell says `Some`, and where the argument
+//! speaks of a limit (`gamma >> beta`) rather than an exact rule it says `Fades`.
+//!
+//! Under the hinge a pair gets gradient exactly while `u < 0`, that is while
+//! `h_pi < (gamma h_0 + m) / beta`; the cell fixes the signs of `h_0` and `h_pi` (ties, `= 0`,
+//! count as wrong), and so, for each cell, whether that threshold is always met, never met, or
+//! met for some pairs. The logistic loss's slope `sigmoid(-u)` is never 0 and IPO's `phi'` is 0
+//! only at one margin, so under those every pair learns (weighted by how far it is from its
+//! target), in every cell.
 
 use super::config::RunConfig;
 use super::loss::LossKind;
@@ -9,11 +19,14 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Prediction {
-    /// Pairs in the cell drive learning.
+    /// Every pair in the cell gets signal.
     Learns,
-    /// Some pairs in the cell learn, depending on how far the policy is from the target.
+    /// A pair in the cell learns or not depending on how far the policy is from its target.
     Some,
-    /// Pairs in the cell get no gradient (the hinge) or only a vanishing one.
+    /// Silent only in the limit `gamma >> beta`: a pair here learns only while
+    /// `h_pi < (gamma / beta) h_0 + m / beta`, which fewer pairs meet as `gamma` grows.
+    Fades,
+    /// No pair in the cell gets any signal.
     Silent,
 }
 
@@ -32,53 +45,69 @@ pub struct PredictedTable {
     pub note: &'static str,
 }
 
-/// "gamma much larger than beta" starts here: with `gamma / beta >= 5` a reference-wrong pair
-/// would need `h_pi < -5 |h_0|` to learn under the hinge.
+/// From this `gamma / beta` on, a reference-wrong pair under the hinge would need
+/// `h_pi < -5 |h_0|` (plus the margin) to learn: the table calls that cell `Fades`.
 pub const LARGE_GAMMA_RATIO: f32 = 5.0;
 
-/// The table the argument predicts for `config`. For the hinge a pair learns exactly while
-/// `beta h_pi < gamma h_0 + m`; the logistic loss is its smooth version (small but non-zero
-/// signal where the hinge is silent); IPO regresses to a target and is never silent.
+/// The table the argument predicts for `config` (see the module's documentation for the rules).
 pub fn predicted_table(config: &RunConfig) -> PredictedTable {
     use Prediction::*;
-    let quiet = if config.loss == LossKind::Hinge {
-        Silent
+    match config.loss {
+        LossKind::Logistic => {
+            return PredictedTable {
+                reference_right_policy_right: Learns,
+                reference_right_policy_wrong: Learns,
+                reference_wrong_policy_right: Learns,
+                reference_wrong_policy_wrong: Learns,
+                note: "The logistic loss never goes silent: every pair learns, weighted by sigmoid(-u), most where the policy is furthest behind its target (u < 0).",
+            };
+        }
+        LossKind::Ipo => {
+            return PredictedTable {
+                reference_right_policy_right: Learns,
+                reference_right_policy_wrong: Learns,
+                reference_wrong_policy_right: Learns,
+                reference_wrong_policy_wrong: Learns,
+                note: "IPO regresses every pair's margin to a fixed target, so every cell keeps learning (in either direction).",
+            };
+        }
+        LossKind::Hinge => {}
+    }
+    let (gamma, margin) = (config.gamma, config.margin);
+    // A pair learns while h_pi < (gamma h_0 + m) / beta. Per cell, over the cell's h_0 and h_pi:
+    // reference right (h_0 > 0): the threshold is above m / beta and grows with h_0 when gamma > 0.
+    let right_row_right = if gamma > 0.0 || margin > 0.0 {
+        Some
+    } else {
+        Silent // threshold <= 0 < h_pi
+    };
+    let right_row_wrong = if (gamma > 0.0 && margin >= 0.0) || (gamma == 0.0 && margin > 0.0) {
+        Learns // threshold > 0 >= h_pi
+    } else {
+        Some // gamma = 0 and m <= 0: only pairs with h_pi < m / beta (a tie at 0 does not learn)
+    };
+    // Reference wrong (h_0 <= 0): the threshold is at most m / beta, and falls with h_0 when
+    // gamma > 0.
+    let wrong_row_right = if margin > 0.0 { Some } else { Silent };
+    let wrong_row_wrong = if gamma == 0.0 && margin > 0.0 {
+        Learns // threshold = m / beta > 0 >= h_pi
+    } else if gamma >= LARGE_GAMMA_RATIO * config.beta {
+        Fades
     } else {
         Some
     };
-    if config.loss == LossKind::Ipo {
-        return PredictedTable {
-            reference_right_policy_right: Learns,
-            reference_right_policy_wrong: Learns,
-            reference_wrong_policy_right: Learns,
-            reference_wrong_policy_wrong: Learns,
-            note: "IPO regresses every pair's margin to a fixed target, so every cell keeps learning (in either direction).",
-        };
-    }
-    if config.gamma == 0.0 {
-        let right = if config.margin > 0.0 { Some } else { quiet };
-        return PredictedTable {
-            reference_right_policy_right: right,
-            reference_right_policy_wrong: Learns,
-            reference_wrong_policy_right: right,
-            reference_wrong_policy_wrong: Learns,
-            note: "gamma = 0: a pair learns while the policy ranks it wrongly (beta h_pi < m), whatever the reference says.",
-        };
-    }
-    if config.gamma >= LARGE_GAMMA_RATIO * config.beta {
-        return PredictedTable {
-            reference_right_policy_right: Learns,
-            reference_right_policy_wrong: Learns,
-            reference_wrong_policy_right: quiet,
-            reference_wrong_policy_wrong: quiet,
-            note: "gamma >> beta: a pair learns while beta h_pi < gamma h_0, which only pairs the reference ranks right (h_0 > 0) can satisfy.",
-        };
-    }
+    let note = if gamma == 0.0 {
+        "gamma = 0: a pair learns exactly while beta h_pi < m, the policy ranking it wrongly (a tie, h_pi = 0, learns only with m > 0), whatever the reference says."
+    } else if gamma >= LARGE_GAMMA_RATIO * config.beta {
+        "gamma >> beta: a pair learns while beta h_pi < gamma h_0 + m. A pair the reference ranks right and the policy wrongly always does; one the reference ranks wrongly learns only while h_pi < (gamma/beta) h_0 + m/beta, ever rarer as gamma grows (silent in the limit, not exactly: a tie h_0 = 0 still learns while beta h_pi < m)."
+    } else {
+        "gamma > 0: a pair learns while beta h_pi < gamma h_0 + m, that is while the policy is behind the reference scaled by gamma/beta; how many do depends on the state, except in the cells marked learns or silent."
+    };
     PredictedTable {
-        reference_right_policy_right: Some,
-        reference_right_policy_wrong: Learns,
-        reference_wrong_policy_right: if config.margin > 0.0 { Some } else { quiet },
-        reference_wrong_policy_wrong: Some,
-        note: "gamma close to beta (DPO): a pair learns while the policy is behind the scaled reference, beta h_pi < gamma h_0 + m.",
+        reference_right_policy_right: right_row_right,
+        reference_right_policy_wrong: right_row_wrong,
+        reference_wrong_policy_right: wrong_row_right,
+        reference_wrong_policy_wrong: wrong_row_wrong,
+        note,
     }
 }

@@ -428,6 +428,21 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('the predicted tables are exact where they say learns or silent, and say where the argument only holds in the limit', async () => {
+      const text = readFileSync(new URL('../../presets/learning-table.json', import.meta.url), 'utf8');
+      const page = await open(`#s=${base64url(text)}`);
+      await stepTimes(page, 25);
+      const root = playground(page);
+      assert.equal(await root.locator('td.disagrees').count(), 0, 'no measured cell contradicts a learns or silent prediction');
+      // The hinge with gamma = 20: its reference-wrong/policy-wrong cell is silent only in the limit.
+      const words = await root.locator('.predicted-word').allTextContents();
+      assert.ok(words.some((w) => /fades \(silent as γ ≫ β\)/.test(w)), words.join(' | '));
+      assert.ok(words.some((w) => w === 'predicted: silent'));
+      assert.ok(words.some((w) => w === 'predicted: learns'));
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('a scenario past the page memory limit is refused with the fields to change', async () => {
       // 2,048 x 2,048 logits and three runs: about 480 MiB by the estimate the command line uses, over the 256 MiB the page allows.
       const labels = (prefix) => Array.from({ length: 2048 }, (_, i) => `${prefix}${i}`);
