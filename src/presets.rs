@@ -1,5 +1,6 @@
-//! The scenarios the playground ships: the default comparison and the six claims of SPEC
-//! section 10, each with a title and an explanation. The files live in `presets/` so that the
+//! The scenarios the playground ships: the default comparison, the six claims of SPEC section 10
+//! and the argument's central case, each with a title and an explanation that `tests/claims.rs`
+//! checks sentence by sentence against the data. The files live in `presets/` so that the
 //! command line can run them by path too.
 
 use crate::engine::InputError;
@@ -14,8 +15,9 @@ pub struct Preset {
     pub json: &'static str,
 }
 
-/// Every preset: the default first, then the claims in SPEC order.
-pub const PRESETS: [Preset; 7] = [
+/// Every preset: the default first, then the claims in SPEC order, then the argument's central
+/// case (started at the reference with gamma much larger than beta).
+pub const PRESETS: [Preset; 8] = [
     Preset {
         id: "default",
         json: include_str!("../presets/default.json"),
@@ -43,6 +45,10 @@ pub const PRESETS: [Preset; 7] = [
     Preset {
         id: "learning-table",
         json: include_str!("../presets/learning-table.json"),
+    },
+    Preset {
+        id: "central-case",
+        json: include_str!("../presets/central-case.json"),
     },
 ];
 

@@ -653,3 +653,59 @@ fn simpo_description_is_what_its_data_shows() {
     let cleared_at = cleared_at.expect("every pair clears the margin");
     assert!((20..=35).contains(&cleared_at), "{cleared_at}");
 }
+
+#[test]
+fn central_case_description_is_what_its_data_shows() {
+    let mut set = preset("central-case");
+    let large = run_index(&set, "hinge, gamma = 20");
+    let zero = run_index(&set, "hinge, gamma = 0");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let records = trajectory(&mut set, 200);
+    // At the start every pair is on the diagonal; three pairs are ranked wrongly by the reference.
+    for run in &records {
+        let table = &run[0].learning_table;
+        assert_eq!(table.reference_right_policy_wrong.pairs, 0);
+        assert_eq!(table.reference_wrong_policy_right.pairs, 0);
+        assert_eq!(table.reference_wrong_policy_wrong.pairs, 3);
+    }
+    // gamma = 20: every step's signal is on 'reference right, policy right'; none on the
+    // reference-wrong row; and yet one reference-wrong pair ends ranked right.
+    for m in &records[large] {
+        let table = &m.learning_table;
+        assert_eq!(
+            table.reference_wrong_policy_right.signal + table.reference_wrong_policy_wrong.signal,
+            0.0
+        );
+        assert_eq!(
+            table.reference_right_policy_right.share, 1.0,
+            "step {}",
+            m.step
+        );
+    }
+    let end = &records[large][200].learning_table;
+    assert_eq!(
+        (
+            end.reference_wrong_policy_right.pairs,
+            end.reference_wrong_policy_wrong.pairs
+        ),
+        (1, 2)
+    );
+    // gamma = 0: all signal on the pairs the policy gets wrong at the start; every pair right at
+    // the end, closer to the reference than gamma = 20.
+    assert_eq!(
+        records[zero][0]
+            .learning_table
+            .reference_wrong_policy_wrong
+            .share,
+        1.0
+    );
+    assert_eq!(records[zero][200].accuracy, 1.0);
+    assert!(records[zero][200].kl < 0.5 * records[large][200].kl);
+    // DPO: signal split between the two diagonal cells at the start; every pair right at the end.
+    let start = &records[dpo][0].learning_table;
+    assert!(
+        start.reference_right_policy_right.share > 0.3
+            && start.reference_wrong_policy_wrong.share > 0.3
+    );
+    assert_eq!(records[dpo][200].accuracy, 1.0);
+}
