@@ -652,6 +652,17 @@ fn simpo_description_is_what_its_data_shows() {
     }
     let cleared_at = cleared_at.expect("every pair clears the margin");
     assert!((20..=35).contains(&cleared_at), "{cleared_at}");
+    // What the predicted table's note says of length normalisation: at pi = pi0 SimPO's pairs
+    // sit off the diagonal (its 'policy right' is per token, its 'reference right' is not), DPO's
+    // do not.
+    let start = preset("simpo").metrics();
+    let off_diagonal = |t: &LearningTable| {
+        t.reference_right_policy_wrong.pairs + t.reference_wrong_policy_right.pairs
+    };
+    assert!(off_diagonal(&start[simpo].learning_table) > 0);
+    assert_eq!(off_diagonal(&start[dpo].learning_table), 0);
+    let note = dpo_playground::engine::predicted_table(set.runs()[simpo].config()).note;
+    assert!(note.contains("off the diagonal"), "{note}");
 }
 
 #[test]

@@ -41,8 +41,9 @@ pub struct PredictedTable {
     pub reference_wrong_policy_right: Prediction,
     /// `h_0 <= 0`, `h_pi <= 0`.
     pub reference_wrong_policy_wrong: Prediction,
-    /// Why, in one sentence.
-    pub note: &'static str,
+    /// Why, in a sentence or two (and, with length normalisation, what the rows and columns
+    /// compare).
+    pub note: String,
 }
 
 /// From this `gamma / beta` on, a reference-wrong pair under the hinge would need
@@ -51,6 +52,15 @@ pub const LARGE_GAMMA_RATIO: f32 = 5.0;
 
 /// The table the argument predicts for `config` (see the module's documentation for the rules).
 pub fn predicted_table(config: &RunConfig) -> PredictedTable {
+    let mut table = predicted_cells(config);
+    if config.length_normalize {
+        table.note += " With length normalisation, 'policy right' compares the length-normalised log-probabilities that training uses (h_pi / L), while 'reference right' compares the raw reference log-ratio h_0: so even at pi = pi0 a pair can sit off the diagonal.";
+    }
+    table
+}
+
+/// The cells and the note, before the note on length normalisation.
+fn predicted_cells(config: &RunConfig) -> PredictedTable {
     use Prediction::*;
     match config.loss {
         LossKind::Logistic => {
@@ -59,7 +69,7 @@ pub fn predicted_table(config: &RunConfig) -> PredictedTable {
                 reference_right_policy_wrong: Learns,
                 reference_wrong_policy_right: Learns,
                 reference_wrong_policy_wrong: Learns,
-                note: "The logistic loss never goes silent: every pair learns, weighted by sigmoid(-u), most where the policy is furthest behind its target (u < 0).",
+                note: "The logistic loss never goes silent: every pair learns, weighted by sigmoid(-u), most where the policy is furthest behind its target (u < 0).".into(),
             };
         }
         LossKind::Ipo => {
@@ -68,7 +78,7 @@ pub fn predicted_table(config: &RunConfig) -> PredictedTable {
                 reference_right_policy_wrong: Learns,
                 reference_wrong_policy_right: Learns,
                 reference_wrong_policy_wrong: Learns,
-                note: "IPO regresses every pair's margin to a fixed target, so every cell keeps learning (in either direction).",
+                note: "IPO regresses every pair's margin to a fixed target, so every cell keeps learning (in either direction).".into(),
             };
         }
         LossKind::Hinge => {}
@@ -108,6 +118,6 @@ pub fn predicted_table(config: &RunConfig) -> PredictedTable {
         reference_right_policy_wrong: right_row_wrong,
         reference_wrong_policy_right: wrong_row_right,
         reference_wrong_policy_wrong: wrong_row_wrong,
-        note,
+        note: note.into(),
     }
 }
