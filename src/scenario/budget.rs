@@ -285,7 +285,12 @@ impl Estimate {
         if self.plot_bytes > 0 {
             text += &format!(", plots {}", bytes(self.plot_bytes));
         }
-        text += &format!("), about {} to train", duration(self.seconds));
+        let time = duration(self.seconds);
+        if self.seconds < 1.0 {
+            text += &format!("), {time} to train");
+        } else {
+            text += &format!("), about {time} to train");
+        }
         text
     }
 }
