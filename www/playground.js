@@ -265,7 +265,7 @@ class PlaygroundView {
     policy.element.querySelector('.figure-head').after(this.promptField);
     this.addPlot(policy, { draw: (c) => this.pg.drawPolicy(c, this.promptIndex()), svg: (w, h2) => this.pg.svg('policy', w, h2, String(this.promptIndex())) });
     this.figure('Margin of each pair', 'u = β·h_π − γ·h_0 − m for every pair over steps, one chart per run. The hinge learns a pair only while its u < 0.', 'margins');
-    const tables = this.figure('Learning tables', 'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right; shading and percentages show each cell’s share of the learning signal Σ w·|φ′(u)|. Beside each: the cells the argument predicts learn.', 'tables');
+    const tables = this.figure('Learning tables', 'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right; shading and percentages show each cell’s share of the learning signal Σ w·|φ′(u)|. Beside each, per cell, what the run’s settings predict: learns (every pair gets signal) and silent (none does) are exact, a contradicted cell is outlined; some depends on the state; fades is silent only as γ grows far beyond β.', 'tables');
     this.addPlot(tables, { draw: (c) => this.pg.drawLearningTables(c), svg: (w, h2) => this.pg.svg('tables', w, h2, '') });
     this.predictedBox = h('div', { class: 'predicted' });
     tables.element.append(this.predictedBox);
