@@ -297,25 +297,7 @@ fn silent_cells_of_the_predicted_tables_get_no_signal() {
             for (run, metrics) in set.runs().iter().zip(set.metrics()) {
                 let predicted = predicted_table(run.config());
                 let table = metrics.learning_table;
-                let cells = [
-                    (
-                        predicted.reference_right_policy_right,
-                        table.reference_right_policy_right,
-                    ),
-                    (
-                        predicted.reference_right_policy_wrong,
-                        table.reference_right_policy_wrong,
-                    ),
-                    (
-                        predicted.reference_wrong_policy_right,
-                        table.reference_wrong_policy_right,
-                    ),
-                    (
-                        predicted.reference_wrong_policy_wrong,
-                        table.reference_wrong_policy_wrong,
-                    ),
-                ];
-                for (prediction, cell) in cells {
+                for (prediction, cell) in paired_cells(&predicted, &table) {
                     // `Learns` is exact: every pair in the cell gets signal, so under the hinge
                     // (slope 1 while u < 0) the cell's signal is its whole weight.
                     if prediction == Prediction::Learns && cell.pairs > 0 {
@@ -409,24 +391,7 @@ fn hinge_predictions_hold_for_any_setting_and_state() {
         let predicted = predicted_table(set.runs()[0].config());
         for _ in 0..20 {
             let table = set.metrics()[0].learning_table;
-            for (prediction, cell) in [
-                (
-                    predicted.reference_right_policy_right,
-                    table.reference_right_policy_right,
-                ),
-                (
-                    predicted.reference_right_policy_wrong,
-                    table.reference_right_policy_wrong,
-                ),
-                (
-                    predicted.reference_wrong_policy_right,
-                    table.reference_wrong_policy_right,
-                ),
-                (
-                    predicted.reference_wrong_policy_wrong,
-                    table.reference_wrong_policy_wrong,
-                ),
-            ] {
+            for (prediction, cell) in paired_cells(&predicted, &table) {
                 let case =
                     format!("gamma {gamma}, m {margin}, alpha {alpha}: {prediction:?} {cell:?}");
                 match prediction {
@@ -446,6 +411,34 @@ fn hinge_predictions_hold_for_any_setting_and_state() {
         assert_eq!(set.runs()[0].config().loss, LossKind::Hinge);
     }
     assert!(checked[0] > 500 && checked[1] > 500, "{checked:?}");
+}
+
+/// Each cell's prediction beside its measurement, in reading order.
+fn paired_cells(
+    predicted: &dpo_playground::engine::PredictedTable,
+    table: &LearningTable,
+) -> [(
+    dpo_playground::engine::Prediction,
+    dpo_playground::engine::LearningCell,
+); 4] {
+    [
+        (
+            predicted.reference_right_policy_right,
+            table.reference_right_policy_right,
+        ),
+        (
+            predicted.reference_right_policy_wrong,
+            table.reference_right_policy_wrong,
+        ),
+        (
+            predicted.reference_wrong_policy_right,
+            table.reference_wrong_policy_right,
+        ),
+        (
+            predicted.reference_wrong_policy_wrong,
+            table.reference_wrong_policy_wrong,
+        ),
+    ]
 }
 
 /// Each run's metrics after every step `0..=steps` (index = step).
