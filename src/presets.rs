@@ -1,5 +1,5 @@
-//! The scenarios the playground ships: the default comparison, the six claims of SPEC section 10
-//! and the argument's central case, each with a title and an explanation that `tests/claims.rs`
+//! The scenarios the playground ships: the default comparison, the six claims of SPEC section 10,
+//! the argument's central case and implicit against explicit regularisation, each with a title and an explanation that `tests/claims.rs`
 //! checks sentence by sentence against the data. The files live in `presets/` so that the
 //! command line can run them by path too.
 
@@ -16,8 +16,9 @@ pub struct Preset {
 }
 
 /// Every preset: the default first, then the claims in SPEC order, then the argument's central
-/// case (started at the reference with gamma much larger than beta).
-pub const PRESETS: [Preset; 8] = [
+/// case (started at the reference with gamma much larger than beta) and implicit against explicit
+/// regularisation.
+pub const PRESETS: [Preset; 9] = [
     Preset {
         id: "default",
         json: include_str!("../presets/default.json"),
@@ -49,6 +50,10 @@ pub const PRESETS: [Preset; 8] = [
     Preset {
         id: "central-case",
         json: include_str!("../presets/central-case.json"),
+    },
+    Preset {
+        id: "implicit-vs-explicit",
+        json: include_str!("../presets/implicit-vs-explicit.json"),
     },
 ];
 

@@ -713,3 +713,39 @@ fn central_case_description_is_what_its_data_shows() {
     );
     assert_eq!(records[dpo][200].accuracy, 1.0);
 }
+
+#[test]
+fn implicit_vs_explicit_description_is_what_its_data_shows() {
+    let mut set = preset("implicit-vs-explicit");
+    let zero = run_index(&set, "logistic, gamma = 0");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let five = run_index(&set, "logistic, gamma = 5");
+    let explicit = [
+        run_index(&set, "gamma = 0 + KL (0.5)"),
+        run_index(&set, "gamma = 0 + mixout (0.5)"),
+        run_index(&set, "gamma = 0 + L2 (0.1)"),
+    ];
+    set.step(200);
+    let m = set.metrics();
+    let near = |value: f64, stated: f64| (value - stated).abs() < 0.02;
+    // KL lowest at gamma = beta (about 0.16), higher at gamma = 0 (0.28) and at gamma = 5 (0.39).
+    assert!(near(m[dpo].kl, 0.16) && near(m[zero].kl, 0.28) && near(m[five].kl, 0.39));
+    assert!(m[dpo].kl < m[zero].kl && m[zero].kl < m[five].kl);
+    // gamma = 5 ends with fewer pairs ranked right; DPO with six of seven.
+    assert!(m[five].accuracy < m[dpo].accuracy);
+    assert!((m[dpo].accuracy - 6.0 / 7.0).abs() < 1e-12);
+    // The explicit regularisers: KL between 0.13 and 0.18, six of seven right.
+    for run in explicit {
+        assert!(
+            (0.12..=0.185).contains(&m[run].kl),
+            "{}: {}",
+            set.runs()[run].config().name,
+            m[run].kl
+        );
+        assert!((m[run].accuracy - 6.0 / 7.0).abs() < 1e-12);
+    }
+    // Every run starts at the reference.
+    for run in set.runs() {
+        assert_eq!(run.config().init, dpo_playground::engine::Init::Reference);
+    }
+}
