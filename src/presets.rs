@@ -1,7 +1,7 @@
 //! The scenarios the playground ships: the default comparison, the six claims of SPEC section 10,
-//! the argument's central case and implicit against explicit regularisation, each with a title and an explanation that `tests/claims.rs`
-//! checks sentence by sentence against the data. The files live in `presets/` so that the
-//! command line can run them by path too.
+//! the argument's central case and implicit against explicit regularisation, each with a title
+//! and an explanation that `tests/claims.rs` checks sentence by sentence against the data. The
+//! files live in `presets/` so that the command line can run them by path too.
 
 use crate::engine::InputError;
 use crate::scenario::Scenario;
