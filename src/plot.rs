@@ -185,10 +185,13 @@ pub fn draw_policy<DB: DrawingBackend>(
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-6)
         * 1.1;
-    let most_likely = |y: usize| rows.iter().map(|row| row[y]).fold(reference[y], f64::max);
     let mut shown: Vec<usize> = (0..k).collect();
     if k > POLICY_BARS {
-        shown.sort_by(|&a, &b| most_likely(b).total_cmp(&most_likely(a)));
+        // Each output's largest probability under the reference or any policy, computed once.
+        let most_likely: Vec<f64> = (0..k)
+            .map(|y| rows.iter().map(|row| row[y]).fold(reference[y], f64::max))
+            .collect();
+        shown.sort_by(|&a, &b| most_likely[b].total_cmp(&most_likely[a]));
         shown.truncate(POLICY_BARS);
         shown.sort_unstable();
     }

@@ -15,46 +15,29 @@ pub struct Preset {
     pub json: &'static str,
 }
 
+/// A shipped preset: its `id` is the name of its file in `presets/`.
+macro_rules! preset {
+    ($id:literal) => {
+        Preset {
+            id: $id,
+            json: include_str!(concat!("../presets/", $id, ".json")),
+        }
+    };
+}
+
 /// Every preset: the default first, then the claims in SPEC order, then the argument's central
 /// case (started at the reference with gamma much larger than beta) and implicit against explicit
 /// regularisation.
 pub const PRESETS: [Preset; 9] = [
-    Preset {
-        id: "default",
-        json: include_str!("../presets/default.json"),
-    },
-    Preset {
-        id: "reference-wrong-large-gamma",
-        json: include_str!("../presets/reference-wrong-large-gamma.json"),
-    },
-    Preset {
-        id: "gamma-zero",
-        json: include_str!("../presets/gamma-zero.json"),
-    },
-    Preset {
-        id: "init-at-reference",
-        json: include_str!("../presets/init-at-reference.json"),
-    },
-    Preset {
-        id: "reference-scale",
-        json: include_str!("../presets/reference-scale.json"),
-    },
-    Preset {
-        id: "simpo",
-        json: include_str!("../presets/simpo.json"),
-    },
-    Preset {
-        id: "learning-table",
-        json: include_str!("../presets/learning-table.json"),
-    },
-    Preset {
-        id: "central-case",
-        json: include_str!("../presets/central-case.json"),
-    },
-    Preset {
-        id: "implicit-vs-explicit",
-        json: include_str!("../presets/implicit-vs-explicit.json"),
-    },
+    preset!("default"),
+    preset!("reference-wrong-large-gamma"),
+    preset!("gamma-zero"),
+    preset!("init-at-reference"),
+    preset!("reference-scale"),
+    preset!("simpo"),
+    preset!("learning-table"),
+    preset!("central-case"),
+    preset!("implicit-vs-explicit"),
 ];
 
 impl Preset {

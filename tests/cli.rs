@@ -654,3 +654,25 @@ fn a_hundred_thousand_labels_are_checked() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("outputs[99999]: label \"output 17\" is already used by outputs[17]"));
 }
+
+#[test]
+fn echoed_arguments_carry_no_control_characters() {
+    for args in [
+        &["\u{1b}[2Jrun"][..],
+        &["run", "preset:\u{1b}]0;x\u{7}"],
+        &["run", "preset:default", "--\u{1b}[31m"],
+        &["run", "preset:default", "--steps", "\u{1b}"],
+    ] {
+        let out = dpo(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "{args:?}: {stderr:?}"
+        );
+        // Escaped once, as `\u{1b}`, not twice.
+        assert!(
+            stderr.contains("\\u{1b}") && !stderr.contains("\\\\u"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

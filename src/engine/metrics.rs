@@ -78,7 +78,7 @@ pub struct Metrics {
     pub diverged: bool,
     /// The step at which the run diverged: on the CPU the step that was refused (the run's state
     /// is the one after `diverged_at` steps); on the GPU backend the first recorded step at which
-    /// a non-finite logit was seen. `None` when it has not diverged.
+    /// a non-finite logit or margin was seen. `None` when it has not diverged.
     pub diverged_at: Option<u64>,
     /// Weighted mean of `phi(u)` over all pairs (the regulariser is not included).
     pub loss: f64,

@@ -128,7 +128,7 @@ pub fn check_labels(prompts: &[String], outputs: &[Output]) -> Result<(), InputE
 }
 
 /// `Err` at `field[i]` for the first label that an earlier one already uses; one pass with a
-/// hash set, so that 100k labels are checked in milliseconds.
+/// hash map (label to first index), so that 100k labels are checked in milliseconds.
 fn first_duplicate<'a>(
     labels: impl Iterator<Item = &'a str>,
     field: &str,

@@ -147,15 +147,7 @@ impl Scenario {
         let pairs = match top.get("pairs") {
             Some(value) => {
                 let items = array("pairs", value)?;
-                if items.len() > MAX_PAIRS {
-                    return Err(InputError::new(
-                        "pairs",
-                        format!(
-                            "{} pairs is more than the {MAX_PAIRS} a scenario may have",
-                            items.len()
-                        ),
-                    ));
-                }
+                at_most("pairs", items.len(), MAX_PAIRS)?;
                 let labels = Labels::new(&prompts, &outputs);
                 items
                     .iter()
@@ -195,15 +187,7 @@ impl Scenario {
                 if items.is_empty() {
                     return Err(InputError::new("runs", "needs at least one run"));
                 }
-                if items.len() > MAX_RUNS {
-                    return Err(InputError::new(
-                        "runs",
-                        format!(
-                            "{} runs is more than the {MAX_RUNS} a scenario may have",
-                            items.len()
-                        ),
-                    ));
-                }
+                at_most("runs", items.len(), MAX_RUNS)?;
                 items
                     .iter()
                     .enumerate()
@@ -438,31 +422,39 @@ fn read_table(field: &str, value: &Value, prompts: usize) -> Result<Vec<Vec<f64>
         .collect()
 }
 
+/// `Err` at `field` when it holds more than `max` items (`pairs`, `runs`).
+fn at_most(field: &str, count: usize, max: usize) -> Result<(), InputError> {
+    if count > max {
+        return Err(InputError::new(
+            field,
+            format!("{count} {field} is more than the {max} a scenario may have"),
+        ));
+    }
+    Ok(())
+}
+
 /// The prompts' and outputs' indices by label, built once per scenario so that resolving a pair is
 /// a lookup, not a search (100k outputs x 100k pairs stays linear).
 struct Labels<'a> {
     prompts: HashMap<&'a str, usize>,
-    prompt_count: usize,
     outputs: HashMap<&'a str, usize>,
-    output_count: usize,
 }
 
 impl<'a> Labels<'a> {
     fn new(prompts: &'a [String], outputs: &'a [Output]) -> Labels<'a> {
-        // Labels are unique (checked before), so each maps to its one index.
+        // Labels are unique (checked before), so each maps to its one index and a map's length
+        // is the count.
         Labels {
             prompts: prompts
                 .iter()
                 .enumerate()
                 .map(|(i, p)| (p.as_str(), i))
                 .collect(),
-            prompt_count: prompts.len(),
             outputs: outputs
                 .iter()
                 .enumerate()
                 .map(|(i, o)| (o.label.as_str(), i))
                 .collect(),
-            output_count: outputs.len(),
         }
     }
 }
@@ -472,9 +464,9 @@ fn resolve(
     path: &str,
     value: &Value,
     labels: &HashMap<&str, usize>,
-    count: usize,
     what: &str,
 ) -> Result<usize, InputError> {
+    let count = labels.len();
     match value {
         Value::String(label) => labels
             .get(label.as_str())
@@ -498,27 +490,19 @@ fn resolve(
 fn read_pair(path: &str, value: &Value, labels: &Labels) -> Result<Pair, InputError> {
     let mut pair = object(path, value)?;
     let prompt = match pair.get("prompt") {
-        Some(value) => resolve(
-            &pair.path_of("prompt"),
-            value,
-            &labels.prompts,
-            labels.prompt_count,
-            "prompt",
-        )?,
+        Some(value) => resolve(&pair.path_of("prompt"), value, &labels.prompts, "prompt")?,
         None => 0,
     };
     let chosen = resolve(
         &pair.path_of("chosen"),
         pair.require("chosen")?,
         &labels.outputs,
-        labels.output_count,
         "output",
     )?;
     let rejected = resolve(
         &pair.path_of("rejected"),
         pair.require("rejected")?,
         &labels.outputs,
-        labels.output_count,
         "output",
     )?;
     let weight = pair.f32("weight")?.unwrap_or(1.0);

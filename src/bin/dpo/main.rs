@@ -183,10 +183,8 @@ fn dispatch(args: &[String]) -> Result<u8, Failure> {
             console::println(HELP)?;
             Ok(0)
         }
-        other => Err(usage(format!(
-            "unknown command {:?}",
-            dpo_playground::engine::escape_control(other)
-        ))),
+        // `{:?}` writes control characters as escapes itself.
+        other => Err(usage(format!("unknown command {other:?}"))),
     }
 }
 
@@ -194,11 +192,7 @@ fn dispatch(args: &[String]) -> Result<u8, Failure> {
 fn no_preset(name: &str) -> Failure {
     let known: Vec<&str> = PRESETS.iter().map(|p| p.id).collect();
     Failure(
-        format!(
-            "no preset named {:?} (presets: {})",
-            dpo_playground::engine::escape_control(name),
-            known.join(", ")
-        ),
+        format!("no preset named {name:?} (presets: {})", known.join(", ")),
         2,
     )
 }
@@ -215,6 +209,19 @@ struct RunOptions {
     quiet: bool,
     backend: Backend,
     limits: Limits,
+}
+
+impl RunOptions {
+    /// Steps to train, and the steps between two records (about 200 records by default).
+    fn steps_and_every(&self, scenario: &Scenario) -> (u64, u64) {
+        let steps = self.steps.unwrap_or(scenario.steps);
+        (steps, self.every.unwrap_or((steps / 200).max(1)))
+    }
+
+    /// Whether metrics are recorded during training (for the CSV or the plots).
+    fn wants_history(&self) -> bool {
+        self.csv.is_some() || self.plots.is_some()
+    }
 }
 
 /// Where `dpo run` and `dpo bench` train.
@@ -429,12 +436,8 @@ fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
 }
 
 fn parse_count(name: &str, text: &str) -> Result<u64, Failure> {
-    text.parse::<u64>().map_err(|_| {
-        usage(format!(
-            "{name} needs a non-negative integer, got {:?}",
-            dpo_playground::engine::escape_control(text)
-        ))
-    })
+    text.parse::<u64>()
+        .map_err(|_| usage(format!("{name} needs a non-negative integer, got {text:?}")))
 }
 
 /// `--max-memory`'s value: bytes, or a number with K, M, G or T (powers of 1024).
@@ -455,8 +458,7 @@ fn parse_memory(text: &str) -> Result<Limits, Failure> {
         .filter(|&bytes| bytes > 0)
         .ok_or_else(|| {
             usage(format!(
-                "--max-memory needs a size such as 512M or 4G, got {:?}",
-                dpo_playground::engine::escape_control(text)
+                "--max-memory needs a size such as 512M or 4G, got {text:?}"
             ))
         })?;
     Ok(Limits {
@@ -570,10 +572,12 @@ fn check(args: &[String]) -> Result<(), Failure> {
 
 /// What `dpo run` with `options` keeps and computes for `scenario`: the estimate's usage.
 fn run_usage(options: &RunOptions, scenario: &Scenario) -> Usage {
-    let steps = options.steps.unwrap_or(scenario.steps);
-    let wants_history = options.csv.is_some() || options.plots.is_some();
-    let every = options.every.unwrap_or((steps / 200).max(1));
-    let records = if wants_history { steps / every + 2 } else { 1 };
+    let (steps, every) = options.steps_and_every(scenario);
+    let records = if options.wants_history() {
+        steps / every + 2
+    } else {
+        1
+    };
     let plots = options.plots.is_some();
     Usage {
         steps,
@@ -602,9 +606,8 @@ fn run(args: &[String]) -> Result<u8, Failure> {
         .as_deref()
         .ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
     let scenario = load(source, |s| run_usage(&options, s), &options.limits)?;
-    let steps = options.steps.unwrap_or(scenario.steps);
-    let wants_history = options.csv.is_some() || options.plots.is_some();
-    let every = options.every.unwrap_or((steps / 200).max(1));
+    let (steps, every) = options.steps_and_every(&scenario);
+    let wants_history = options.wants_history();
     let estimate = Estimate::new(&scenario, &run_usage(&options, &scenario));
     // Outputs are opened before training, so a bad path fails now, not after hours.
     let mut csv = match &options.csv {

@@ -94,11 +94,10 @@ pub fn table(set: &RunSet) -> String {
 pub fn diverged_runs(set: &RunSet) -> Vec<String> {
     set.runs()
         .iter()
-        .map(|run| (run, run.metrics(set.problem())))
-        .filter(|(_, metrics)| metrics.diverged)
-        .map(|(run, metrics)| {
+        .filter(|run| run.diverged(set.problem()))
+        .map(|run| {
             let name = escape_control(&run.config().name);
-            match metrics.diverged_at {
+            match run.diverged_at() {
                 Some(step) => format!(
                     "run {name:?} diverged at step {step} (a margin, logit or optimiser moment \
                      stopped being finite; its state is the one after {step} steps)"
