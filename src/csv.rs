@@ -7,7 +7,9 @@ use crate::engine::{History, Metrics, RunSet, SCALAR_METRICS};
 const CELLS: [&str; 4] = ["rr", "rw", "wr", "ww"];
 
 /// The header line (with its newline): `run,step`, the scalar metrics, each learning-table
-/// cell's share of the signal, then `diverged` (0 or 1) and `diverged_at` (a step, or empty).
+/// cell's share of the signal now (`signal_share_*`) and of the signal accumulated over the
+/// steps so far (`accumulated_share_*`, empty where the backend does not accumulate it), then
+/// `diverged` (0 or 1) and `diverged_at` (a step, or empty).
 pub fn header() -> String {
     let mut text = String::from("run,step");
     for name in SCALAR_METRICS {
@@ -16,6 +18,9 @@ pub fn header() -> String {
     }
     for cell in CELLS {
         text += &format!(",signal_share_{cell}");
+    }
+    for cell in CELLS {
+        text += &format!(",accumulated_share_{cell}");
     }
     text += ",diverged,diverged_at\n";
     text
@@ -26,7 +31,11 @@ pub fn header() -> String {
 pub fn row(name: &str, metrics: &Metrics) -> String {
     let mut text = format!("{},{}", field(name), metrics.step);
     let cells = metrics.learning_table.cells().map(|cell| Some(cell.share));
-    for value in metrics.scalars().into_iter().chain(cells) {
+    let accumulated = match &metrics.accumulated_table {
+        Some(table) => table.cells().map(|cell| Some(cell.share)),
+        None => [None; 4],
+    };
+    for value in metrics.scalars().into_iter().chain(cells).chain(accumulated) {
         text += ",";
         if let Some(value) = value.filter(|v| v.is_finite()) {
             text += &value.to_string();

@@ -765,3 +765,53 @@ fn implicit_vs_explicit_description_is_what_its_data_shows() {
         "gamma 0, 1, 5 under Adam: {kl:?}"
     );
 }
+
+/// The accumulated learning table (the signal summed over every step so far) of a run after
+/// `steps` steps of a preset.
+fn accumulated(id: &str, run: &str, steps: u64) -> LearningTable {
+    let mut set = preset(id);
+    let r = run_index(&set, run);
+    set.step(steps);
+    set.metrics()[r]
+        .accumulated_table
+        .expect("the CPU accumulates the table")
+}
+
+/// What the descriptions say of the whole of training, checked on the accumulated table at
+/// every step a reader sees (each 10 steps up to the preset's length).
+#[test]
+fn accumulated_tables_show_what_the_descriptions_say() {
+    for steps in (10..=200).step_by(10) {
+        // gamma-zero: the hinge's signal is all in 'reference wrong, policy wrong'; the
+        // 'reference right, policy wrong' cell never gets any, in any run.
+        let hinge = accumulated("gamma-zero", "hinge, gamma = 0", steps);
+        assert_eq!(hinge.reference_wrong_policy_wrong.share, 1.0, "step {steps}");
+        for run in ["logistic, gamma = 0", "DPO (gamma = beta)"] {
+            let table = accumulated("gamma-zero", run, steps);
+            assert_eq!(table.reference_right_policy_wrong.pairs, 0, "{run} step {steps}");
+        }
+        // central-case: gamma = 20 learns only on 'reference right, policy right'; gamma = 0
+        // only in the 'policy wrong' column.
+        let large = accumulated("central-case", "hinge, gamma = 20", steps);
+        assert_eq!(large.reference_right_policy_right.share, 1.0, "step {steps}");
+        let zero = accumulated("central-case", "hinge, gamma = 0", steps);
+        assert!((wrong_column_share(&zero) - 1.0).abs() < 1e-12, "step {steps}");
+        // learning-table: the large-gamma hinge learns only in the 'reference right' row, the
+        // gamma = 0 hinge only in the 'policy wrong' column; DPO in every cell.
+        let large = accumulated("learning-table", "hinge, gamma = 20", steps);
+        assert_eq!(
+            large.reference_wrong_policy_right.signal + large.reference_wrong_policy_wrong.signal,
+            0.0
+        );
+        let zero = accumulated("learning-table", "hinge, gamma = 0", steps);
+        assert!((wrong_column_share(&zero) - 1.0).abs() < 1e-12, "step {steps}");
+        let dpo = accumulated("learning-table", "DPO (gamma = beta)", steps);
+        assert!(dpo.cells().iter().all(|c| c.signal > 0.0), "step {steps}");
+    }
+    // gamma-zero, over all 200 steps: the logistic loss with gamma = 0 puts most of its signal
+    // in the 'policy right' column (the pairs it has already learned keep getting some).
+    let logistic = accumulated("gamma-zero", "logistic, gamma = 0", 200);
+    assert!(wrong_column_share(&logistic) < 0.5, "{logistic:?}");
+    let logistic = accumulated("gamma-zero", "logistic, gamma = 0", 50);
+    assert!(wrong_column_share(&logistic) > 0.5, "{logistic:?}");
+}

@@ -476,3 +476,105 @@ fn a_new_configuration_lets_a_diverged_run_train_again() {
     assert_eq!((run.steps(), run.diverged_at()), (1, None));
     assert!(run.logits()[0] > 0.0, "{:?}", run.logits());
 }
+
+/// The accumulated learning table of a full-batch run is the sum of the tables of the states it
+/// stepped from: checked for every loss, with and without length normalisation, from a random
+/// start (so every cell holds pairs), against the per-step tables `Run::metrics` computes in f64.
+#[test]
+fn the_accumulated_table_sums_the_signal_of_every_step() {
+    for loss in [LossKind::Logistic, LossKind::Hinge, LossKind::Ipo] {
+        for length_normalize in [false, true] {
+            let mut set = scenario_set(None, 3, Regularizer::None, Init::Random { scale: 1.0 });
+            let problem = set.problem().clone();
+            let config = RunConfig {
+                loss,
+                length_normalize,
+                gamma: 2.0,
+                ..set.runs()[0].config().clone()
+            };
+            set.set_config(0, config).unwrap();
+            let mut expected = [0.0f64; 4];
+            let mut ever = [std::collections::BTreeSet::new(), Default::default(), Default::default(), Default::default()];
+            for _ in 0..40 {
+                let run = &set.runs()[0];
+                let now = run.metrics(&problem).learning_table;
+                for (c, cell) in now.cells().iter().enumerate() {
+                    expected[c] += cell.signal;
+                }
+                // Which pairs have signal in which cell, from their margins.
+                let margins = run.margins(&problem);
+                for (p, &u) in margins.iter().enumerate() {
+                    let slope = loss.derivative_f64(u as f64, run.config().beta as f64);
+                    if slope != 0.0 {
+                        let reference_right = run.reference_log_ratios()[p] > 0.0;
+                        let policy_right = u + run.offsets()[p] > 0.0;
+                        ever[usize::from(!reference_right) * 2 + usize::from(!policy_right)].insert(p);
+                    }
+                }
+                set.step(1);
+            }
+            let accumulated = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
+            let total: f64 = expected.iter().sum();
+            assert!(total > 0.0);
+            for (c, cell) in accumulated.cells().iter().enumerate() {
+                assert!(
+                    (cell.signal - expected[c]).abs() <= 1e-5 * total,
+                    "{loss:?}, normalised {length_normalize}, cell {c}: {} vs {}",
+                    cell.signal,
+                    expected[c]
+                );
+                assert!((cell.share - expected[c] / total).abs() < 1e-5);
+                if length_normalize {
+                    // u + offset rounds; the counts are checked exactly below without it.
+                    continue;
+                }
+                assert_eq!(cell.pairs, ever[c].len(), "{loss:?} cell {c}");
+            }
+        }
+    }
+}
+
+/// The accumulated table starts over with the run, counts only steps taken (not one refused as
+/// divergent), follows a minibatch's pairs, and is not reported for a state set from outside.
+#[test]
+fn the_accumulated_table_follows_the_steps_taken() {
+    let mut set = scenario_set(Some(1), 5, Regularizer::None, Init::Uniform);
+    let problem = set.problem().clone();
+    let pairs = problem.pairs().len();
+    let at_start = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
+    assert!(at_start.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
+    // One pair per step: after one step exactly one pair has had signal.
+    set.step(1);
+    let one = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
+    assert_eq!(one.cells().iter().map(|c| c.pairs).sum::<usize>(), 1);
+    // After a whole epoch every pair has (the logistic loss gives every pair signal).
+    set.step(pairs as u64 - 1);
+    let epoch = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
+    assert!(epoch.cells().iter().map(|c| c.pairs).sum::<usize>() >= pairs);
+    set.reset();
+    let reset = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
+    assert!(reset.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
+    // A state from another backend: the steps it stands for were not seen here.
+    let mut run = set.runs()[0].clone();
+    let logits = run.logits().to_vec();
+    let (first, second) = (run.moments().0.to_vec(), run.moments().1.to_vec());
+    run.set_state(&logits, &first, &second, 7);
+    assert!(run.metrics(&problem).accumulated_table.is_none());
+    run.reset(&problem);
+    assert!(run.metrics(&problem).accumulated_table.is_some());
+    // A refused step adds nothing.
+    // (Adam's first update with lr 3e38 overflows after the margins and their signal were
+    // computed.)
+    let config = RunConfig {
+        loss: LossKind::Hinge,
+        init: Init::Uniform,
+        optimizer: Optimizer::adam(3e38),
+        ..RunConfig::default()
+    };
+    let problem = one_pair();
+    let mut run = Run::new(config, &problem).unwrap();
+    run.step(&problem);
+    assert_eq!(run.diverged_at(), Some(0));
+    let table = run.metrics(&problem).accumulated_table.unwrap();
+    assert!(table.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0), "{table:?}");
+}

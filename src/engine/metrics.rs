@@ -96,8 +96,16 @@ pub struct Metrics {
     pub rejected_reward: f64,
     /// `chosen_reward - rejected_reward`.
     pub reward_margin: f64,
-    /// The learning table.
+    /// The learning table now: each pair in the cell it is in at this state, with its current
+    /// signal.
     pub learning_table: LearningTable,
+    /// The learning table accumulated over the steps taken since the run (re)started: per cell,
+    /// `signal` sums `w |phi'(u)|` over every step's batch pairs, in the cell each pair was in
+    /// at that step; `pairs` counts the pairs that had non-zero signal there at some step (a
+    /// pair may count in several cells), `weight` is their weight. `None` where the backend that
+    /// trained does not accumulate it (the GPU backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accumulated_table: Option<LearningTable>,
     /// Mean over prompts of the expected ground-truth reward under `pi` (with a ground truth only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub true_reward: Option<f64>,

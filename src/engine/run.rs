@@ -88,6 +88,77 @@ pub struct Run {
     diverged_at: Option<u64>,
     /// `1 / W` of the full batch.
     inverse_total_weight: f32,
+    /// The learning signal accumulated over the steps taken (see [`Accumulated`]).
+    accumulated: Accumulated,
+}
+
+/// The learning table accumulated over training: per cell, the signal `w |phi'(u)|` of every
+/// pair of every step's batch, summed over the steps taken, and which pairs ever had signal in
+/// which cell. A pair's cell is judged at the logits the step evaluated (the mixed ones under
+/// mixout), as the step's own `h_pi` is.
+#[derive(Clone, Debug, Default)]
+struct Accumulated {
+    /// Signal per cell, in the order of [`LearningTable::cells`].
+    signal: [f64; 4],
+    /// Per pair, bit `c` set when the pair had non-zero signal in cell `c` at some step.
+    ever: Vec<u8>,
+    /// False when the state was replaced from a backend that does not accumulate (the GPU's):
+    /// the totals then no longer describe the steps taken, and are not reported.
+    tracked: bool,
+    /// This step's signal per cell, kept apart until the step is known to be finite.
+    step_signal: [f64; 4],
+    /// This step's batch, in batch order: the pair's cell, plus 4 when its signal was non-zero.
+    step_cells: Vec<u8>,
+}
+
+impl Accumulated {
+    fn restart(&mut self, pairs: usize) {
+        self.signal = [0.0; 4];
+        self.ever.clear();
+        self.ever.resize(pairs, 0);
+        self.tracked = true;
+    }
+
+    /// Adds the step just taken; `pair_at(j)` is the pair of the batch's `j`-th entry.
+    fn commit(&mut self, pair_at: impl Fn(usize) -> usize) {
+        for (total, step) in self.signal.iter_mut().zip(self.step_signal) {
+            *total += step;
+        }
+        for (j, &code) in self.step_cells.iter().enumerate() {
+            if code & 4 != 0 {
+                self.ever[pair_at(j)] |= 1 << (code & 3);
+            }
+        }
+    }
+
+    /// The accumulated table: each cell's summed signal and share, and the pairs (and their
+    /// weight) that ever had signal there.
+    fn table(&self, weights: impl Iterator<Item = f32>) -> LearningTable {
+        let mut table = LearningTable::default();
+        for (&bits, weight) in self.ever.iter().zip(weights) {
+            for (c, (reference_right, policy_right)) in CELL_ORDER.into_iter().enumerate() {
+                if bits & (1 << c) != 0 {
+                    let cell = table.cell_mut(reference_right, policy_right);
+                    cell.pairs += 1;
+                    cell.weight += weight as f64;
+                }
+            }
+        }
+        for (c, (reference_right, policy_right)) in CELL_ORDER.into_iter().enumerate() {
+            table.cell_mut(reference_right, policy_right).signal = self.signal[c];
+        }
+        table.finish();
+        table
+    }
+}
+
+/// (reference right, policy right) of each cell, in the order of [`LearningTable::cells`].
+const CELL_ORDER: [(bool, bool); 4] = [(true, true), (true, false), (false, true), (false, false)];
+
+/// The index of a pair's cell in [`CELL_ORDER`].
+#[inline(always)]
+fn cell_index(reference_right: bool, policy_right: bool) -> usize {
+    usize::from(!reference_right) * 2 + usize::from(!policy_right)
 }
 
 impl Run {
@@ -120,6 +191,7 @@ impl Run {
             undo: [Vec::new(), Vec::new(), Vec::new()],
             diverged_at: None,
             inverse_total_weight: 0.0,
+            accumulated: Accumulated::default(),
         };
         run.derive(problem);
         run.reset(problem);
@@ -201,6 +273,7 @@ impl Run {
         }
         self.steps = 0;
         self.diverged_at = None;
+        self.accumulated.restart(self.pair_logits.len());
         self.is_active.clear();
         self.is_active.resize(n, self.dense());
         self.active = if self.dense() {
@@ -248,6 +321,8 @@ impl Run {
             // minibatch order is redrawn for the new pair count.
             self.pairs_active = self.dense();
             self.sampler = Sampler::new(self.config.seed, self.pair_logits.len());
+            // The pairs mean something else now: the accumulated table starts over.
+            self.accumulated.restart(self.pair_logits.len());
         } else {
             let n = problem.prompt_count() * problem.output_count();
             self.logits = vec![0.0; n];
@@ -328,6 +403,9 @@ impl Run {
             return;
         }
         self.steps += 1;
+        let batch = &self.batch;
+        self.accumulated
+            .commit(|j| if full_batch { j } else { batch[j] as usize });
     }
 
     /// The gradient of the objective (loss on the next batch, plus the regulariser) at the
@@ -389,6 +467,8 @@ impl Run {
         self.gradient.fill(0.0);
         self.steps = steps;
         self.diverged_at = None;
+        // The steps were taken elsewhere: the accumulated table no longer describes them.
+        self.accumulated.tracked = false;
         // A logit with zero optimiser state and no gradient cannot move, so the active set is the
         // logits with state, and the batch logits join it again from the next step on.
         let dense = self.dense();
@@ -502,6 +582,7 @@ impl Run {
         let gradient = &mut self.gradient;
         let offsets = &self.offsets;
         let pair_logits = &self.pair_logits;
+        let reference_log_ratios = &self.reference_log_ratios;
         if !self.config.length_normalize {
             // Each pair touches exactly two logits (SPEC section 5). Three passes: gather the
             // margins, map them through phi' (a loop without indexing, which vectorises), scatter.
@@ -528,17 +609,35 @@ impl Run {
             for u in margins.iter_mut() {
                 *u = derivative(*u, beta) * beta * inverse_total;
             }
+            let accumulated = &mut self.accumulated;
+            accumulated.step_cells.clear();
+            let mut signal = [0.0f64; 4];
             for (j, &g) in margins.iter().enumerate() {
-                let (chosen, rejected, weight) = pair_logits[pair_at(j)];
-                gradient[chosen as usize] += weight * g;
-                gradient[rejected as usize] -= weight * g;
+                let i = pair_at(j);
+                let (chosen, rejected, weight) = pair_logits[i];
+                let (chosen, rejected) = (chosen as usize, rejected as usize);
+                gradient[chosen] += weight * g;
+                gradient[rejected] -= weight * g;
+                // h_pi > 0 exactly when theta+ > theta- (a difference of finite floats is 0
+                // only when they are equal).
+                let cell = cell_index(reference_log_ratios[i] > 0.0, logits[chosen] > logits[rejected]);
+                signal[cell] += (weight * g.abs()) as f64;
+                accumulated
+                    .step_cells
+                    .push(cell as u8 | (u8::from(g != 0.0) << 2));
             }
+            // g is phi' times beta / W: back to w |phi'|.
+            let scale = 1.0 / (beta as f64 * inverse_total as f64);
+            accumulated.step_signal = signal.map(|s| s * scale);
             return;
         }
         let inverse_lengths = &self.inverse_lengths;
         let normalizers = &self.row_log_normalizers;
         let coefficients = &mut self.row_coefficients;
         let mut bad = 0;
+        let accumulated = &mut self.accumulated;
+        accumulated.step_cells.clear();
+        let mut signal = [0.0f64; 4];
         let mut step_pair = |i: usize, inverse_total: f32| {
             let (chosen, rejected, weight) = pair_logits[i];
             let prompt = (chosen / k) as usize;
@@ -554,7 +653,13 @@ impl Run {
             );
             let u = beta * h - offsets[i];
             bad |= non_finite(u);
-            let g = weight * inverse_total * derivative(u, beta) * beta;
+            let slope = derivative(u, beta);
+            let cell = cell_index(reference_log_ratios[i] > 0.0, h > 0.0);
+            signal[cell] += (weight * slope.abs()) as f64;
+            accumulated
+                .step_cells
+                .push(cell as u8 | (u8::from(slope != 0.0) << 2));
+            let g = weight * inverse_total * slope * beta;
             gradient[chosen] += g * inverse_chosen;
             gradient[rejected] -= g * inverse_rejected;
             coefficients[prompt] += g * (inverse_chosen - inverse_rejected);
@@ -571,6 +676,7 @@ impl Run {
                 step_pair(i as usize, inverse_total);
             }
         }
+        accumulated.step_signal = signal;
         self.margins_finite = bad == 0;
     }
 
@@ -843,6 +949,10 @@ impl Run {
         metrics.reward_margin = metrics.chosen_reward - metrics.rejected_reward;
         table.finish();
         metrics.learning_table = table;
+        metrics.accumulated_table = self
+            .accumulated
+            .tracked
+            .then(|| self.accumulated.table(self.pair_logits.iter().map(|p| p.2)));
         for (row, reference_row) in log_policy.chunks(k).zip(log_reference.chunks(k)) {
             for (&l, &r) in row.iter().zip(reference_row) {
                 let probability = l.exp();

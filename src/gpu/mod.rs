@@ -1288,6 +1288,7 @@ impl GpuRunSet {
             rejected_reward,
             reward_margin: chosen_reward - rejected_reward,
             learning_table: table,
+            accumulated_table: None,
             true_reward: truth.then(|| value(22) / prompts),
             ranking_agreement: ranking.then(|| {
                 if comparable == 0 {
