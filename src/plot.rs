@@ -2,7 +2,9 @@
 //! the command line writes them as SVG and PNG.
 
 use crate::engine::history::MARGIN_QUANTILES;
-use crate::engine::{History, LearningTable, Metrics, Pair, Problem};
+use crate::engine::{History, Metrics, Pair, Problem};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -50,17 +52,179 @@ fn failed<E: std::fmt::Debug>(error: E) -> String {
     format!("drawing failed: {error:?}")
 }
 
-/// The legend of a chart's labelled series, in the same style everywhere.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-) -> PlotResult {
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 11))
-        .draw()
-        .map_err(failed)
+/// plotters' SVG and bitmap backends draw a text style of size `s` at `s / 1.24` pixels (a
+/// point-size convention); the page's canvas backend follows them (see `web.rs`). [`px`] gives
+/// the style size that draws at a given number of pixels.
+pub const POINTS_PER_PIXEL: f64 = 1.24;
+
+/// The text style size that draws `pixels` high on every backend.
+pub const fn px(pixels: f64) -> f64 {
+    pixels * POINTS_PER_PIXEL
+}
+
+/// Text sizes, drawn in the drawing's own pixels: CSS pixels on the page (its canvases are scaled
+/// to the device, not the text), so the smallest text is 10.5 CSS px at any pixel ratio.
+pub const TITLE_SIZE: f64 = px(13.5);
+/// Legends, axis titles and the learning table's labels.
+pub const LABEL_SIZE: f64 = px(11.5);
+/// Tick labels and the smallest text any chart draws.
+pub const TICK_SIZE: f64 = px(10.5);
+
+/// The colour of text and axes.
+const INK: RGBColor = RGBColor(29, 35, 48);
+
+fn font(size: f64) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&INK)
+}
+
+/// A metric's name as a chart's title.
+pub fn metric_title(name: &str) -> &str {
+    match name {
+        "loss" => "loss",
+        "accuracy" => "accuracy (share of pairs ranked right)",
+        "reference_accuracy" => "reference accuracy",
+        "kl" => "KL(\u{3c0} \u{2016} \u{3c0}0)",
+        "entropy" => "entropy of \u{3c0}",
+        "chosen_reward" => "chosen reward",
+        "rejected_reward" => "rejected reward",
+        "reward_margin" => "reward margin",
+        "learning_signal" => "learning signal",
+        "true_reward" => "expected true reward",
+        "ranking_agreement" => "ranking agreement with r*",
+        other => other,
+    }
+}
+
+/// A tick label that fits its axis: at most four significant digits, engineering notation for
+/// large and small magnitudes (`12.5k`, `3.2e-5`), never `-0`.
+pub fn tick_label(value: f64) -> String {
+    if !value.is_finite() {
+        return String::new();
+    }
+    let magnitude = value.abs();
+    if magnitude < 1e-12 {
+        return "0".to_string();
+    }
+    let trim = |text: String| -> String {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    if magnitude >= 1e4 {
+        for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+            if magnitude >= scale {
+                return trim(format!("{:.2}", value / scale)) + suffix;
+            }
+        }
+    }
+    if magnitude < 1e-3 {
+        let text = format!("{value:.1e}");
+        return text.replace(".0e", "e");
+    }
+    let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 4) as usize;
+    trim(format!("{value:.decimals$}"))
+}
+
+/// How a legend entry marks its series.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// A line segment in the series' stroke.
+    Line(ShapeStyle),
+    /// A filled box.
+    Fill(ShapeStyle),
+}
+
+/// The most rows a legend takes; entries past them are counted ("+3 more").
+const LEGEND_ROWS: usize = 3;
+
+/// Draws `title` on a line of its own at the top of `area` and `legend` in rows below it, both
+/// outside the plot, and returns the area left for the plot: a legend never covers a line.
+fn head<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    legend: &[(String, Mark)],
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let (width, _) = area.dim_in_pixel();
+    let width = width as i32;
+    let title_font = font(TITLE_SIZE);
+    let (title_area, rest) = area.split_vertically(22);
+    title_area
+        .draw(&Text::new(
+            title.to_string(),
+            (width / 2, 12),
+            title_font.pos(Pos::new(HPos::Center, VPos::Center)),
+        ))
+        .map_err(failed)?;
+    if legend.is_empty() {
+        return Ok(rest);
+    }
+    let label_font = font(LABEL_SIZE);
+    let text_width = |text: &str| {
+        area.estimate_text_size(text, &label_font)
+            .map_or(0, |size| size.0 as i32)
+    };
+    // Lay the entries out in rows; past LEGEND_ROWS the rest are counted instead.
+    let mut placed: Vec<(i32, usize, usize)> = Vec::new();
+    let (mut x, mut row) = (8, 0);
+    for (i, (label, _)) in legend.iter().enumerate() {
+        let entry = 22 + text_width(label);
+        if x > 8 && x + entry > width - 8 {
+            row += 1;
+            x = 8;
+        }
+        if row == LEGEND_ROWS {
+            break;
+        }
+        placed.push((x, row, i));
+        x += entry + 14;
+    }
+    let mut more = String::new();
+    if placed.len() < legend.len() {
+        // Room for "+N more" at the end of the last row, dropping entries until it fits.
+        loop {
+            more = format!("+{} more", legend.len() - placed.len());
+            let end = placed.last().map_or(8, |&(x, _, i)| x + 22 + text_width(&legend[i].0) + 14);
+            if end + text_width(&more) <= width - 8 || placed.len() <= 1 {
+                break;
+            }
+            placed.pop();
+        }
+    }
+    let rows = placed.last().map_or(1, |p| p.1 + 1);
+    let row_height = 18;
+    let (band, plot) = rest.split_vertically(rows as i32 * row_height + 4);
+    let middle = |row: usize| row as i32 * row_height + row_height / 2;
+    for &(x, row, i) in &placed {
+        let (label, mark) = &legend[i];
+        let y = middle(row);
+        match *mark {
+            Mark::Line(style) => band
+                .draw(&PathElement::new(vec![(x, y), (x + 18, y)], style))
+                .map_err(failed)?,
+            Mark::Fill(style) => band
+                .draw(&Rectangle::new([(x + 3, y - 5), (x + 15, y + 5)], style))
+                .map_err(failed)?,
+        }
+        band.draw(&Text::new(
+            label.clone(),
+            (x + 22, y),
+            label_font.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(failed)?;
+    }
+    if !more.is_empty() {
+        let &(x, row, i) = placed.last().expect("at least one entry is placed");
+        let x = x + 22 + text_width(&legend[i].0) + 14;
+        band.draw(&Text::new(
+            more,
+            (x, middle(row)),
+            label_font.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(failed)?;
+    }
+    Ok(plot)
 }
 
 /// `[min, max]` of `values` widened so that a flat series still gets a visible range.
@@ -77,6 +241,62 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (low - pad, high + pad)
 }
 
+/// The steps the x axis spans: from the first recorded step (a run that restarted starts again
+/// at its restart) to the last.
+fn step_range<'a>(steps: impl Iterator<Item = &'a Metrics>) -> (f64, f64) {
+    let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
+    for m in steps {
+        first = first.min(m.step as f64);
+        last = last.max(m.step as f64);
+    }
+    if !first.is_finite() {
+        return (0.0, 1.0);
+    }
+    (first, last.max(first + 1.0))
+}
+
+/// Builds a cartesian chart with the shared look: tick and axis-title sizes, room for the
+/// labels so that the x axis's title never meets a tick label, ticks that fit.
+fn cartesian<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: (f64, f64),
+    y: (f64, f64),
+    x_ticks: usize,
+    x_title: &str,
+    y_title: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_left(6)
+        .margin_right(14)
+        .margin_top(4)
+        .margin_bottom(4)
+        .x_label_area_size(if x_title.is_empty() { 22 } else { 38 })
+        .y_label_area_size(if y_title.is_empty() { 46 } else { 62 })
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)
+        .map_err(failed)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(x_ticks)
+        .y_labels(5)
+        .x_label_formatter(&|v| tick_label(*v))
+        .y_label_formatter(&|v| tick_label(*v))
+        .label_style(font(TICK_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .axis_style(INK.mix(0.6))
+        .bold_line_style(INK.mix(0.08))
+        .light_line_style(WHITE.mix(0.0));
+    if x_ticks == 0 {
+        mesh.disable_x_mesh();
+    }
+    if !x_title.is_empty() {
+        mesh.x_desc(x_title);
+    }
+    if !y_title.is_empty() {
+        mesh.y_desc(y_title);
+    }
+    mesh.draw().map_err(failed)?;
+    Ok(chart)
+}
+
 /// One line chart per metric (`loss`, `accuracy`, `kl`, ...), side by side, a line per run.
 pub fn draw_curves<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -86,6 +306,9 @@ pub fn draw_curves<DB: DrawingBackend>(
 ) -> PlotResult {
     area.fill(&WHITE).map_err(failed)?;
     let panels = area.split_evenly((1, metrics.len().max(1)));
+    let legend: Vec<(String, Mark)> = (0..history.metrics.len())
+        .map(|r| (label_at(names, r), Mark::Line(run_color(r).stroke_width(2))))
+        .collect();
     for (panel, &metric) in panels.iter().zip(metrics) {
         let series: Vec<Vec<(f64, f64)>> = history
             .metrics
@@ -97,36 +320,15 @@ pub fn draw_curves<DB: DrawingBackend>(
                     .collect()
             })
             .collect();
-        let last_step = series.iter().flatten().map(|p| p.0).fold(1.0, f64::max);
+        let steps = step_range(history.metrics.iter().flatten());
         let (low, high) = padded_range(series.iter().flatten().map(|p| p.1));
-        let mut chart = ChartBuilder::on(panel)
-            .caption(display_text(metric), ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0.0..last_step, low..high)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .x_labels(5)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_labels(5)
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(failed)?;
+        let plot = head(panel, metric_title(metric), &legend)?;
+        let mut chart = cartesian(&plot, steps, (low, high), 5, "step", "")?;
         for (r, points) in series.into_iter().enumerate() {
-            let color = run_color(r);
-            let label = label_at(names, r);
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
-                .map_err(failed)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
+                .draw_series(LineSeries::new(points, run_color(r).stroke_width(2)))
+                .map_err(failed)?;
         }
-        draw_legend(&mut chart)?;
     }
     Ok(())
 }
@@ -210,54 +412,48 @@ pub fn draw_policy<DB: DrawingBackend>(
     if shown.len() < k {
         title += &format!(" (the {} most likely of {k} outputs)", shown.len());
     }
+    let grey = RGBColor(150, 150, 150);
+    let mut legend = vec![("reference \u{3c0}0".to_string(), Mark::Fill(grey.filled()))];
+    legend.extend((0..rows.len()).map(|r| (label_at(names, r), Mark::Fill(run_color(r).filled()))));
+    let plot = head(area, &title, &legend)?;
     let k = shown.len();
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 16))
-        .margin(8)
-        .x_label_area_size(30)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..k as f64, 0.0..top)
-        .map_err(failed)?;
+    let mut chart = cartesian(&plot, (0.0, k as f64), (0.0, top), 0, "", "probability")?;
     // Output labels go under the centre of each group of bars, drawn by hand because the mesh
     // puts its labels at round numbers; every n-th one, so that the widest fit side by side.
-    let font: TextStyle = ("sans-serif", 12).into_font().into();
+    let label_font = font(TICK_SIZE);
     let widths: Vec<u32> = labels
         .iter()
         .map(|label| {
-            area.estimate_text_size(label, &font)
+            plot.estimate_text_size(label, &label_font)
                 .map_or(0, |size| size.0)
         })
         .collect();
     let widest = widths.iter().copied().max().unwrap_or(0) as f64 + 8.0;
-    let (plot_left, _) = chart.backend_coord(&(0.0, 0.0));
-    let (plot_right, _) = chart.backend_coord(&(k as f64, 0.0));
+    // The chart maps to the whole drawing's pixels; `plot` draws relative to its own corner.
+    let (base_x, base_y) = plot.get_base_pixel();
+    let at = |x: f64| {
+        let (px, py) = chart.backend_coord(&(x, 0.0));
+        (px - base_x, py - base_y)
+    };
+    let (plot_left, _) = at(0.0);
+    let (plot_right, _) = at(k as f64);
     let room = (plot_right - plot_left).max(1) as f64;
     let every = ((k as f64 * widest / room).ceil() as usize).max(1);
     for y in (0..k).step_by(every) {
-        let (x_pixel, y_pixel) = chart.backend_coord(&(y as f64 + 0.5, 0.0));
-        let label = &labels[y];
-        let width = widths[y];
-        area.draw(&Text::new(
-            label.clone(),
-            (x_pixel - width as i32 / 2, y_pixel + 6),
-            font.clone(),
+        let (x_pixel, y_pixel) = at(y as f64 + 0.5);
+        plot.draw(&Text::new(
+            labels[y].clone(),
+            (x_pixel, y_pixel + 5),
+            label_font.pos(Pos::new(HPos::Center, VPos::Top)),
         ))
         .map_err(failed)?;
     }
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_desc("probability")
-        .draw()
-        .map_err(failed)?;
     let groups = rows.len() + 1;
     let width = 0.8 / groups as f64;
     let bar = |y: usize, slot: usize, height: f64, color: RGBColor| {
         let left = y as f64 + 0.1 + slot as f64 * width;
         Rectangle::new([(left, 0.0), (left + width * 0.92, height)], color.filled())
     };
-    let grey = RGBColor(150, 150, 150);
     chart
         .draw_series(
             shown
@@ -265,9 +461,7 @@ pub fn draw_policy<DB: DrawingBackend>(
                 .enumerate()
                 .map(|(x, &y)| bar(x, 0, reference[y], grey)),
         )
-        .map_err(failed)?
-        .label("reference")
-        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], grey.filled()));
+        .map_err(failed)?;
     for (r, row) in rows.iter().enumerate() {
         let color = run_color(r);
         chart
@@ -277,13 +471,13 @@ pub fn draw_policy<DB: DrawingBackend>(
                     .enumerate()
                     .map(|(x, &y)| bar(x, r + 1, row[y], color)),
             )
-            .map_err(failed)?
-            .label(label_at(names, r))
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+            .map_err(failed)?;
     }
-    draw_legend(&mut chart)?;
     Ok(())
 }
+
+/// The most pairs the margins chart names in its legend (the rest are counted).
+const MARGIN_LEGEND: usize = 12;
 
 /// Each pair's margin `u` over the recorded steps, for one run.
 pub fn draw_margins<DB: DrawingBackend>(
@@ -298,148 +492,226 @@ pub fn draw_margins<DB: DrawingBackend>(
     else {
         return Ok(());
     };
-    let last_step = records.iter().map(|m| m.step as f64).fold(1.0, f64::max);
+    let steps = step_range(records.iter());
     let (low, high) = padded_range(margins.iter().flatten().map(|&u| u as f64).chain([0.0]));
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!("pair margins u, {}", display_text(name)),
-            ("sans-serif", 16),
-        )
-        .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..last_step, low..high)
-        .map_err(failed)?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .x_labels(5)
-        .y_labels(5)
-        .draw()
-        .map_err(failed)?;
+    let title = format!("pair margins u, {}", display_text(name));
+    let color = run_color(run);
+    let last = MARGIN_QUANTILES.len() - 1;
+    // Past MARGIN_LINES pairs a record holds quantiles: nested bands (min-max, deciles 1-9,
+    // quartiles) around the median, so the chart's size does not grow with the pairs.
+    let bands = [(0, last, "min to max"), (1, last - 1, "10% to 90%"), (2, last - 2, "25% to 75%")];
+    let band_fill = |band: usize| color.mix(0.15 + 0.15 * band as f64);
+    let legend: Vec<(String, Mark)> = if history.margin_quantiles {
+        bands
+            .iter()
+            .enumerate()
+            .map(|(band, &(_, _, label))| (label.to_string(), Mark::Fill(band_fill(band).filled())))
+            .chain(std::iter::once((
+                format!("median of {} pairs", pair_labels.len()),
+                Mark::Line(color.stroke_width(2)),
+            )))
+            .collect()
+    } else {
+        let pairs = margins.first().map_or(0, Vec::len);
+        (0..pairs)
+            .map(|p| (label_at(pair_labels, p), Mark::Line(run_color(p).stroke_width(2))))
+            .collect()
+    };
+    let plot = head(area, &title, &legend[..legend.len().min(MARGIN_LEGEND + 1)])?;
+    let mut chart = cartesian(&plot, steps, (low, high), 5, "step", "")?;
     chart
         .draw_series(LineSeries::new(
-            [(0.0, 0.0), (last_step, 0.0)],
-            BLACK.mix(0.4),
+            [(steps.0, 0.0), (steps.1, 0.0)],
+            INK.mix(0.45),
         ))
         .map_err(failed)?;
     if history.margin_quantiles {
-        // Past MARGIN_LINES pairs a record holds quantiles: nested bands (min-max, deciles 1-9,
-        // quartiles) around the median, so the chart's size does not grow with the pairs.
-        let color = run_color(run);
         let at = |q: usize| {
             records
                 .iter()
                 .zip(margins)
                 .filter_map(move |(m, u)| u.get(q).map(|&v| (m.step as f64, v as f64)))
         };
-        let last = MARGIN_QUANTILES.len() - 1;
-        for (band, (low, high)) in [(0, last), (1, last - 1), (2, last - 2)]
-            .into_iter()
-            .enumerate()
-        {
+        for (band, &(low, high, _)) in bands.iter().enumerate() {
             let outline: Vec<(f64, f64)> = at(high)
                 .chain(at(low).collect::<Vec<_>>().into_iter().rev())
                 .collect();
-            let label = match band {
-                0 => "min to max",
-                1 => "10% to 90%",
-                _ => "25% to 75%",
-            };
-            let fill = color.mix(0.15 + 0.15 * band as f64);
             chart
-                .draw_series(std::iter::once(Polygon::new(outline, fill.filled())))
-                .map_err(failed)?
-                .label(label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill.filled()));
+                .draw_series(std::iter::once(Polygon::new(outline, band_fill(band).filled())))
+                .map_err(failed)?;
         }
         chart
             .draw_series(LineSeries::new(at(last / 2), color.stroke_width(2)))
-            .map_err(failed)?
-            .label(format!("median of {} pairs", pair_labels.len()))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-        draw_legend(&mut chart)?;
+            .map_err(failed)?;
         return Ok(());
     }
     let pairs = margins.first().map_or(0, Vec::len);
     for p in 0..pairs {
-        let color = run_color(p);
         let points = records
             .iter()
             .zip(margins)
-            .map(|(m, u)| (m.step as f64, u[p] as f64));
-        let series = chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .filter_map(|(m, u)| u.get(p).map(|&v| (m.step as f64, v as f64)));
+        chart
+            .draw_series(LineSeries::new(points, run_color(p).stroke_width(2)))
             .map_err(failed)?;
-        if p < 12 {
-            series
-                .label(label_at(pair_labels, p))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-        }
     }
-    draw_legend(&mut chart)?;
     Ok(())
 }
 
-/// Every run's learning table as a 2 x 2 grid shaded by each cell's share of the learning
-/// signal, with the pair count and the share written in.
-pub fn draw_learning_tables<DB: DrawingBackend>(
+/// The row and column names of a learning table, and the cells in reading order.
+const TABLE_ROWS: [&str; 2] = ["ref right", "ref wrong"];
+const TABLE_COLUMNS: [&str; 2] = ["policy right", "policy wrong"];
+
+/// One run's learning tables: the table now (each pair in the cell it is in, with its current
+/// signal) beside the table summed over training (each cell's share of all the signal so far,
+/// the pairs that ever had signal there, and a strip of the cell's share of the signal at each
+/// recorded step). `latest` is the run's current metrics, `records` its history.
+pub fn draw_learning_table<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    tables: &[LearningTable],
-    names: &[String],
+    latest: &Metrics,
+    records: &[Metrics],
+    name: &str,
+    color: RGBColor,
 ) -> PlotResult {
     area.fill(&WHITE).map_err(failed)?;
-    let panels = area.split_evenly((1, tables.len().max(1)));
-    for (r, (panel, table)) in panels.iter().zip(tables).enumerate() {
-        let name = label_at(names, r);
-        let titled = panel.titled(&name, ("sans-serif", 14)).map_err(failed)?;
-        let (width, height) = titled.dim_in_pixel();
-        let (left, top) = (60i32, 20i32);
-        let cell_w = ((width as i32 - left - 8) / 2).max(10);
-        let cell_h = ((height as i32 - top - 8) / 2).max(10);
-        let color = run_color(r);
-        let font = ("sans-serif", 12).into_font();
-        titled
-            .draw(&Text::new("policy right", (left + 4, 4), font.clone()))
-            .map_err(failed)?;
-        titled
-            .draw(&Text::new("wrong", (left + cell_w + 4, 4), font.clone()))
-            .map_err(failed)?;
-        for (row, row_label) in ["ref right", "ref wrong"].iter().enumerate() {
-            titled
-                .draw(&Text::new(
-                    *row_label,
-                    (2, top + row as i32 * cell_h + cell_h / 2 - 6),
-                    font.clone(),
+    let plot = head(area, &display_text(name), &[])?;
+    let (width, height) = plot.dim_in_pixel();
+    let (width, height) = (width as i32, height as i32);
+    let left = 62;
+    let gap = 12;
+    let grid_width = ((width - left - gap - 4) / 2).max(20);
+    let cell_width = grid_width / 2;
+    // Narrow cells take their column names on two lines ("policy" over "right").
+    let two_lines = cell_width < 74;
+    let top = if two_lines { 46 } else { 36 };
+    let cell_height = ((height - top - 4) / 2).max(20);
+    let label = font(LABEL_SIZE);
+    let small = font(TICK_SIZE);
+    for (row, text) in TABLE_ROWS.iter().enumerate() {
+        plot.draw(&Text::new(
+            *text,
+            (2, top + row as i32 * cell_height + cell_height / 2),
+            label.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(failed)?;
+    }
+    let steps = step_range(records.iter());
+    for grid in 0..2 {
+        let x0 = left + grid as i32 * (grid_width + gap);
+        let (title, table) = if grid == 0 {
+            (format!("now (step {})", latest.step), Some(&latest.learning_table))
+        } else {
+            ("summed over training".to_string(), latest.accumulated_table.as_ref())
+        };
+        plot.draw(&Text::new(
+            title,
+            (x0 + grid_width / 2, 8),
+            label.pos(Pos::new(HPos::Center, VPos::Center)),
+        ))
+        .map_err(failed)?;
+        for (column, text) in TABLE_COLUMNS.iter().enumerate() {
+            let x = x0 + column as i32 * cell_width + cell_width / 2;
+            let lines: Vec<&str> = if two_lines {
+                text.split(' ').collect()
+            } else {
+                vec![*text]
+            };
+            for (line, text) in lines.into_iter().enumerate() {
+                plot.draw(&Text::new(
+                    text,
+                    (x, 26 + 12 * line as i32),
+                    small.pos(Pos::new(HPos::Center, VPos::Center)),
                 ))
                 .map_err(failed)?;
-            for column in 0..2 {
-                let cell = table.cells()[row * 2 + column];
-                let x = left + column as i32 * cell_w;
-                let y = top + row as i32 * cell_h;
-                titled
-                    .draw(&Rectangle::new(
-                        [(x, y), (x + cell_w - 2, y + cell_h - 2)],
-                        color.mix(0.08 + 0.85 * cell.share).filled(),
-                    ))
+            }
+        }
+        for (index, _) in TABLE_ROWS.iter().flat_map(|_| TABLE_COLUMNS).enumerate() {
+            let (row, column) = (index / 2, index % 2);
+            let x = x0 + column as i32 * cell_width;
+            let y = top + row as i32 * cell_height;
+            let corners = [(x, y), (x + cell_width - 2, y + cell_height - 2)];
+            let Some(table) = table else {
+                plot.draw(&Rectangle::new(corners, INK.mix(0.25)))
                     .map_err(failed)?;
-                titled
-                    .draw(&Rectangle::new(
-                        [(x, y), (x + cell_w - 2, y + cell_h - 2)],
-                        BLACK.mix(0.3),
-                    ))
-                    .map_err(failed)?;
-                let noun = if cell.pairs == 1 { "pair" } else { "pairs" };
-                let text = format!("{} {noun}, {:.0}%", cell.pairs, 100.0 * cell.share);
-                titled
-                    .draw(&Text::new(text, (x + 4, y + cell_h / 2 - 6), font.clone()))
+                continue;
+            };
+            let cell = table.cells()[index];
+            // Light enough at full share that the text stays readable on it.
+            plot.draw(&Rectangle::new(
+                corners,
+                color.mix(0.06 + 0.44 * cell.share).filled(),
+            ))
+            .map_err(failed)?;
+            plot.draw(&Rectangle::new(corners, INK.mix(0.25)))
+                .map_err(failed)?;
+            plot.draw(&Text::new(
+                format!("{:.0}%", 100.0 * cell.share),
+                (x + 5, y + 4),
+                font(TITLE_SIZE).pos(Pos::new(HPos::Left, VPos::Top)),
+            ))
+            .map_err(failed)?;
+            let noun = if cell.pairs == 1 { "pair" } else { "pairs" };
+            plot.draw(&Text::new(
+                format!("{} {noun}", cell.pairs),
+                (x + 5, y + 22),
+                small.pos(Pos::new(HPos::Left, VPos::Top)),
+            ))
+            .map_err(failed)?;
+            if grid == 1 && records.len() > 1 && cell_height > 56 {
+                // The cell's share of each recorded step's signal, 0 to 1, over the steps.
+                let strip_top = y + cell_height - 20;
+                let strip_height = 14.0;
+                let (first, last) = steps;
+                let span = (last - first).max(1.0);
+                let points: Vec<(i32, i32)> = records
+                    .iter()
+                    .map(|m| {
+                        let share = m.learning_table.cells()[index].share;
+                        let px = x + 4 + ((m.step as f64 - first) / span * (cell_width - 10) as f64) as i32;
+                        let py = strip_top + ((1.0 - share) * strip_height) as i32;
+                        (px, py)
+                    })
+                    .collect();
+                plot.draw(&PathElement::new(
+                    vec![(x + 4, strip_top + 14), (x + cell_width - 6, strip_top + 14)],
+                    INK.mix(0.25),
+                ))
+                .map_err(failed)?;
+                plot.draw(&PathElement::new(points, color.stroke_width(2)))
                     .map_err(failed)?;
             }
         }
+        if table.is_none() {
+            plot.draw(&Text::new(
+                "not tracked on WebGPU",
+                (x0 + grid_width / 2, top + cell_height),
+                small.pos(Pos::new(HPos::Center, VPos::Center)),
+            ))
+            .map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Several runs' learning tables (see [`draw_learning_table`]) in a grid of panels, as many
+/// side by side as fit at about 360 pixels each. `latest[i]` is run `runs[i]`'s current
+/// metrics; the strips come from `history`.
+pub fn draw_learning_tables<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    history: &History,
+    runs: std::ops::Range<usize>,
+    latest: &[Metrics],
+    names: &[String],
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let count = runs.len().max(1);
+    let (width, _) = area.dim_in_pixel();
+    let columns = ((width / 360) as usize).clamp(1, count);
+    let rows = count.div_ceil(columns);
+    let panels = area.split_evenly((rows, columns));
+    for ((panel, run), metrics) in panels.iter().zip(runs).zip(latest) {
+        let records = history.metrics.get(run).map_or(&[][..], Vec::as_slice);
+        draw_learning_table(panel, metrics, records, &label_at(names, run), run_color(run))?;
     }
     Ok(())
 }

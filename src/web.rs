@@ -9,6 +9,9 @@ use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::Scenario;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind, FontTransform,
+};
 use plotters_canvas::CanvasBackend;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -102,6 +105,9 @@ pub struct Playground {
     /// state read back when WebGPU trains (metrics, plots and the fallback all read it).
     set: RunSet,
     history: History,
+    /// Every run's metrics at the current state, computed once per state: a frame's tables,
+    /// charts and record all read them. Cleared whenever the runs change.
+    metrics: std::cell::OnceCell<Vec<Metrics>>,
     #[cfg(feature = "gpu")]
     gpu: gpu_glue::Slot,
 }
@@ -133,18 +139,41 @@ struct RunInfo<'a> {
     color: String,
     step: u64,
     metrics: Metrics,
-    policy: Vec<Vec<f64>>,
-    margins: Vec<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<Vec<Vec<f64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    margins: Option<Vec<f32>>,
     predicted: PredictedTable,
 }
 
+/// The generated pairs a snapshot lists (the editor names the first few and counts the rest).
+const GENERATED_SHOWN: usize = 40;
+
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Snapshot<'a> {
+    runs: Vec<RunInfo<'a>>,
+    generated: Vec<PairInfo>,
+    generated_count: usize,
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
     outputs: Vec<OutputInfo<'a>>,
     prompts: &'a [String],
     reference: Vec<Vec<f64>>,
     pairs: Vec<PairInfo>,
     runs: Vec<RunInfo<'a>>,
+}
+
+fn pair_info(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> PairInfo {
+    PairInfo {
+        prompt: pair.prompt,
+        chosen: pair.chosen,
+        rejected: pair.rejected,
+        weight: pair.weight,
+        label: plot::pair_label(problem, pair),
+    }
 }
 
 #[wasm_bindgen]
@@ -160,6 +189,7 @@ impl Playground {
             scenario,
             set,
             history,
+            metrics: Default::default(),
             #[cfg(feature = "gpu")]
             gpu: Default::default(),
         })
@@ -208,6 +238,7 @@ impl Playground {
         for &i in &reset {
             self.history.clear_run(i);
         }
+        self.metrics.take();
         let changed = !same_data || scenario.runs != self.scenario.runs;
         self.scenario = scenario;
         #[cfg(feature = "gpu")]
@@ -215,7 +246,7 @@ impl Playground {
             self.resync_gpu();
         }
         if changed {
-            self.history.record(&self.set);
+            self.record_now();
         }
         Ok(to_js(&ApplyResult { reset, reshaped }))
     }
@@ -235,22 +266,33 @@ impl Playground {
             self.resync_gpu();
         }
         self.set.step(steps as u64);
+        self.metrics.take();
     }
 
     /// Every run back to step 0; the history starts over.
     pub fn reset(&mut self) {
         self.absorb();
         self.set.reset();
+        self.metrics.take();
         #[cfg(feature = "gpu")]
         self.resync_gpu();
         self.history.clear();
-        self.history.record(&self.set);
+        self.record_now();
     }
 
     /// Appends every run's current metrics and margins to the history.
     pub fn record(&mut self) {
         self.absorb();
-        self.history.record(&self.set);
+        self.record_now();
+    }
+
+    /// The engine's estimate of one training step of every run on the CPU, in milliseconds
+    /// (`scenario::budget`, calibrated on the native build; the page's automatic backend choice
+    /// starts from it and then goes by measured step times).
+    #[wasm_bindgen(js_name = estimateStepMs)]
+    pub fn estimate_step_ms(&self) -> f64 {
+        let usage = Usage::default();
+        crate::scenario::budget::Estimate::new(&self.scenario, &usage).seconds_per_step * 1e3
     }
 
     /// The backend that trains: `"webgpu"` or `"cpu"`.
@@ -263,9 +305,31 @@ impl Playground {
         "cpu".to_string()
     }
 
-    /// Everything the page shows as text: outputs, reference, pairs, and per run its metrics,
-    /// policy, margins and predicted learning table.
+    /// What the page shows as text each frame, and nothing that grows with the data: per run its
+    /// name, colour, step, metrics and predicted learning table, and the first generated pairs
+    /// (`{runs, generated, generatedCount}`). See [`Playground::details`] for the rest.
     pub fn snapshot(&mut self) -> JsValue {
+        self.absorb();
+        let problem = self.set.problem();
+        let explicit = self.scenario.pairs.len();
+        let generated: Vec<PairInfo> = problem
+            .pairs()
+            .iter()
+            .skip(explicit)
+            .take(GENERATED_SHOWN)
+            .map(|p| pair_info(problem, p))
+            .collect();
+        let runs = self.run_infos(false);
+        to_js(&Snapshot {
+            runs,
+            generated,
+            generated_count: problem.pairs().len().saturating_sub(explicit),
+        })
+    }
+
+    /// Everything, for exports and tests: outputs, prompts, reference, every pair, and per run
+    /// its metrics, policy, margins and predicted table. Its size grows with the scenario.
+    pub fn details(&mut self) -> JsValue {
         self.absorb();
         let problem = self.set.problem();
         let k = problem.output_count();
@@ -282,41 +346,13 @@ impl Playground {
             .chunks(k)
             .map(|row| row.iter().map(|&l| (l as f64).exp()).collect())
             .collect();
-        let pairs = problem
-            .pairs()
-            .iter()
-            .map(|p| PairInfo {
-                prompt: p.prompt,
-                chosen: p.chosen,
-                rejected: p.rejected,
-                weight: p.weight,
-                label: plot::pair_label(problem, p),
-            })
-            .collect();
-        let runs = self
-            .set
-            .runs()
-            .iter()
-            .enumerate()
-            .map(|(i, run)| {
-                let (r, g, b) = plot::PALETTE[i % plot::PALETTE.len()];
-                RunInfo {
-                    name: &run.config().name,
-                    color: format!("#{r:02x}{g:02x}{b:02x}"),
-                    step: run.steps(),
-                    metrics: run.metrics(problem),
-                    policy: run.policy(problem).chunks(k).map(<[f64]>::to_vec).collect(),
-                    margins: run.margins(problem),
-                    predicted: predicted_table(run.config()),
-                }
-            })
-            .collect();
-        to_js(&Snapshot {
+        let pairs = problem.pairs().iter().map(|p| pair_info(problem, p)).collect();
+        to_js(&Details {
             outputs,
             prompts: problem.prompts(),
             reference,
             pairs,
-            runs,
+            runs: self.run_infos(true),
         })
     }
 
@@ -353,17 +389,14 @@ impl Playground {
         })
     }
 
-    /// Draws every run's learning table.
-    #[wasm_bindgen(js_name = drawLearningTables)]
-    pub fn draw_learning_tables(&self, canvas: HtmlCanvasElement) -> Result<(), JsError> {
-        let tables = self.tables();
-        self.on_canvas(canvas, |area| {
-            plot::draw_learning_tables(area, &tables, &self.names())
-        })
+    /// Draws one run's learning tables: now, and summed over training.
+    #[wasm_bindgen(js_name = drawLearningTable)]
+    pub fn draw_learning_table(&self, canvas: HtmlCanvasElement, run: usize) -> Result<(), JsError> {
+        self.on_canvas(canvas, |area| self.learning_table(area, run))
     }
 
     /// One chart as SVG text: `kind` is `curves` (`arg`: comma-separated metrics), `policy`
-    /// (`arg`: prompt index), `margins` (`arg`: run index) or `tables`.
+    /// (`arg`: prompt index), `margins` or `tables` (`arg`: run index).
     pub fn svg(&self, kind: &str, width: u32, height: u32, arg: &str) -> Result<String, JsError> {
         let mut text = String::new();
         {
@@ -390,7 +423,7 @@ impl Playground {
                     let name = self.names().get(index).cloned().unwrap_or_default();
                     plot::draw_margins(&area, &self.history, index, &name, &self.pair_labels())
                 }
-                "tables" => plot::draw_learning_tables(&area, &self.tables(), &self.names()),
+                "tables" => self.learning_table(&area, index),
                 other => Err(format!(
                     "unknown chart {other:?} (curves, policy, margins or tables)"
                 )),
@@ -420,8 +453,51 @@ impl Playground {
                         *slot = run;
                     }
                 }
+                self.metrics.take();
             }
         }
+    }
+
+    /// Every run's metrics at the current state (computed once per state).
+    fn current_metrics(&self) -> &[Metrics] {
+        self.metrics.get_or_init(|| self.set.metrics())
+    }
+
+    /// Records the current metrics (and margins, for the charts) in the history.
+    fn record_now(&mut self) {
+        let metrics = self.current_metrics().to_vec();
+        let margins = if self.history.record_margins {
+            let problem = self.set.problem();
+            self.set.runs().iter().map(|run| run.margins(problem)).collect()
+        } else {
+            Vec::new()
+        };
+        self.history.push(metrics, margins);
+    }
+
+    /// Per run: name, colour, step, metrics, predicted table; with `full`, policy and margins.
+    fn run_infos(&self, full: bool) -> Vec<RunInfo<'_>> {
+        let problem = self.set.problem();
+        let k = problem.output_count();
+        self.set
+            .runs()
+            .iter()
+            .zip(self.current_metrics())
+            .enumerate()
+            .map(|(i, (run, metrics))| {
+                let (r, g, b) = plot::PALETTE[i % plot::PALETTE.len()];
+                RunInfo {
+                    name: &run.config().name,
+                    color: format!("#{r:02x}{g:02x}{b:02x}"),
+                    step: run.steps(),
+                    metrics: metrics.clone(),
+                    policy: full
+                        .then(|| run.policy(problem).chunks(k).map(<[f64]>::to_vec).collect()),
+                    margins: full.then(|| run.margins(problem)),
+                    predicted: predicted_table(run.config()),
+                }
+            })
+            .collect()
     }
 
     /// The runs' names as the charts show them: a diverged run says so in every legend.
@@ -429,11 +505,12 @@ impl Playground {
         self.set
             .runs()
             .iter()
-            .map(|run| {
+            .zip(self.current_metrics())
+            .map(|(run, metrics)| {
                 let name = &run.config().name;
                 match run.diverged_at() {
                     Some(step) => format!("{name} (diverged at step {step})"),
-                    None if run.diverged(self.set.problem()) => format!("{name} (diverged)"),
+                    None if metrics.diverged => format!("{name} (diverged)"),
                     None => name.clone(),
                 }
             })
@@ -448,12 +525,19 @@ impl Playground {
             .collect()
     }
 
-    fn tables(&self) -> Vec<crate::engine::LearningTable> {
-        self.set
-            .runs()
-            .iter()
-            .map(|r| r.metrics(self.set.problem()).learning_table)
-            .collect()
+    /// Run `run`'s learning tables, from its current metrics and its recorded history.
+    fn learning_table<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        run: usize,
+    ) -> plot::PlotResult {
+        if run >= self.set.runs().len() {
+            return Ok(());
+        }
+        let latest = &self.current_metrics()[run];
+        let records = self.history.metrics.get(run).map_or(&[][..], Vec::as_slice);
+        let name = self.names().swap_remove(run);
+        plot::draw_learning_table(area, latest, records, &name, plot::run_color(run))
     }
 
     fn pair_labels(&self) -> Vec<String> {
@@ -465,16 +549,166 @@ impl Playground {
             .collect()
     }
 
+    /// Draws on `canvas` in CSS pixels (see [`CssCanvas`]).
     fn on_canvas(
         &self,
         canvas: HtmlCanvasElement,
-        draw: impl FnOnce(&DrawingArea<CanvasBackend, Shift>) -> plot::PlotResult,
+        draw: impl FnOnce(&DrawingArea<CssCanvas, Shift>) -> plot::PlotResult,
     ) -> Result<(), JsError> {
-        let backend = CanvasBackend::with_canvas_object(canvas)
-            .ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
-        let area = backend.into_drawing_area();
+        let area = CssCanvas::new(canvas)
+            .ok_or_else(|| JsError::new("the canvas has no 2D context"))?
+            .into_drawing_area();
         draw(&area).map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+}
+
+/// A canvas drawn in CSS pixels. The page sizes a canvas's bitmap to its CSS size times the
+/// device pixel ratio; this backend tells the charts the CSS size and sets the context's
+/// transform to the ratio, so coordinates, line widths and text are all scaled to the device
+/// together: text drawn at 11 px is 11 CSS px at any ratio, and sharp. Text sizes follow the
+/// SVG and bitmap backends' convention (a style of size `s` draws at `s / 1.24` px), so the page
+/// and its exports look alike.
+struct CssCanvas {
+    inner: CanvasBackend,
+    size: (u32, u32),
+}
+
+impl CssCanvas {
+    fn new(canvas: HtmlCanvasElement) -> Option<CssCanvas> {
+        let (width, height) = (canvas.width(), canvas.height());
+        let css_width = canvas.client_width();
+        // A canvas not laid out (an export of a hidden chart) is drawn at ratio 1.
+        let ratio = if css_width > 0 {
+            (width as f64 / css_width as f64).max(0.25)
+        } else {
+            1.0
+        };
+        let context: web_sys::CanvasRenderingContext2d =
+            canvas.get_context("2d").ok()??.dyn_into().ok()?;
+        context
+            .set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0)
+            .ok()?;
+        let size = (
+            ((width as f64 / ratio).round() as u32).max(1),
+            ((height as f64 / ratio).round() as u32).max(1),
+        );
+        Some(CssCanvas {
+            inner: CanvasBackend::with_canvas_object(canvas)?,
+            size,
+        })
+    }
+}
+
+/// A text style drawn at its size over [`plot::POINTS_PER_PIXEL`], as the other backends draw it.
+struct Pixels<'a, T>(&'a T);
+
+impl<T: BackendTextStyle> BackendTextStyle for Pixels<'_, T> {
+    type FontError = T::FontError;
+    fn color(&self) -> BackendColor {
+        self.0.color()
+    }
+    fn size(&self) -> f64 {
+        self.0.size() / plot::POINTS_PER_PIXEL
+    }
+    fn transform(&self) -> FontTransform {
+        self.0.transform()
+    }
+    fn style(&self) -> plotters_backend::FontStyle {
+        self.0.style()
+    }
+    fn anchor(&self) -> plotters_backend::text_anchor::Pos {
+        self.0.anchor()
+    }
+    fn family(&self) -> plotters_backend::FontFamily<'_> {
+        self.0.family()
+    }
+    fn layout_box(&self, text: &str) -> Result<((i32, i32), (i32, i32)), Self::FontError> {
+        let ((x0, y0), (x1, y1)) = self.0.layout_box(text)?;
+        let scale = |v: i32| (v as f64 / plot::POINTS_PER_PIXEL).round() as i32;
+        Ok(((scale(x0), scale(y0)), (scale(x1), scale(y1))))
+    }
+    fn draw<E, F: FnMut(i32, i32, BackendColor) -> Result<(), E>>(
+        &self,
+        text: &str,
+        pos: BackendCoord,
+        draw: F,
+    ) -> Result<Result<(), E>, Self::FontError> {
+        self.0.draw(text, pos, draw)
+    }
+}
+
+type CanvasResult = Result<(), DrawingErrorKind<<CanvasBackend as DrawingBackend>::ErrorType>>;
+
+impl DrawingBackend for CssCanvas {
+    type ErrorType = <CanvasBackend as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn ensure_prepared(&mut self) -> CanvasResult {
+        self.inner.ensure_prepared()
+    }
+    fn present(&mut self) -> CanvasResult {
+        self.inner.present()
+    }
+    fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> CanvasResult {
+        self.inner.draw_pixel(point, color)
+    }
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> CanvasResult {
+        self.inner.draw_line(from, to, style)
+    }
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> CanvasResult {
+        self.inner.draw_rect(upper_left, bottom_right, style, fill)
+    }
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> CanvasResult {
+        self.inner.draw_path(path, style)
+    }
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> CanvasResult {
+        self.inner.draw_circle(center, radius, style, fill)
+    }
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vertices: I,
+        style: &S,
+    ) -> CanvasResult {
+        self.inner.fill_polygon(vertices, style)
+    }
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> CanvasResult {
+        self.inner.draw_text(text, &Pixels(style), pos)
+    }
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        self.inner.estimate_text_size(text, &Pixels(style))
     }
 }
 

@@ -79,6 +79,15 @@ function freshLabel(used, prefix) {
   for (let i = used.length; ; i += 1) if (!used.includes(`${prefix}${i}`)) return `${prefix}${i}`;
 }
 
+/** Rows an editor shows at once; past this it pages (a scenario may hold thousands of outputs
+ * or pairs, and a control per row for all of them would freeze the tab). */
+export const PAGE_ROWS = 100;
+/** Prompts whose reference (or reward) rows show at once. */
+const PAGE_PROMPTS = 8;
+/** Past this many outputs (or prompts) a pair names them in a text field, not a dropdown that
+ * lists them all in every row. */
+const DROPDOWN_LIMIT = 64;
+
 /** The editors of one playground. `view` is the mounted component (see playground.js). */
 export class Editors {
   constructor(view, container) {
@@ -93,7 +102,11 @@ export class Editors {
     this.referenceBars = [];
     this.runSwatches = [];
     this.runStatuses = [];
+    this.runNames = [];
     this.generatedList = null;
+    // The page each paged list shows (see `pager`), and the first run the Runs editor shows.
+    this.pages = {};
+    this.runOffset = 0;
     container.append(
       section('Outputs and prompts', 'The answers a policy chooses between (the same set for every prompt), and the prompts.', this.sections.outputs),
       section('Reference π0', 'The reference model per prompt. Drag a bar or type a weight; weights are normalised, the bars show the probabilities.', this.sections.reference),
@@ -115,15 +128,47 @@ export class Editors {
     if (name === 'reference') this.updateReference();
   }
 
+  /**
+   * The rows of list `key` (of `total`) the editor shows now, `[start, end)`, and the control that
+   * pages through them (null when everything fits); paging rebuilds the editor `section`.
+   */
+  pager(key, total, section, size = PAGE_ROWS, noun = 'rows') {
+    const pages = Math.max(1, Math.ceil(total / size));
+    const page = Math.min(this.pages[key] ?? 0, pages - 1);
+    const start = page * size;
+    const end = Math.min(total, start + size);
+    if (pages === 1) return { start, end, element: null };
+    const go = (to) => {
+      this.pages[key] = to;
+      this.render(section);
+    };
+    const element = h(
+      'div',
+      { class: 'pager', role: 'group', 'aria-label': `Pages of ${noun}` },
+      h('button', { type: 'button', class: 'small', disabled: page === 0, onclick: () => go(page - 1) }, '‹ Previous'),
+      h('span', { class: 'pager-text' }, `${noun} ${(start + 1).toLocaleString('en')}–${end.toLocaleString('en')} of ${total.toLocaleString('en')}`),
+      h('button', { type: 'button', class: 'small', disabled: page === pages - 1, onclick: () => go(page + 1) }, 'Next ›'),
+    );
+    return { start, end, element };
+  }
+
+  /** Shows each run's current name (names follow the settings, see knobs.js) unless typing it. */
+  syncRunNames() {
+    this.runNames.forEach((input, i) => {
+      const name = this.view.model.runs[i + this.runOffset]?.name;
+      if (name !== undefined && input !== input.ownerDocument.activeElement && input.value !== name) input.value = name;
+    });
+  }
+
   /** Live parts: run colours, divergence, and the list of generated pairs. */
   update(snapshot) {
     snapshot.runs.forEach((run, i) => {
-      const swatch = this.runSwatches[i];
+      const swatch = this.runSwatches[i - this.runOffset];
       if (swatch && swatch.dataset.color !== run.color) {
         swatch.dataset.color = run.color;
         swatch.style.background = run.color;
       }
-      const status = this.runStatuses[i];
+      const status = this.runStatuses[i - this.runOffset];
       if (status) {
         const text = run.metrics.diverged ? divergedText(run.metrics) : '';
         if (status.textContent !== text) {
@@ -133,13 +178,14 @@ export class Editors {
       }
     });
     if (this.generatedList) {
-      const generated = snapshot.pairs.slice(this.view.model.pairs.length);
-      const key = generated.map((p) => `${p.label}×${p.weight}`).join('|');
+      // The snapshot lists the first generated pairs and counts them all.
+      const { generated, generatedCount: count } = snapshot;
+      const key = `${count}|${generated.map((p) => `${p.label}×${p.weight}`).join('|')}`;
       if (this.generatedList.dataset.key !== key) {
         this.generatedList.dataset.key = key;
-        const shown = generated.slice(0, 40).map((p) => p.label + (p.weight !== 1 ? ` (×${p.weight})` : ''));
-        this.generatedList.textContent = generated.length
-          ? `${generated.length} generated pair${generated.length === 1 ? '' : 's'}: ${shown.join(', ')}${generated.length > shown.length ? ', …' : ''}`
+        const shown = generated.map((p) => p.label + (p.weight !== 1 ? ` (×${p.weight})` : ''));
+        this.generatedList.textContent = count
+          ? `${count} generated pair${count === 1 ? '' : 's'}: ${shown.join(', ')}${count > shown.length ? ', …' : ''}`
           : 'No pairs generated (count is 0).';
       }
     }
@@ -149,7 +195,10 @@ export class Editors {
 
   build_outputs() {
     const { model } = this.view;
-    const outputRows = model.outputs.map((output, y) => {
+    const outputPage = this.pager('outputs', model.outputs.length, 'outputs', PAGE_ROWS, 'outputs');
+    const promptPage = this.pager('prompts', model.prompts.length, 'outputs', PAGE_ROWS, 'prompts');
+    const outputRows = model.outputs.slice(outputPage.start, outputPage.end).map((output, offset) => {
+      const y = outputPage.start + offset;
       const label = h('input', { type: 'text', value: output.label, 'aria-label': `Output ${y + 1} label`, 'data-path': `outputs[${y}]`, autocomplete: 'off', spellcheck: 'false' });
       const length = numberInput(output.length, { min: 1, 'aria-label': `Output ${y + 1} length`, 'data-path': `outputs[${y}].length` });
       label.setAttribute('aria-description', 'A unique name for this answer; pairs and plots use it.');
@@ -172,7 +221,8 @@ export class Editors {
       length.addEventListener('input', edit);
       return row;
     });
-    const promptRows = model.prompts.map((prompt, x) => {
+    const promptRows = model.prompts.slice(promptPage.start, promptPage.end).map((prompt, offset) => {
+      const x = promptPage.start + offset;
       const label = h('input', { type: 'text', value: prompt, 'aria-label': `Prompt ${x + 1} label`, 'data-path': `prompts[${x}]`, autocomplete: 'off', spellcheck: 'false' });
       label.setAttribute('aria-description', 'A unique name for this prompt.');
       const row = h(
@@ -193,10 +243,12 @@ export class Editors {
     });
     return [
       h('div', { class: 'row output-row row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Length'), h('span', {})),
+      outputPage.element,
       ...outputRows,
       h('button', { type: 'button', onclick: () => this.addOutput(), 'aria-description': 'Adds an answer; its reference weight starts at the average.' }, '+ Add output'),
-      h('h4', {}, 'Prompts'),
+      h('h3', {}, 'Prompts'),
       h('p', { class: 'help' }, 'Several prompts share the outputs; each has its own reference and pairs.'),
+      promptPage.element,
       ...promptRows,
       h('button', { type: 'button', onclick: () => this.addPrompt(), 'aria-description': 'Adds a prompt with a copy of the first prompt’s reference.' }, '+ Add prompt'),
     ];
@@ -258,8 +310,12 @@ export class Editors {
   build_reference() {
     const { model } = this.view;
     this.referenceBars = [];
-    const blocks = model.prompts.map((prompt, x) => {
-      const bars = model.outputs.map((output, y) => {
+    const prompts = this.pager('referencePrompts', model.prompts.length, 'reference', PAGE_PROMPTS, 'prompts');
+    const outputs = this.pager('reference', model.outputs.length, 'reference', PAGE_ROWS, 'outputs');
+    const blocks = model.prompts.slice(prompts.start, prompts.end).map((prompt, promptOffset) => {
+      const x = prompts.start + promptOffset;
+      const bars = model.outputs.slice(outputs.start, outputs.end).map((output, outputOffset) => {
+        const y = outputs.start + outputOffset;
         const where = model.prompts.length > 1 ? ` on prompt ${prompt}` : '';
         const fill = h('div', { class: 'ref-fill' });
         const track = h(
@@ -294,11 +350,11 @@ export class Editors {
       return h(
         'div',
         { class: 'ref-prompt' },
-        model.prompts.length > 1 ? h('h4', {}, `Prompt ${prompt}`) : null,
-        h('div', { class: 'ref-bars', style: `--outputs: ${model.outputs.length}` }, bars),
+        model.prompts.length > 1 ? h('h3', {}, `Prompt ${prompt}`) : null,
+        h('div', { class: 'ref-bars', tabindex: '-1', style: `--outputs: ${outputs.end - outputs.start}` }, bars),
       );
     });
-    return [...blocks];
+    return [prompts.element, outputs.element, ...blocks];
   }
 
   /** Sets reference[x][y] to probability `p`, the other outputs sharing `1 - p` in proportion. */
@@ -369,14 +425,30 @@ export class Editors {
 
   build_pairs() {
     const { model } = this.view;
-    const outputOptions = model.outputs.map((o, y) => [String(y), o.label]);
-    const promptOptions = model.prompts.map((p, x) => [String(x), p]);
     const manyPrompts = model.prompts.length > 1;
-    const rows = model.pairs.map((pair, i) => {
+    const page = this.pager('pairs', model.pairs.length, 'pairs', PAGE_ROWS, 'pairs');
+    // A dropdown per row while the lists are short; past DROPDOWN_LIMIT a text field that takes
+    // a label (checked when the edit is applied), so that a row costs the same at any size.
+    const chooser = (labels, value, props) => {
+      if (labels.length <= DROPDOWN_LIMIT) return select(labels.map((label, j) => [String(j), label]), value, props);
+      const input = h('input', { type: 'text', value: labels[value] ?? '', autocomplete: 'off', spellcheck: 'false', ...props });
+      input.setAttribute('aria-description', `${props['aria-description']} Type its label.`);
+      input.dataset.labels = 'text';
+      return input;
+    };
+    const index = (control, labels, what) => {
+      if (control.tagName === 'SELECT') return Number(control.value);
+      const at = labels.indexOf(control.value);
+      if (at < 0) throw new FieldError(control.dataset.path, `no ${what} is labelled “${control.value}”`);
+      return at;
+    };
+    const outputLabels = model.outputs.map((o) => o.label);
+    const rows = model.pairs.slice(page.start, page.end).map((pair, offset) => {
+      const i = page.start + offset;
       const n = i + 1;
-      const prompt = manyPrompts ? select(promptOptions, pair.prompt, { 'aria-label': `Pair ${n} prompt`, 'data-path': `pairs[${i}].prompt`, 'aria-description': 'The prompt this preference is about.' }) : null;
-      const chosen = select(outputOptions, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': 'The preferred answer (y+).' });
-      const rejected = select(outputOptions, pair.rejected, { 'aria-label': `Pair ${n} rejected output`, 'data-path': `pairs[${i}].rejected`, 'aria-description': 'The dispreferred answer (y−).' });
+      const prompt = manyPrompts ? chooser(model.prompts, pair.prompt, { 'aria-label': `Pair ${n} prompt`, 'data-path': `pairs[${i}].prompt`, 'aria-description': 'The prompt this preference is about.' }) : null;
+      const chosen = chooser(outputLabels, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': 'The preferred answer (y+).' });
+      const rejected = chooser(outputLabels, pair.rejected, { 'aria-label': `Pair ${n} rejected output`, 'data-path': `pairs[${i}].rejected`, 'aria-description': 'The dispreferred answer (y−).' });
       const weight = numberInput(pair.weight, { min: 0, 'aria-label': `Pair ${n} weight`, 'data-path': `pairs[${i}].weight`, 'aria-description': 'How many times this pair counts (positive).' });
       const row = h(
         'div',
@@ -392,9 +464,9 @@ export class Editors {
         this.view.apply(
           (next) => {
             next.pairs[i] = {
-              prompt: prompt ? Number(prompt.value) : 0,
-              chosen: Number(chosen.value),
-              rejected: Number(rejected.value),
+              prompt: prompt ? index(prompt, model.prompts, 'prompt') : 0,
+              chosen: index(chosen, outputLabels, 'output'),
+              rejected: index(rejected, outputLabels, 'output'),
               weight: readNumber(weight),
             };
           },
@@ -415,6 +487,7 @@ export class Editors {
       h('span', {}),
     );
     return [
+      page.element,
       h('div', { class: 'pairs', 'data-path': 'pairs' }, model.pairs.length ? head : h('p', { class: 'help' }, 'No explicit pairs.'), rows),
       h('button', { type: 'button', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
       this.buildReward(),
@@ -446,8 +519,13 @@ export class Editors {
     const body = [];
     this.generatedList = null;
     if (hasReward) {
-      model.prompts.forEach((prompt, x) => {
-        const inputs = model.outputs.map((output, y) => {
+      const prompts = this.pager('rewardPrompts', model.prompts.length, 'pairs', PAGE_PROMPTS, 'prompts');
+      const outputs = this.pager('reward', model.outputs.length, 'pairs', PAGE_ROWS, 'outputs');
+      body.push(prompts.element, outputs.element);
+      model.prompts.slice(prompts.start, prompts.end).forEach((prompt, promptOffset) => {
+        const x = prompts.start + promptOffset;
+        const inputs = model.outputs.slice(outputs.start, outputs.end).map((output, outputOffset) => {
+          const y = outputs.start + outputOffset;
           const input = numberInput(model.reward[x][y], { 'aria-label': `True reward of ${output.label}${model.prompts.length > 1 ? ` on prompt ${prompt}` : ''}`, 'data-path': `reward[${x}][${y}]` });
           input.addEventListener('input', () =>
             this.view.apply(
@@ -522,8 +600,12 @@ export class Editors {
     const { model } = this.view;
     this.runSwatches = [];
     this.runStatuses = [];
-    const cards = model.runs.map((run, i) => this.buildRunCard(run, i));
+    this.runNames = [];
+    const page = this.pager('runs', model.runs.length, 'runs', 24, 'runs');
+    this.runOffset = page.start;
+    const cards = model.runs.slice(page.start, page.end).map((run, offset) => this.buildRunCard(run, page.start + offset));
     return [
+      page.element,
       ...cards,
       h('button', { type: 'button', onclick: () => this.addRun(), 'aria-description': 'Adds a DPO run (logistic loss, gamma = beta) at the end.' }, '+ Add run'),
     ];
@@ -550,6 +632,7 @@ export class Editors {
     const strength = numberInput(run.regularizer.lambda ?? run.regularizer.p ?? 0.1, { min: 0 });
     const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
     this.runSwatches.push(swatch);
+    this.runNames.push(name);
     // Says when the run diverged (filled by `update`); hidden otherwise.
     const status = h('p', { class: 'run-status error', role: 'status', hidden: true });
     this.runStatuses.push(status);
@@ -648,6 +731,7 @@ export class Editors {
     alpha.addEventListener('input', () => {
       if (Number.isFinite(Number(alpha.value))) alphaSlider.value = alpha.value;
     });
+    name.addEventListener('input', () => this.view.namedByUser.add(i));
     for (const control of [name, beta, gamma, margin, alpha, scale, lr, momentum, batch, seed, strength]) control.addEventListener('input', edit);
     for (const control of [loss, lengthNormalize, init, optimizer, regularizer]) control.addEventListener('change', edit);
     return card;
@@ -677,12 +761,19 @@ export class Editors {
 
   removeRun(i) {
     const last = i === this.view.model.runs.length - 1;
+    // The runs after it move up: so do their "named by the user" marks.
+    const typed = this.view.namedByUser;
+    const shifted = [...typed].filter((j) => j !== i).map((j) => (j > i ? j - 1 : j));
     const ok = this.view.apply(
       (next) => {
         next.runs.splice(i, 1);
       },
       { rebuild: ['runs'], resetAll: !last },
     );
+    if (ok) {
+      typed.clear();
+      for (const j of shifted) typed.add(j);
+    }
     // Runs after the removed one move up an index; restarting them all keeps each run's state its own.
     if (ok && !last) this.view.note('Removed a run; the runs restarted so that each keeps its own state.');
   }

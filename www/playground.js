@@ -10,6 +10,7 @@
 import init, { Playground, presets, validateScenario, defaultScenario } from './pkg/dpo_playground.js';
 import { h, field, select, formatNumber, download } from './dom.js';
 import { Editors, FieldError, divergedText } from './editors.js';
+import { Knobs, followNames } from './knobs.js';
 import { modelFromCanonical, scenarioText, cloneModel, hashFor, readHash } from './state.js';
 
 let engineReady = null;
@@ -79,6 +80,12 @@ const CELLS = [
   ['reference_wrong_policy_wrong', 'reference wrong', 'policy wrong'],
 ];
 const SPEED_DEFAULT = 10;
+/** A WebGPU frame's fixed cost, in ms: submitting the steps and awaiting the state read back
+ * (about 1 to 3 ms in Chromium on a discrete GPU, more on an emulated one). Where a frame of CPU
+ * training takes less, the CPU is faster, whatever the GPU's arithmetic speed. */
+const GPU_ROUND_TRIP_MS = 3;
+/** How much slower the wasm engine is than the native build `estimateStepMs` is calibrated on. */
+const WASM_SLOWDOWN = 2;
 /** Time a frame may spend on canvases before the rest wait for the next frame. */
 const DRAW_BUDGET_MS = 8;
 
@@ -91,6 +98,8 @@ const DRAW_BUDGET_MS = 8;
  */
 export async function mountPlayground(element, options = {}) {
   element.classList.add('dpo');
+  // A click anywhere in the playground focuses it, so that its keyboard shortcuts apply there.
+  if (!element.hasAttribute('tabindex')) element.setAttribute('tabindex', '-1');
   element.replaceChildren(h('p', { class: 'dpo-loading' }, 'Loading the playground…'));
   try {
     await loadEngine();
@@ -117,6 +126,8 @@ class PlaygroundView {
     this.errors = new Map();
     // Runs whose divergence the status line has announced (once each, until they train again).
     this.divergedNoted = new Set();
+    // Runs whose name the user typed: the others are named from their settings (knobs.js).
+    this.namedByUser = new Set();
     this.lastHash = '';
     this.stats = { frames: 0, playFrames: 0, skippedFrames: 0, firstTrainedFrame: null, drawMs: 0 };
     this.frame = this.frame.bind(this);
@@ -128,6 +139,7 @@ class PlaygroundView {
 
     this.build();
     this.editors.renderAll();
+    this.knobs.render();
     this.rebuildStructures();
     this.refreshAbout();
     if (message) this.note(message, 'error');
@@ -137,7 +149,12 @@ class PlaygroundView {
     }
     this.observe();
     this.schedule();
-    this.chooseBackend(true);
+    this.backendMode = options.backend ?? 'auto';
+    if (!['auto', 'cpu', 'webgpu'].includes(this.backendMode)) {
+      this.note(`The backend “${this.backendMode}” is not auto, cpu or webgpu; choosing automatically.`, 'error');
+      this.backendMode = 'auto';
+    }
+    this.chooseBackend(this.backendMode);
     if (options.autoplay) this.play();
   }
 
@@ -200,16 +217,18 @@ class PlaygroundView {
   build() {
     const collapsed = Boolean(this.options.collapsed);
     this.presetSelect = select([['', 'Your scenario'], ...this.presets.map((p) => [p.id, p.title || p.id])], this.presetId, {
+      'aria-label': 'Preset',
       'aria-description': 'Loads a scenario that illustrates one claim; its explanation appears below.',
+      class: 'preset-select',
     });
     this.presetSelect.addEventListener('change', () => {
       const preset = this.presets.find((p) => p.id === this.presetSelect.value);
       if (preset) this.load(preset.json, { presetId: preset.id });
     });
 
-    this.playButton = h('button', { type: 'button', class: 'primary play', onclick: () => (this.playing ? this.pause() : this.play()) });
+    this.playButton = h('button', { type: 'button', class: 'primary play', 'aria-keyshortcuts': 'Space', onclick: () => (this.playing ? this.pause() : this.play()) });
     this.setPlayLabel();
-    this.speedInput = h('input', { type: 'range', min: 1, max: 100, step: 1, value: this.speed });
+    this.speedInput = h('input', { type: 'range', min: 1, max: 100, step: 1, value: this.speed, 'aria-label': 'Speed' });
     this.speedOutput = h('output', { class: 'speed-value' }, String(this.speed));
     this.speedInput.addEventListener('input', () => {
       this.speed = Number(this.speedInput.value);
@@ -222,38 +241,58 @@ class PlaygroundView {
     const bar = h(
       'div',
       { class: 'dpo-bar', role: 'group', 'aria-label': 'Playground controls' },
-      h('div', { class: 'bar-preset' }, field('Preset', this.presetSelect, null)),
+      h('div', { class: 'bar-preset' }, this.presetSelect),
       h(
         'div',
         { class: 'transport' },
         this.playButton,
-        h('button', { type: 'button', onclick: () => this.stepOnce(), 'aria-description': 'Trains every run one step.' }, 'Step'),
-        h('button', { type: 'button', onclick: () => this.reset(), 'aria-description': 'Every run back to step 0.' }, 'Reset'),
-        h('label', { class: 'speed' }, h('span', {}, 'Speed'), this.speedInput, this.speedOutput, h('span', { class: 'unit' }, 'steps/frame')),
+        h('button', { type: 'button', onclick: () => this.stepOnce(), 'aria-keyshortcuts': '.', 'aria-description': 'Trains every run one step (key: period).' }, 'Step'),
+        h('button', { type: 'button', onclick: () => this.reset(), 'aria-keyshortcuts': 'r', 'aria-description': 'Every run back to step 0 (key: r).' }, 'Reset'),
+        h('label', { class: 'speed' }, h('span', { class: 'speed-word' }, 'Speed'), this.speedInput, this.speedOutput, h('span', { class: 'unit' }, 'steps/frame')),
         this.stepOutput,
       ),
-      h('div', { class: 'backend-box' }, this.backendElement, this.backendButton),
-      h('label', { class: 'check help-toggle' }, this.helpToggle(), 'Show all help'),
     );
     this.speedInput.setAttribute('aria-description', 'Training steps per animation frame (about 60 frames a second).');
 
     this.aboutTitle = h('strong', {});
     this.aboutText = h('span', {});
+    this.aboutBox = h('p', { class: 'dpo-about clamped' }, this.aboutTitle, ' ', this.aboutText);
+    this.aboutMore = h('button', { type: 'button', class: 'small link', 'aria-expanded': 'false', onclick: () => this.toggleAbout() }, 'Read more');
     this.status = h('p', { class: 'dpo-status', role: 'status', 'aria-live': 'polite' });
+    const meta = h(
+      'div',
+      { class: 'dpo-meta' },
+      h('div', { class: 'backend-box' }, this.backendElement, this.backendButton),
+      h('label', { class: 'check help-toggle' }, this.helpToggle(), 'Show all help'),
+      h('span', { class: 'keys help' }, 'Keys: Space play/pause, . step, r reset'),
+    );
 
-    // Plots.
+    // Plots: the experiment first (curves and learning tables), the rest after the knobs.
     this.plots = [];
     this.figures = {};
     const curves = this.figure('Loss, accuracy and KL', 'Over training steps, a line per run. Accuracy: weighted share of pairs the policy ranks right (h_π > 0). KL(π ‖ π0), averaged over prompts.', 'curves');
     for (const metric of ['loss', 'accuracy', 'kl']) this.addPlot(curves, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
+    const tables = this.figure(
+      'Learning tables',
+      'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right. Now: each cell’s pairs and its share of this step’s learning signal Σ w·|φ′(u)|. Summed over training: each cell’s share of all the signal since the run started, the pairs that ever had signal there, and a strip of the cell’s share at each recorded step, so you can see when learning happened.',
+      'tables',
+    );
+    this.predictedBox = h('div', { class: 'predicted' });
+    const predicted = h(
+      'details',
+      { class: 'predicted-details', open: true },
+      h('summary', {}, 'Predicted against measured, per run'),
+      h('p', { class: 'help shown' }, 'Per cell, what the run’s settings predict: learns (every pair gets signal) and silent (none does) are exact, and a cell whose measurement contradicts one is outlined; some depends on the state; fades is silent only as γ grows far beyond β.'),
+      this.predictedBox,
+    );
+    tables.element.append(predicted);
     this.metricsHead = h('tr', {});
     this.metricsBody = h('tbody', {});
     const metricsTable = h(
       'div',
-      { class: 'table-scroll' },
+      { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Current metrics of each run (scrolls sideways)' },
       h('table', { class: 'metrics' }, h('caption', {}, 'Current metrics of each run'), h('thead', {}, this.metricsHead), this.metricsBody),
     );
-    curves.element.append(metricsTable);
     const rewards = this.figure('Chosen and rejected rewards', 'TRL-style implicit rewards β·log π(y)/π0(y), averaged over the pairs’ chosen and rejected outputs.', 'rewards');
     for (const metric of ['chosen_reward', 'rejected_reward']) this.addPlot(rewards, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
     const truth = this.figure('Against the ground truth', 'Expected true reward under each policy, and the share of output pairs it ranks as r* does.', 'truth');
@@ -265,24 +304,61 @@ class PlaygroundView {
     policy.element.querySelector('.figure-head').after(this.promptField);
     this.addPlot(policy, { draw: (c) => this.pg.drawPolicy(c, this.promptIndex()), svg: (w, h2) => this.pg.svg('policy', w, h2, String(this.promptIndex())) });
     this.figure('Margin of each pair', 'u = β·h_π − γ·h_0 − m for every pair over steps, one chart per run. The hinge learns a pair only while its u < 0.', 'margins');
-    const tables = this.figure('Learning tables', 'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right; shading and percentages show each cell’s share of the learning signal Σ w·|φ′(u)|. Beside each, per cell, what the run’s settings predict: learns (every pair gets signal) and silent (none does) are exact, a contradicted cell is outlined; some depends on the state; fades is silent only as γ grows far beyond β.', 'tables');
-    this.addPlot(tables, { draw: (c) => this.pg.drawLearningTables(c), svg: (w, h2) => this.pg.svg('tables', w, h2, '') });
-    this.predictedBox = h('div', { class: 'predicted' });
-    tables.element.append(this.predictedBox);
 
-    // Editors and the scenario file.
+    // The knobs, then the editors and the scenario file.
+    const knobsBox = h('div', { class: 'knobs' });
+    this.knobs = new Knobs(this, knobsBox);
+    const knobs = h(
+      'section',
+      { class: 'dpo-knobs', 'aria-label': 'Each run’s loss, β, γ and margin' },
+      h('h2', { class: 'knobs-title' }, 'Runs: loss, β, γ, margin'),
+      knobsBox,
+    );
     const side = h('div', { class: 'dpo-side' });
     this.editors = new Editors(this, side);
     side.append(this.buildFileSection());
     if (collapsed) for (const details of side.querySelectorAll('details')) details.open = false;
 
+    const primary = h('div', { class: 'dpo-primary' }, curves.element, tables.element);
+    const secondary = h('div', { class: 'dpo-secondary' }, h('div', { class: 'plot' }, metricsTable), rewards.element, truth.element, policy.element, this.figures.margins.element);
     this.root.replaceChildren(
+      h('button', { type: 'button', class: 'skip-link', onclick: () => this.playButton.focus() }, 'Skip to the controls'),
       bar,
-      h('p', { class: 'dpo-about' }, this.aboutTitle, ' ', this.aboutText),
+      h('div', { class: 'dpo-intro' }, this.aboutBox, this.aboutMore),
+      meta,
       this.status,
-      h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-plots' }, Object.values(this.figures).map((f) => f.element)), side),
+      h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-stage' }, primary, secondary), h('div', { class: 'dpo-aside' }, knobs, side)),
     );
     this.bindDrop();
+    this.bindKeys();
+  }
+
+  /** Shows the whole scenario description or two lines of it. */
+  toggleAbout() {
+    const open = this.aboutBox.classList.toggle('clamped') === false;
+    this.aboutMore.textContent = open ? 'Show less' : 'Read more';
+    this.aboutMore.setAttribute('aria-expanded', String(open));
+  }
+
+  /** Space plays or pauses, `.` steps, `r` resets: while the focus is in the playground and not
+   * in a field that takes text or a control that uses the key itself. */
+  bindKeys() {
+    this.root.addEventListener('keydown', (event) => {
+      if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+      const target = event.target;
+      if (target.closest('input, select, textarea, [contenteditable], button, summary, a, [role="slider"]')) return;
+      if (event.key === ' ') {
+        event.preventDefault();
+        if (this.playing) this.pause();
+        else this.play();
+      } else if (event.key === '.') {
+        event.preventDefault();
+        this.stepOnce();
+      } else if (event.key === 'r' || event.key === 'R') {
+        event.preventDefault();
+        this.reset();
+      }
+    });
   }
 
   /** A checkbox that shows every control's inline help at once (otherwise it shows on focus). */
@@ -295,6 +371,12 @@ class PlaygroundView {
   /** A figure with a title, help and PNG/SVG export buttons; its canvases are added by addPlot. */
   figure(title, help, name) {
     const canvases = h('div', { class: `canvases canvases-${name}` });
+    const helpText = h('p', { class: 'help figure-help' }, help);
+    const helpButton = h('button', { type: 'button', class: 'small', 'aria-expanded': 'false', 'aria-label': `About “${title}”` }, '?');
+    helpButton.addEventListener('click', () => {
+      const shown = helpText.classList.toggle('shown');
+      helpButton.setAttribute('aria-expanded', String(shown));
+    });
     const element = h(
       'figure',
       { class: `plot plot-${name}` },
@@ -305,11 +387,12 @@ class PlaygroundView {
         h(
           'span',
           { class: 'exports' },
+          helpButton,
           h('button', { type: 'button', class: 'small', 'aria-label': `Download “${title}” as PNG`, onclick: () => this.exportPng(name) }, 'PNG'),
           h('button', { type: 'button', class: 'small', 'aria-label': `Download “${title}” as SVG`, onclick: () => this.exportSvg(name) }, 'SVG'),
         ),
       ),
-      h('p', { class: 'help' }, help),
+      helpText,
       canvases,
     );
     const figure = { element, canvases, name, title, plots: [] };
@@ -368,12 +451,16 @@ class PlaygroundView {
   /** Structures that follow the number of runs and prompts: margin charts, tables. */
   rebuildStructures() {
     const { model } = this;
-    const margins = this.figures.margins;
-    while (margins.plots.length > model.runs.length) this.removePlot(margins.plots[margins.plots.length - 1]);
-    while (margins.plots.length < model.runs.length) {
-      const run = margins.plots.length;
-      this.addPlot(margins, { draw: (c) => this.pg.drawMargins(c, run), svg: (w, h2) => this.pg.svg('margins', w, h2, String(run)), label: `Margins of run ${run + 1}` });
-    }
+    // One canvas per run: pair margins, learning tables.
+    const perRun = (figure, draw, kind, label) => {
+      while (figure.plots.length > model.runs.length) this.removePlot(figure.plots[figure.plots.length - 1]);
+      while (figure.plots.length < model.runs.length) {
+        const run = figure.plots.length;
+        this.addPlot(figure, { draw: (c) => draw(c, run), svg: (w, h2) => this.pg.svg(kind, w, h2, String(run)), label: label(run) });
+      }
+    };
+    perRun(this.figures.margins, (c, run) => this.pg.drawMargins(c, run), 'margins', (run) => `Margins of run ${run + 1}`);
+    perRun(this.figures.tables, (c, run) => this.pg.drawLearningTable(c, run), 'tables', (run) => `Learning tables of run ${run + 1}`);
     this.promptSelect.replaceChildren(...model.prompts.map((p, x) => h('option', { value: String(x) }, p)));
     this.promptField.hidden = model.prompts.length <= 1;
     this.figures.truth.element.hidden = !model.reward;
@@ -429,6 +516,13 @@ class PlaygroundView {
     this.aboutTitle.textContent = this.model.title || 'Your scenario';
     this.aboutText.textContent = this.model.description || 'Edit the data and the runs below; the link in the address bar reproduces this scenario.';
     this.presetSelect.value = this.presetId;
+    // "Read more" only when the clamped description hides something.
+    this.aboutBox.classList.add('clamped');
+    this.aboutMore.textContent = 'Read more';
+    this.aboutMore.setAttribute('aria-expanded', 'false');
+    requestAnimationFrame(() => {
+      this.aboutMore.hidden = this.aboutBox.scrollHeight <= this.aboutBox.clientHeight + 1;
+    });
   }
 
   // ---- The loop ----
@@ -457,6 +551,7 @@ class PlaygroundView {
       this.pg.step(steps);
       const cost = (performance.now() - before) / steps;
       this.stepCost = this.stepCost ? 0.8 * this.stepCost + 0.2 * cost : cost;
+      this.reconsiderBackend();
       this.pg.record();
       this.invalidate();
     }
@@ -489,6 +584,7 @@ class PlaygroundView {
     this.snapshot = snapshot;
     this.updateTables(snapshot);
     this.editors.update(snapshot);
+    this.knobs.update(snapshot);
     const step = snapshot.runs.reduce((max, run) => Math.max(max, run.step), 0);
     this.stepOutput.textContent = `step ${step}`;
     if (step > 0 && this.stats.firstTrainedFrame === null) {
@@ -652,6 +748,7 @@ class PlaygroundView {
     const next = cloneModel(this.model);
     try {
       mutate(next);
+      followNames(this.model, next, this.namedByUser);
     } catch (error) {
       if (!(error instanceof FieldError)) throw error;
       this.showError(error.path, error.message, scope);
@@ -675,6 +772,9 @@ class PlaygroundView {
       this.presetSelect.value = '';
     }
     for (const name of rebuild) this.editors.render(name);
+    if (previous.runs.length !== next.runs.length) this.knobs.render();
+    this.knobs.sync();
+    this.editors.syncRunNames();
     if (previous.runs.length !== next.runs.length || previous.prompts.length !== next.prompts.length || Boolean(previous.reward) !== Boolean(next.reward)) this.rebuildStructures();
     after?.();
     this.refreshScenarioText();
@@ -756,8 +856,7 @@ class PlaygroundView {
    * restarts. Returns `null` or the error text.
    */
   load(text, { presetId = null, announce = null } = {}) {
-    const problem = this.problemWith(text);
-    if (problem) return problem;
+    // setScenario validates (and estimates the memory) before it changes anything.
     try {
       this.pg.setScenario(text);
     } catch (error) {
@@ -767,11 +866,18 @@ class PlaygroundView {
     this.model = modelFromCanonical(this.pg.scenarioJson());
     this.presetId = presetId ?? this.presetIdFor(text);
     this.clearErrors(null);
+    this.namedByUser.clear();
     this.editors.renderAll();
+    this.knobs.render();
     this.rebuildStructures();
     this.refreshAbout();
     this.refreshScenarioText(true);
     this.saveHash();
+    if (this.backendMode === 'auto') {
+      // Another scenario, another size: the CPU's measured step cost no longer applies.
+      this.stepCost = null;
+      this.chooseBackend('auto');
+    }
     this.note(announce ?? '');
     return null;
   }
@@ -783,6 +889,16 @@ class PlaygroundView {
     clearTimeout(this.hashTimer);
     const write = () => {
       const hash = hashFor(scenarioText(this.model));
+      if (hash.length > MAX_LINK_CHARS) {
+        // Too big for a link that survives being shared: no link rather than one that breaks,
+        // and the address no longer holds an older scenario either.
+        this.lastHash = '';
+        if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
+        if (!this.linkTooBig) this.note(tooBigForLink(hash.length));
+        this.linkTooBig = true;
+        return;
+      }
+      this.linkTooBig = false;
       this.lastHash = hash;
       if (location.hash !== hash) history.replaceState(history.state, '', hash);
     };
@@ -912,6 +1028,10 @@ class PlaygroundView {
   async copyLink() {
     const url = new URL(location.href);
     url.hash = hashFor(scenarioText(this.model));
+    if (url.hash.length > MAX_LINK_CHARS) {
+      this.note(tooBigForLink(url.hash.length), 'error');
+      return;
+    }
     try {
       await navigator.clipboard.writeText(url.href);
       this.note('Copied a link to this scenario.');
@@ -969,21 +1089,45 @@ class PlaygroundView {
     this.backendButton.disabled = kind === 'cpu' && Boolean(this.gpuReason);
   }
 
-  /** Tries WebGPU when asked and possible; otherwise (or on failure) trains on the CPU. */
-  async chooseBackend(preferGpu) {
-    this.setBackend('cpu', 'trying WebGPU…');
+  /** The CPU's training time per frame at the current speed, in ms: measured once the CPU has
+   * trained, else the engine's estimate (calibrated natively; wasm is slower). */
+  cpuFrameMs() {
+    const perStep = this.stepCost ?? this.pg.estimateStepMs() * WASM_SLOWDOWN;
+    return perStep * this.speed;
+  }
+
+  /**
+   * Picks the backend: `cpu` or `webgpu` as asked (WebGPU falling back to the CPU when it cannot
+   * start), or `auto`: WebGPU only where it is faster for this scenario, that is, where a frame
+   * of CPU training takes longer than a WebGPU round trip. The backend element says which and why.
+   */
+  async chooseBackend(mode) {
+    this.autoCpu = false;
+    if (this.backend !== 'webgpu') this.setBackend('cpu', 'trying WebGPU…');
     this.backendButton.disabled = true;
     this.gpuReason = await gpuUnavailable(this.pg);
-    if (!preferGpu || this.gpuReason) {
+    const cpu = async (detail) => {
+      if (this.backend === 'webgpu' || this.asyncStep) await this.useCpu(detail);
       this.asyncStep = false;
-      this.setBackend('cpu', preferGpu ? this.gpuReason : 'chosen by you');
-      return;
+      this.setBackend('cpu', detail);
+    };
+    if (mode === 'cpu') return cpu('chosen by you');
+    if (this.gpuReason) return cpu(this.gpuReason);
+    if (mode === 'auto') {
+      const frame = this.cpuFrameMs();
+      if (frame < GPU_ROUND_TRIP_MS) {
+        this.autoCpu = true;
+        this.autoSince = this.stats.playFrames;
+        return cpu(`faster for this scenario (about ${formatMs(frame)} of training a frame); WebGPU available`);
+      }
     }
+    if (this.backend === 'webgpu') return;
     try {
       const result = await this.pg.useGpu();
       if (result?.ok && typeof this.pg.stepAsync === 'function') {
         this.asyncStep = true;
-        this.setBackend('webgpu', result.adapter || '');
+        const why = mode === 'auto' ? `faster for this scenario than the CPU’s ${formatMs(this.cpuFrameMs())} a frame` : 'chosen by you';
+        this.setBackend('webgpu', [result.adapter, why].filter(Boolean).join('; '));
       } else {
         this.asyncStep = false;
         this.setBackend('cpu', result?.reason || 'WebGPU could not start');
@@ -994,9 +1138,17 @@ class PlaygroundView {
     }
   }
 
+  /** In `auto`, once the CPU's measured frame time has outgrown a WebGPU round trip, try WebGPU. */
+  reconsiderBackend() {
+    if (this.backendMode !== 'auto' || !this.autoCpu || this.gpuReason) return;
+    if (this.stats.playFrames - this.autoSince < 30) return;
+    if (this.cpuFrameMs() > 2 * GPU_ROUND_TRIP_MS) this.chooseBackend('auto');
+  }
+
   async switchBackend() {
+    this.backendMode = this.backend === 'webgpu' ? 'cpu' : 'webgpu';
     if (this.backend === 'webgpu') await this.useCpu('chosen by you');
-    else await this.chooseBackend(true);
+    else await this.chooseBackend('webgpu');
   }
 
   /** Back to the CPU: through the engine when it can switch, else a fresh engine (runs restart). */
@@ -1012,6 +1164,19 @@ class PlaygroundView {
     this.setBackend('cpu', reason);
     this.invalidate();
   }
+}
+
+/** The longest `#s=` link the page writes: longer ones are cut by mail and chat programs and
+ * slow every history update (a 100,000-pair scenario would be megabytes). */
+const MAX_LINK_CHARS = 32_000;
+
+function tooBigForLink(length) {
+  return `This scenario is too big for a link (${length.toLocaleString('en')} characters; links stop at ${MAX_LINK_CHARS.toLocaleString('en')}), so the address does not hold it: share it with “Export scenario” in the Scenario file section.`;
+}
+
+/** A duration in ms as the backend element writes it. */
+function formatMs(ms) {
+  return ms < 0.1 ? `${ms.toFixed(3)} ms` : ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
 }
 
 function setText(element, text) {

@@ -53,7 +53,11 @@ for (const mode of MODES) {
       page.on('console', (message) => {
         if (message.type() === 'error') page.errors.push(message.text());
       });
-      await page.goto(new URL(path, BASE).href);
+      // With WebGPU the tests ask for it: on its own the page picks the faster backend, which for
+      // these small scenarios is the CPU (tested separately).
+      const url = new URL(path, BASE);
+      if (mode.webgpu && !url.searchParams.has('backend')) url.searchParams.set('backend', 'webgpu');
+      await page.goto(url.href);
       await waitReady(page);
       return page;
     }
@@ -250,7 +254,7 @@ for (const mode of MODES) {
       assert.ok(existsSync(DPO), `build the command line first (cargo build --release): ${DPO}`);
       const { scenario, runs } = await page.evaluate(() => {
         const handle = document.querySelector('[data-dpo-playground]').dpoPlayground;
-        return { scenario: handle.scenario(), runs: handle.playground.snapshot().runs };
+        return { scenario: handle.scenario(), runs: handle.playground.details().runs };
       });
       const report = JSON.parse(execFileSync(DPO, ['run', '-', '--steps', String(steps), '--json'], { input: scenario }));
       assert.equal(report.runs.length, runs.length, label);
@@ -318,8 +322,8 @@ for (const mode of MODES) {
         const backend = page.locator('span[data-backend]');
         assert.equal(await backend.getAttribute('data-backend'), 'webgpu');
         const root = playground(page);
-        await root.getByLabel('β (beta)').first().fill('2.5');
-        await root.getByLabel('β (beta)').first().press('Tab');
+        await root.getByLabel('β (beta)', { exact: true }).first().fill('2.5');
+        await root.getByLabel('β (beta)', { exact: true }).first().press('Tab');
         await waitFor(async () => (await scenarioOf(page)).runs[0].beta === 2.5);
         await stepTimes(page, 8);
         const destroyed = await page.evaluate(() => {
@@ -351,8 +355,8 @@ for (const mode of MODES) {
     test('the URL hash round-trips the scenario', async () => {
       const page = await open();
       const root = playground(page);
-      await root.getByLabel('Name').first().fill('my own run');
-      await root.getByLabel('β (beta)').first().fill('2.5');
+      await root.getByLabel('Name', { exact: true }).first().fill('my own run');
+      await root.getByLabel('β (beta)', { exact: true }).first().fill('2.5');
       await root.getByRole('button', { name: '+ Add output' }).click();
       // The hash is written 250 ms after the last edit.
       await waitFor(async () => (await hashScenario(page)).includes('my own run') && (await hashScenario(page)).includes('"E"'));
@@ -361,8 +365,8 @@ for (const mode of MODES) {
 
       const fresh = await open(url.slice(new URL(BASE).href.length));
       assert.deepEqual(await scenarioOf(fresh), scenario);
-      assert.equal(await playground(fresh).getByLabel('Name').first().inputValue(), 'my own run');
-      assert.equal(await playground(fresh).getByLabel('β (beta)').first().inputValue(), '2.5');
+      assert.equal(await playground(fresh).getByLabel('Name', { exact: true }).first().inputValue(), 'my own run');
+      assert.equal(await playground(fresh).getByLabel('β (beta)', { exact: true }).first().inputValue(), '2.5');
       assert.equal(await fresh.locator('table.metrics tbody tr th').first().textContent(), 'my own run');
       assert.equal(await fresh.locator('.output-row:not(.row-head)').count(), 5);
 
@@ -463,7 +467,7 @@ for (const mode of MODES) {
       const page = await open();
       const root = playground(page);
       await root.getByLabel('Output 2 label').fill(XSS);
-      await root.getByLabel('Name').first().fill(`${XSS} run`);
+      await root.getByLabel('Name', { exact: true }).first().fill(`${XSS} run`);
       await page.waitForFunction((xss) => [...document.querySelectorAll('.ref-label')].some((e) => e.textContent === xss), XSS);
       // ...and through a shared link.
       const scenario = JSON.stringify({
@@ -571,6 +575,198 @@ for (const mode of MODES) {
       assertNoErrors(page);
       await page.close();
     });
+
+    /** Every SVG export of the page's charts (curves, tables, margins, policy), at their size on the page. */
+    function chartSvgs(page) {
+      return page.evaluate(() => {
+        const handle = document.querySelector('[data-dpo-playground]').dpoPlayground;
+        const pg = handle.playground;
+        const runs = pg.snapshot().runs.length;
+        const svgs = { curves: pg.svg('curves', 300, 180, 'loss'), policy: pg.svg('policy', 600, 240, '0') };
+        for (let run = 0; run < runs; run += 1) {
+          svgs[`tables-${run}`] = pg.svg('tables', 290, 190, String(run));
+          svgs[`margins-${run}`] = pg.svg('margins', 300, 180, String(run));
+        }
+        return svgs;
+      });
+    }
+
+    test('chart text is at least 10 CSS px at any pixel ratio, and legends stay off the lines', async () => {
+      for (const [viewport, deviceScaleFactor] of [[{ width: 1280, height: 800 }, 2], [{ width: 390, height: 844 }, 3]]) {
+        const page = await browser.newPage({ viewport, deviceScaleFactor });
+        await page.goto(new URL(mode.webgpu ? '?backend=webgpu' : '', BASE).href);
+        await waitReady(page);
+        await stepTimes(page, 15);
+        const svgs = await chartSvgs(page);
+        for (const [name, svg] of Object.entries(svgs)) {
+          // The SVG backend writes each text's size in px; the canvas draws the same sizes in CSS px,
+          // scaled to the device (web.rs, CssCanvas), so these are the sizes on screen.
+          const sizes = [...svg.matchAll(/font-size="([0-9.]+)"/g)].map((m) => Number(m[1]));
+          assert.ok(sizes.length > 0, `${name}: no text`);
+          assert.ok(Math.min(...sizes) >= 10, `${name}: smallest text ${Math.min(...sizes)} px`);
+        }
+        // Curves: the legend's run names sit above every point of every line.
+        const curves = svgs.curves;
+        const linesTop = Math.min(...[...curves.matchAll(/<polyline[^>]*points="([^"]+)"/g)].flatMap((m) => m[1].trim().split(/\s+/).map((p) => Number(p.split(',')[1]))));
+        for (const name of ['DPO', 'hinge', 'gamma = 0']) {
+          const at = [...curves.matchAll(/<text[^>]*y="([0-9.]+)"[^>]*>([^<]*)<\/text>/g)].find((m) => m[2].trim() === name);
+          assert.ok(at, `legend entry ${name}`);
+          assert.ok(Number(at[1]) < linesTop, `legend ${name} at y=${at[1]}, lines from y=${linesTop}`);
+        }
+        // The canvases are drawn at the device's resolution (no upscaled blur).
+        const ratio = await page.evaluate(() => {
+          const canvas = document.querySelector('.canvases-curves canvas');
+          return canvas.width / canvas.clientWidth;
+        });
+        assert.ok(Math.abs(ratio - deviceScaleFactor) < 0.05, `canvas bitmap ratio ${ratio}`);
+        await page.close();
+      }
+    });
+
+    test('the first screen is the experiment, and nothing overflows without a scroll region', async () => {
+      const page = await open('', { viewport: { width: 1280, height: 800 } });
+      const boxes = await page.evaluate(() => ({
+        curves: document.querySelector('.canvases-curves canvas').getBoundingClientRect().top,
+        tables: Math.max(...[...document.querySelectorAll('.canvases-tables canvas')].map((c) => c.getBoundingClientRect().bottom)),
+        play: document.querySelector('.play').getBoundingClientRect().bottom,
+        knob: document.querySelector('.knob-card input[type="range"]').getBoundingClientRect().bottom,
+      }));
+      assert.ok(boxes.curves < 800, `first canvas at ${boxes.curves}`);
+      assert.ok(boxes.tables <= 800, `the learning tables end at ${boxes.tables}`);
+      assert.ok(boxes.play < 200 && boxes.knob < 800, JSON.stringify(boxes));
+      for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+        await page.setViewportSize(viewport);
+        await page.waitForTimeout(300);
+        const overflowing = await page.evaluate(() =>
+          [...document.querySelectorAll('[data-dpo-playground] *')]
+            .filter((e) => {
+              const style = getComputedStyle(e);
+              if (style.display === 'none' || style.display === 'contents' || e.closest('svg')) return false;
+              // (A visually hidden element, such as the skip link until focused, is 1 px wide.)
+              if (!(e.scrollWidth > e.clientWidth + 1) || e.clientWidth <= 1) return false;
+              // A scroll region is fine if it can be reached with the keyboard.
+              const scrolls = ['auto', 'scroll'].includes(style.overflowX);
+              return !(scrolls && (e.tabIndex >= 0 || e.querySelector('a, button, input, select, textarea, [tabindex]')));
+            })
+            .filter((e) => !['INPUT', 'SELECT', 'TEXTAREA', 'OPTION'].includes(e.tagName))
+            .map((e) => `${e.tagName}.${e.className} ${e.scrollWidth}>${e.clientWidth}`),
+        );
+        assert.deepEqual(overflowing, [], `at ${viewport.width}px`);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        assert.ok(width <= viewport.width + 1, `the page is ${width}px wide at ${viewport.width}px`);
+      }
+      // On a phone the transport stays in reach while scrolling.
+      await page.evaluate(() => window.scrollTo(0, 2000));
+      await page.waitForTimeout(100);
+      const play = await page.evaluate(() => document.querySelector('.play').getBoundingClientRect());
+      assert.ok(play.top >= 0 && play.bottom <= 844, `Play at ${play.top}..${play.bottom} after scrolling`);
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('the accumulated learning table shows where the hinge learned in gamma-zero', async () => {
+      // The automatic choice trains this small scenario on the CPU, which accumulates the table.
+      const page = await open('?backend=auto');
+      await playground(page).getByLabel('Preset').selectOption('gamma-zero');
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      await stepTimes(page, 40);
+      const tables = await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.snapshot().runs.map((r) => [r.name, r.metrics.accumulated_table]));
+      const [, hinge] = tables.find(([name]) => name === 'hinge, gamma = 0');
+      assert.ok(hinge, 'the CPU reports the accumulated table');
+      const wrong = hinge.reference_right_policy_wrong.share + hinge.reference_wrong_policy_wrong.share;
+      assert.ok(wrong > 0.9, `the hinge's accumulated signal in the policy-wrong column: ${wrong}`);
+      // The CSV export carries it too.
+      const csv = await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.metricsCsv());
+      const [header, ...rows] = csv.trim().split('\n');
+      const columns = header.split(',');
+      const last = rows.filter((r) => r.startsWith('"hinge, gamma = 0"')).pop().split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
+      assert.equal(Number(last[columns.indexOf('accumulated_share_ww')]), 1);
+      assertNoErrors(page);
+      await page.close();
+      if (mode.webgpu) {
+        // The GPU's kernels compute the table now only: a run trained there reports no summed
+        // table, and its chart says so rather than showing zeros.
+        const gpu = await open();
+        assert.equal(await gpu.locator('span[data-backend]').getAttribute('data-backend'), 'webgpu');
+        await stepTimes(gpu, 5);
+        const { accumulated, svg } = await gpu.evaluate(() => {
+          const pg = document.querySelector('[data-dpo-playground]').dpoPlayground.playground;
+          return { accumulated: pg.snapshot().runs.map((r) => r.metrics.accumulated_table ?? null), svg: pg.svg('tables', 300, 190, '0') };
+        });
+        assert.deepEqual(accumulated, [null, null, null]);
+        assert.match(svg, /not tracked on WebGPU/);
+        assertNoErrors(gpu);
+        await gpu.close();
+      }
+    });
+
+    test('a run card’s γ slider changes the run at once, its curve, and its name', async () => {
+      const page = await open();
+      const root = playground(page);
+      const slider = root.getByLabel('Run 3 γ (gamma) slider');
+      await slider.focus();
+      for (let i = 0; i < 60; i += 1) await slider.press('ArrowRight');
+      await waitFor(async () => (await scenarioOf(page)).runs[2].gamma === 1);
+      // The name followed the settings ("gamma = 0" was a name the user had not typed).
+      assert.equal((await scenarioOf(page)).runs[2].name, 'DPO');
+      assert.equal(await root.getByLabel('Run 3 γ (gamma)', { exact: true }).inputValue(), '1');
+      await stepTimes(page, 10);
+      await assertAgreesWithCli(page, 10, 'after the slider');
+      // A typed name stays put.
+      await root.getByLabel('Run 3 name').fill('mine');
+      await slider.press('End');
+      await waitFor(async () => (await scenarioOf(page)).runs[2].gamma === 100);
+      assert.equal((await scenarioOf(page)).runs[2].name, 'mine');
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    test('keyboard: shortcuts, a skip link, and no serious axe-core violation', async () => {
+      const page = await open();
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the playground');
+      await page.keyboard.press('Tab'); // the header's "How it works"
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the controls');
+      await page.keyboard.press('Enter');
+      assert.match(await page.evaluate(() => document.activeElement.textContent), /Play/);
+      // Shortcuts work from anywhere in the playground that is not a control.
+      await page.locator('.dpo-about').click();
+      await page.keyboard.press('.');
+      await waitFor(async () => (await metric(page, 'step')) === '1');
+      await page.keyboard.press(' ');
+      await waitFor(async () => Number(await metric(page, 'step')) > 5);
+      await page.keyboard.press(' ');
+      await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.settled());
+      await page.keyboard.press('r');
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      await page.addScriptTag({ path: fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)) });
+      for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+        await page.setViewportSize(viewport);
+        const violations = await page.evaluate(async () => {
+          const result = await window.axe.run(document, { resultTypes: ['violations'] });
+          return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+        });
+        const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        assert.deepEqual(serious, [], `axe-core at ${viewport.width}px: ${JSON.stringify(violations)}`);
+      }
+      assertNoErrors(page);
+      await page.close();
+    });
+
+    if (mode.webgpu) {
+      test('on its own the page trains small scenarios on the CPU and says why', async () => {
+        const page = await open('?backend=auto');
+        const backend = page.locator('span[data-backend]');
+        assert.equal(await backend.getAttribute('data-backend'), 'cpu');
+        assert.match(await backend.textContent(), /faster for this scenario.*WebGPU available/);
+        await page.getByRole('button', { name: 'Use WebGPU' }).click();
+        await page.waitForSelector('span[data-backend="webgpu"]');
+        assert.match(await backend.textContent(), /chosen by you/);
+        assertNoErrors(page);
+        await page.close();
+      });
+    }
 
     test('performance figures and a screenshot', async () => {
       const page = await open();

@@ -210,11 +210,11 @@ fn render<DB: DrawingBackend>(
             plot::draw_policy(area, problem, &sources.policies, &sources.names, prompt)
         }
         Chart::LearningTables(ref runs) => {
-            let tables: Vec<_> = sources.set.runs()[runs.clone()]
+            let latest: Vec<_> = sources.set.runs()[runs.clone()]
                 .iter()
-                .map(|r| r.metrics(problem).learning_table)
+                .map(|r| r.metrics(problem))
                 .collect();
-            plot::draw_learning_tables(area, &tables, &sources.names[runs.clone()])
+            plot::draw_learning_tables(area, sources.history, runs.clone(), &latest, &sources.names)
         }
         Chart::Margins(run) => plot::draw_margins(
             area,
@@ -330,7 +330,10 @@ pub fn write_plots(
         written.extend(emit(
             dir,
             &name,
-            (380 * shown.max(1) as u32, 240),
+            (
+                380 * shown.clamp(1, 2) as u32,
+                230 * shown.max(1).div_ceil(2) as u32,
+            ),
             format,
             &sources,
             Chart::LearningTables(first..first + shown),
