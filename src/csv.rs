@@ -35,7 +35,12 @@ pub fn row(name: &str, metrics: &Metrics) -> String {
         Some(table) => table.cells().map(|cell| Some(cell.share)),
         None => [None; 4],
     };
-    for value in metrics.scalars().into_iter().chain(cells).chain(accumulated) {
+    for value in metrics
+        .scalars()
+        .into_iter()
+        .chain(cells)
+        .chain(accumulated)
+    {
         text += ",";
         if let Some(value) = value.filter(|v| v.is_finite()) {
             text += &value.to_string();

@@ -3,10 +3,10 @@
 
 use crate::engine::history::MARGIN_QUANTILES;
 use crate::engine::{History, Metrics, Pair, Problem};
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Each run's colour, by index, in every chart (and, as hex, on the page).
 pub const PALETTE: [(u8, u8, u8); 8] = [
@@ -185,7 +185,9 @@ fn head<DB: DrawingBackend>(
         // Room for "+N more" at the end of the last row, dropping entries until it fits.
         loop {
             more = format!("+{} more", legend.len() - placed.len());
-            let end = placed.last().map_or(8, |&(x, _, i)| x + 22 + text_width(&legend[i].0) + 14);
+            let end = placed
+                .last()
+                .map_or(8, |&(x, _, i)| x + 22 + text_width(&legend[i].0) + 14);
             if end + text_width(&more) <= width - 8 || placed.len() <= 1 {
                 break;
             }
@@ -322,7 +324,7 @@ pub fn draw_curves<DB: DrawingBackend>(
             .collect();
         let steps = step_range(history.metrics.iter().flatten());
         let (low, high) = padded_range(series.iter().flatten().map(|p| p.1));
-        let plot = head(panel, metric_title(metric), &legend)?;
+        let plot = head(panel, &display_text(metric_title(metric)), &legend)?;
         let mut chart = cartesian(&plot, steps, (low, high), 5, "step", "")?;
         for (r, points) in series.into_iter().enumerate() {
             chart
@@ -499,7 +501,11 @@ pub fn draw_margins<DB: DrawingBackend>(
     let last = MARGIN_QUANTILES.len() - 1;
     // Past MARGIN_LINES pairs a record holds quantiles: nested bands (min-max, deciles 1-9,
     // quartiles) around the median, so the chart's size does not grow with the pairs.
-    let bands = [(0, last, "min to max"), (1, last - 1, "10% to 90%"), (2, last - 2, "25% to 75%")];
+    let bands = [
+        (0, last, "min to max"),
+        (1, last - 1, "10% to 90%"),
+        (2, last - 2, "25% to 75%"),
+    ];
     let band_fill = |band: usize| color.mix(0.15 + 0.15 * band as f64);
     let legend: Vec<(String, Mark)> = if history.margin_quantiles {
         bands
@@ -514,7 +520,12 @@ pub fn draw_margins<DB: DrawingBackend>(
     } else {
         let pairs = margins.first().map_or(0, Vec::len);
         (0..pairs)
-            .map(|p| (label_at(pair_labels, p), Mark::Line(run_color(p).stroke_width(2))))
+            .map(|p| {
+                (
+                    label_at(pair_labels, p),
+                    Mark::Line(run_color(p).stroke_width(2)),
+                )
+            })
             .collect()
     };
     let plot = head(area, &title, &legend[..legend.len().min(MARGIN_LEGEND + 1)])?;
@@ -537,7 +548,10 @@ pub fn draw_margins<DB: DrawingBackend>(
                 .chain(at(low).collect::<Vec<_>>().into_iter().rev())
                 .collect();
             chart
-                .draw_series(std::iter::once(Polygon::new(outline, band_fill(band).filled())))
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    band_fill(band).filled(),
+                )))
                 .map_err(failed)?;
         }
         chart
@@ -599,9 +613,15 @@ pub fn draw_learning_table<DB: DrawingBackend>(
     for grid in 0..2 {
         let x0 = left + grid as i32 * (grid_width + gap);
         let (title, table) = if grid == 0 {
-            (format!("now (step {})", latest.step), Some(&latest.learning_table))
+            (
+                format!("now (step {})", latest.step),
+                Some(&latest.learning_table),
+            )
         } else {
-            ("summed over training".to_string(), latest.accumulated_table.as_ref())
+            (
+                "summed over training".to_string(),
+                latest.accumulated_table.as_ref(),
+            )
         };
         plot.draw(&Text::new(
             title,
@@ -667,13 +687,18 @@ pub fn draw_learning_table<DB: DrawingBackend>(
                     .iter()
                     .map(|m| {
                         let share = m.learning_table.cells()[index].share;
-                        let px = x + 4 + ((m.step as f64 - first) / span * (cell_width - 10) as f64) as i32;
+                        let px = x
+                            + 4
+                            + ((m.step as f64 - first) / span * (cell_width - 10) as f64) as i32;
                         let py = strip_top + ((1.0 - share) * strip_height) as i32;
                         (px, py)
                     })
                     .collect();
                 plot.draw(&PathElement::new(
-                    vec![(x + 4, strip_top + 14), (x + cell_width - 6, strip_top + 14)],
+                    vec![
+                        (x + 4, strip_top + 14),
+                        (x + cell_width - 6, strip_top + 14),
+                    ],
                     INK.mix(0.25),
                 ))
                 .map_err(failed)?;
@@ -711,7 +736,13 @@ pub fn draw_learning_tables<DB: DrawingBackend>(
     let panels = area.split_evenly((rows, columns));
     for ((panel, run), metrics) in panels.iter().zip(runs).zip(latest) {
         let records = history.metrics.get(run).map_or(&[][..], Vec::as_slice);
-        draw_learning_table(panel, metrics, records, &label_at(names, run), run_color(run))?;
+        draw_learning_table(
+            panel,
+            metrics,
+            records,
+            &label_at(names, run),
+            run_color(run),
+        )?;
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! a [`Playground`] per mounted component (no globals), holding one scenario, its run set and the
 //! recorded history, and draws the charts of [`crate::plot`] on canvases.
 
-use crate::engine::{predicted_table, History, InputError, Metrics, PredictedTable, RunSet};
+use crate::engine::{
+    check_claims, predicted_table, ClaimCheck, History, InputError, Metrics, PredictedTable, RunSet,
+};
 use crate::plot;
 use crate::presets::PRESETS;
 use crate::scenario::budget::{Limits, Usage};
@@ -71,13 +73,54 @@ struct ErrorInfo {
 /// Reads a scenario the page can hold: valid, and within the page's memory limit by the same
 /// estimate the command line checks (`scenario::budget`), before any run is built.
 fn page_scenario(text: &str) -> Result<Scenario, InputError> {
-    let usage = |scenario: &Scenario| Usage {
+    Scenario::from_json_within(text, page_usage, &Limits::PAGE)
+}
+
+/// What the page keeps of a scenario: its history, margins included.
+fn page_usage(scenario: &Scenario) -> Usage {
+    Usage {
         steps: scenario.steps,
         records: HISTORY_CAPACITY as u64,
         margins: true,
         ..Usage::default()
-    };
-    Scenario::from_json_within(text, usage, &Limits::PAGE)
+    }
+}
+
+/// A scenario read in parts, so that no single call parses a whole large file: the page parses
+/// the file's JSON itself, then hands the engine the scenario without its pairs (`new`), the
+/// pairs a slice at a time (`addPairs`), yielding to the browser between slices, and the parts to
+/// [`Playground::set_scenario_parts`], which checks the whole.
+#[wasm_bindgen]
+pub struct ScenarioParts {
+    scenario: Scenario,
+}
+
+#[wasm_bindgen]
+impl ScenarioParts {
+    /// Reads every field of `header` (a scenario, usually with `"pairs": []`); throws
+    /// `"path: message"`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(header: &str) -> Result<ScenarioParts, JsError> {
+        Ok(ScenarioParts {
+            scenario: Scenario::header_from_json(header).map_err(js_error)?,
+        })
+    }
+
+    /// Appends the pairs of `text` (a JSON array); errors name them by their place in the
+    /// whole list (`pairs[40012].chosen`), and leave the parts as they were.
+    #[wasm_bindgen(js_name = addPairs)]
+    pub fn add_pairs(&mut self, text: &str) -> Result<(), JsError> {
+        let first = self.scenario.pairs.len();
+        self.scenario
+            .append_pairs_json(text, first)
+            .map_err(js_error)
+    }
+
+    /// The explicit pairs read so far.
+    #[wasm_bindgen(getter, js_name = pairCount)]
+    pub fn pair_count(&self) -> usize {
+        self.scenario.pairs.len()
+    }
 }
 
 /// [`page_scenario`] with the error as a JavaScript exception (`"path: message"`).
@@ -155,6 +198,8 @@ struct Snapshot<'a> {
     runs: Vec<RunInfo<'a>>,
     generated: Vec<PairInfo>,
     generated_count: usize,
+    /// The argument's claims that apply to these runs, checked on them (`engine::claims`).
+    claims: Vec<ClaimCheck>,
 }
 
 #[derive(Serialize)]
@@ -201,54 +246,62 @@ impl Playground {
     #[wasm_bindgen(js_name = setScenario)]
     pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsError> {
         let scenario = read_scenario(text)?;
-        self.absorb();
-        let problem = scenario.problem().map_err(js_error)?;
-        let same_data = scenario.prompts == self.scenario.prompts
-            && scenario.outputs == self.scenario.outputs
-            && scenario.reference == self.scenario.reference
-            && scenario.pairs == self.scenario.pairs
-            && scenario.reward == self.scenario.reward
-            && scenario.generate == self.scenario.generate;
-        let mut reshaped = false;
-        if !same_data {
-            reshaped = self.set.set_problem(problem);
-            // Metrics and margins mean something else on new data: the plots start over.
-            self.history.clear();
+        self.apply_scenario(scenario)
+    }
+
+    /// [`Playground::set_scenario`] for a scenario read in parts (see [`ScenarioParts`]): checked
+    /// against the page's limits as a whole, then applied. The parts are used up.
+    #[wasm_bindgen(js_name = setScenarioParts)]
+    pub fn set_scenario_parts(&mut self, parts: ScenarioParts) -> Result<JsValue, JsError> {
+        let scenario = parts.scenario;
+        scenario
+            .check_within(&page_usage(&scenario), &Limits::PAGE)
+            .map_err(js_error)?;
+        self.apply_scenario(scenario)
+    }
+
+    /// Replaces only the runs (`text`: the scenario's `runs` array): an edit of a run's settings
+    /// costs the same whatever the size of the data. Returns and throws as `setScenario`.
+    #[wasm_bindgen(js_name = setRuns)]
+    pub fn set_runs(&mut self, text: &str) -> Result<JsValue, JsError> {
+        let runs = Scenario::runs_from_json(text).map_err(js_error)?;
+        let scenario = Scenario {
+            runs,
+            ..self.scenario.clone()
+        };
+        crate::scenario::budget::Estimate::new(&scenario, &page_usage(&scenario))
+            .check(&Limits::PAGE)
+            .map_err(js_error)?;
+        self.apply_scenario(scenario)
+    }
+
+    /// The scenario in canonical form without its explicit pairs (`"pairs": []`); with
+    /// [`Playground::pair_array`], what the page builds its editors' state from.
+    #[wasm_bindgen(js_name = headerJson)]
+    pub fn header_json(&self) -> String {
+        Scenario {
+            pairs: Vec::new(),
+            ..self.scenario.clone()
         }
-        let mut reset = Vec::new();
-        while self.set.runs().len() > scenario.runs.len() {
-            self.set.remove(self.set.runs().len() - 1);
-        }
-        for (i, config) in scenario.runs.iter().enumerate() {
-            if i < self.set.runs().len() {
-                if self.set.runs()[i].config() != config
-                    && self.set.set_config(i, config.clone()).map_err(js_error)?
-                {
-                    reset.push(i);
-                }
-            } else {
-                self.set.push(config.clone()).map_err(js_error)?;
-                reset.push(i);
-            }
-        }
-        if reshaped {
-            reset = (0..self.set.runs().len()).collect();
-        }
-        self.history.resize(self.set.runs().len());
-        for &i in &reset {
-            self.history.clear_run(i);
-        }
-        self.metrics.take();
-        let changed = !same_data || scenario.runs != self.scenario.runs;
-        self.scenario = scenario;
-        #[cfg(feature = "gpu")]
-        if changed {
-            self.resync_gpu();
-        }
-        if changed {
-            self.record_now();
-        }
-        Ok(to_js(&ApplyResult { reset, reshaped }))
+        .to_json_pretty()
+    }
+
+    /// The explicit pairs as numbers, four per pair: prompt, chosen and rejected output (indices),
+    /// weight.
+    #[wasm_bindgen(js_name = pairArray)]
+    pub fn pair_array(&self) -> Vec<f64> {
+        self.scenario
+            .pairs
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.prompt as f64,
+                    p.chosen as f64,
+                    p.rejected as f64,
+                    p.weight as f64,
+                ]
+            })
+            .collect()
     }
 
     /// The scenario in canonical form.
@@ -324,6 +377,7 @@ impl Playground {
             runs,
             generated,
             generated_count: problem.pairs().len().saturating_sub(explicit),
+            claims: check_claims(&self.set, self.current_metrics()),
         })
     }
 
@@ -346,7 +400,11 @@ impl Playground {
             .chunks(k)
             .map(|row| row.iter().map(|&l| (l as f64).exp()).collect())
             .collect();
-        let pairs = problem.pairs().iter().map(|p| pair_info(problem, p)).collect();
+        let pairs = problem
+            .pairs()
+            .iter()
+            .map(|p| pair_info(problem, p))
+            .collect();
         to_js(&Details {
             outputs,
             prompts: problem.prompts(),
@@ -391,7 +449,11 @@ impl Playground {
 
     /// Draws one run's learning tables: now, and summed over training.
     #[wasm_bindgen(js_name = drawLearningTable)]
-    pub fn draw_learning_table(&self, canvas: HtmlCanvasElement, run: usize) -> Result<(), JsError> {
+    pub fn draw_learning_table(
+        &self,
+        canvas: HtmlCanvasElement,
+        run: usize,
+    ) -> Result<(), JsError> {
         self.on_canvas(canvas, |area| self.learning_table(area, run))
     }
 
@@ -443,6 +505,58 @@ impl Playground {
 }
 
 impl Playground {
+    /// Applies a valid scenario, keeping each run's training state where the change allows.
+    fn apply_scenario(&mut self, scenario: Scenario) -> Result<JsValue, JsError> {
+        self.absorb();
+        let same_data = scenario.prompts == self.scenario.prompts
+            && scenario.outputs == self.scenario.outputs
+            && scenario.reference == self.scenario.reference
+            && scenario.pairs == self.scenario.pairs
+            && scenario.reward == self.scenario.reward
+            && scenario.generate == self.scenario.generate;
+        let mut reshaped = false;
+        if !same_data {
+            let problem = scenario.problem().map_err(js_error)?;
+            reshaped = self.set.set_problem(problem);
+            // Metrics and margins mean something else on new data: the plots start over.
+            self.history.clear();
+        }
+        let mut reset = Vec::new();
+        while self.set.runs().len() > scenario.runs.len() {
+            self.set.remove(self.set.runs().len() - 1);
+        }
+        for (i, config) in scenario.runs.iter().enumerate() {
+            if i < self.set.runs().len() {
+                if self.set.runs()[i].config() != config
+                    && self.set.set_config(i, config.clone()).map_err(js_error)?
+                {
+                    reset.push(i);
+                }
+            } else {
+                self.set.push(config.clone()).map_err(js_error)?;
+                reset.push(i);
+            }
+        }
+        if reshaped {
+            reset = (0..self.set.runs().len()).collect();
+        }
+        self.history.resize(self.set.runs().len());
+        for &i in &reset {
+            self.history.clear_run(i);
+        }
+        self.metrics.take();
+        let changed = !same_data || scenario.runs != self.scenario.runs;
+        self.scenario = scenario;
+        #[cfg(feature = "gpu")]
+        if changed {
+            self.resync_gpu();
+        }
+        if changed {
+            self.record_now();
+        }
+        Ok(to_js(&ApplyResult { reset, reshaped }))
+    }
+
     /// Takes in the state the last WebGPU step read back, if any.
     fn absorb(&mut self) {
         #[cfg(feature = "gpu")]
@@ -468,7 +582,11 @@ impl Playground {
         let metrics = self.current_metrics().to_vec();
         let margins = if self.history.record_margins {
             let problem = self.set.problem();
-            self.set.runs().iter().map(|run| run.margins(problem)).collect()
+            self.set
+                .runs()
+                .iter()
+                .map(|run| run.margins(problem))
+                .collect()
         } else {
             Vec::new()
         };

@@ -785,17 +785,29 @@ fn accumulated_tables_show_what_the_descriptions_say() {
         // gamma-zero: the hinge's signal is all in 'reference wrong, policy wrong'; the
         // 'reference right, policy wrong' cell never gets any, in any run.
         let hinge = accumulated("gamma-zero", "hinge, gamma = 0", steps);
-        assert_eq!(hinge.reference_wrong_policy_wrong.share, 1.0, "step {steps}");
+        assert_eq!(
+            hinge.reference_wrong_policy_wrong.share, 1.0,
+            "step {steps}"
+        );
         for run in ["logistic, gamma = 0", "DPO (gamma = beta)"] {
             let table = accumulated("gamma-zero", run, steps);
-            assert_eq!(table.reference_right_policy_wrong.pairs, 0, "{run} step {steps}");
+            assert_eq!(
+                table.reference_right_policy_wrong.pairs, 0,
+                "{run} step {steps}"
+            );
         }
         // central-case: gamma = 20 learns only on 'reference right, policy right'; gamma = 0
         // only in the 'policy wrong' column.
         let large = accumulated("central-case", "hinge, gamma = 20", steps);
-        assert_eq!(large.reference_right_policy_right.share, 1.0, "step {steps}");
+        assert_eq!(
+            large.reference_right_policy_right.share, 1.0,
+            "step {steps}"
+        );
         let zero = accumulated("central-case", "hinge, gamma = 0", steps);
-        assert!((wrong_column_share(&zero) - 1.0).abs() < 1e-12, "step {steps}");
+        assert!(
+            (wrong_column_share(&zero) - 1.0).abs() < 1e-12,
+            "step {steps}"
+        );
         // learning-table: the large-gamma hinge learns only in the 'reference right' row, the
         // gamma = 0 hinge only in the 'policy wrong' column; DPO in every cell.
         let large = accumulated("learning-table", "hinge, gamma = 20", steps);
@@ -804,7 +816,10 @@ fn accumulated_tables_show_what_the_descriptions_say() {
             0.0
         );
         let zero = accumulated("learning-table", "hinge, gamma = 0", steps);
-        assert!((wrong_column_share(&zero) - 1.0).abs() < 1e-12, "step {steps}");
+        assert!(
+            (wrong_column_share(&zero) - 1.0).abs() < 1e-12,
+            "step {steps}"
+        );
         let dpo = accumulated("learning-table", "DPO (gamma = beta)", steps);
         assert!(dpo.cells().iter().all(|c| c.signal > 0.0), "step {steps}");
     }
@@ -814,4 +829,113 @@ fn accumulated_tables_show_what_the_descriptions_say() {
     assert!(wrong_column_share(&logistic) < 0.5, "{logistic:?}");
     let logistic = accumulated("gamma-zero", "logistic, gamma = 0", 50);
     assert!(wrong_column_share(&logistic) > 0.5, "{logistic:?}");
+}
+
+/// The claims panel's verdicts on each preset after its steps, as `docs/claims.md` states them.
+#[test]
+fn the_claims_panel_says_what_docs_claims_says() {
+    use dpo_playground::engine::{check_claims, Verdict};
+    let verdicts = |id: &str| {
+        let scenario = Preset::find(id).unwrap().scenario().unwrap();
+        let mut set = scenario.run_set().unwrap();
+        let before: Vec<(&str, Verdict)> = check_claims(&set, &set.metrics())
+            .into_iter()
+            .map(|c| (c.id, c.verdict))
+            .collect();
+        // Before any step every dynamic claim is too early to judge.
+        for (claim, verdict) in &before {
+            if *claim != "logistic-at-the-reference" && *claim != "reference-scale" {
+                assert_eq!(*verdict, Verdict::TooEarly, "{id} {claim} at step 0");
+            }
+        }
+        set.step(scenario.steps);
+        check_claims(&set, &set.metrics())
+            .into_iter()
+            .map(|c| (c.id, c.verdict))
+            .collect::<Vec<_>>()
+    };
+    let has = |list: &[(&str, Verdict)], claim: &str, verdict: Verdict| {
+        assert!(
+            list.contains(&(claim, verdict)),
+            "{claim} should be {verdict:?}: {list:?}"
+        );
+    };
+    let gamma_zero = verdicts("gamma-zero");
+    has(&gamma_zero, "gamma-zero", Verdict::Holds);
+    has(&gamma_zero, "implicit-regularisation", Verdict::Holds);
+    has(
+        &gamma_zero,
+        "logistic-at-the-reference",
+        Verdict::DoesNotHold,
+    );
+    let central = verdicts("central-case");
+    has(&central, "large-gamma", Verdict::Holds);
+    has(&central, "gamma-zero", Verdict::Holds);
+    has(&central, "right-pairs-stay-put", Verdict::Holds);
+    has(
+        &verdicts("reference-wrong-large-gamma"),
+        "large-gamma",
+        Verdict::Holds,
+    );
+    has(
+        &verdicts("reference-scale"),
+        "reference-scale",
+        Verdict::Holds,
+    );
+    has(
+        &verdicts("learning-table"),
+        "right-pairs-stay-put",
+        Verdict::DoesNotHold,
+    );
+    has(
+        &verdicts("init-at-reference"),
+        "implicit-regularisation",
+        Verdict::DoesNotHold,
+    );
+    has(
+        &verdicts("implicit-vs-explicit"),
+        "implicit-regularisation",
+        Verdict::Holds,
+    );
+    // A claim that does not apply is not shown: no hinge run, no hinge claim.
+    let implicit = verdicts("implicit-vs-explicit");
+    assert!(
+        !implicit.iter().any(|(claim, _)| claim.contains("gamma")),
+        "{implicit:?}"
+    );
+}
+
+/// The large-gamma verdict follows the measured share: a reference-wrong pair that is far enough
+/// behind still learns under gamma = 5 beta when the policy starts far from the reference.
+#[test]
+fn the_large_gamma_claim_can_fail() {
+    use dpo_playground::engine::{check_claims, Init, LossKind, RunConfig, Verdict};
+    let mut scenario = Preset::find("learning-table").unwrap().scenario().unwrap();
+    scenario.runs = vec![RunConfig {
+        name: "hinge, gamma = 5".into(),
+        loss: LossKind::Hinge,
+        gamma: 5.0,
+        init: Init::Random { scale: 8.0 },
+        seed: 3,
+        ..RunConfig::default()
+    }];
+    let mut set = scenario.run_set().unwrap();
+    set.step(50);
+    let claim = check_claims(&set, &set.metrics())
+        .into_iter()
+        .find(|c| c.id == "large-gamma")
+        .unwrap();
+    let table = set.metrics()[0].accumulated_table.unwrap();
+    let wrong_row =
+        table.reference_wrong_policy_right.share + table.reference_wrong_policy_wrong.share;
+    assert!(
+        wrong_row > 0.0,
+        "the reference-wrong row learned: {table:?}"
+    );
+    let expected = if wrong_row <= 0.1 {
+        Verdict::HoldsInTheLimit
+    } else {
+        Verdict::DoesNotHold
+    };
+    assert_eq!(claim.verdict, expected, "{}", claim.measured);
 }

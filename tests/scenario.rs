@@ -278,3 +278,59 @@ fn the_canonical_form_writes_short_numbers() {
     assert!(text.contains("\"lr\": 0.05"), "{text}");
     assert!(!text.contains("0.0500000"), "{text}");
 }
+
+/// A scenario read in parts (the page's import of large files) is the scenario read whole, and
+/// its errors name each pair by its place in the whole list.
+#[test]
+fn a_scenario_read_in_parts_is_the_scenario_read_whole() {
+    use dpo_playground::scenario::budget::{Limits, Usage};
+    let whole = Scenario::from_json(MINIMAL).unwrap();
+    let header = MINIMAL.replace(
+        r#""pairs": [{"prompt": 0, "chosen": "A", "rejected": "C"}, {"prompt": 0, "chosen": "D", "rejected": "B", "weight": 2}]"#,
+        r#""pairs": []"#,
+    );
+    assert_ne!(header, MINIMAL, "the test's anchor is in the scenario");
+    let mut parts = Scenario::header_from_json(&header).unwrap();
+    // A header with no pairs is not a scenario yet.
+    assert!(parts
+        .check_within(&Usage::default(), &Limits::PAGE)
+        .is_err());
+    parts
+        .append_pairs_json(r#"[{"prompt": 0, "chosen": "A", "rejected": "C"}]"#, 0)
+        .unwrap();
+    // A bad pair in the second part: named by its place in the whole list; nothing appended.
+    let error = parts
+        .append_pairs_json(
+            r#"[{"chosen": "D", "rejected": "B"}, {"chosen": "Z", "rejected": "B"}]"#,
+            1,
+        )
+        .unwrap_err();
+    assert_eq!(error.path, "pairs[2].chosen", "{error}");
+    assert_eq!(parts.pairs.len(), 1);
+    parts
+        .append_pairs_json(
+            r#"[{"prompt": 0, "chosen": "D", "rejected": "B", "weight": 2}]"#,
+            1,
+        )
+        .unwrap();
+    parts
+        .check_within(&Usage::default(), &Limits::PAGE)
+        .unwrap();
+    assert_eq!(parts, whole);
+    // The page's limit holds for parts as for a whole file.
+    let tight = Limits {
+        memory: 1024,
+        source: "a test",
+    };
+    assert!(parts.check_within(&Usage::default(), &tight).is_err());
+}
+
+#[test]
+fn runs_alone_read_as_a_scenario_reads_them() {
+    let whole = Scenario::from_json(MINIMAL).unwrap();
+    let runs_text = serde_json::to_string(&whole.to_value()["runs"]).unwrap();
+    assert_eq!(Scenario::runs_from_json(&runs_text).unwrap(), whole.runs);
+    assert_eq!(Scenario::runs_from_json("[]").unwrap_err().path, "runs");
+    let error = Scenario::runs_from_json(r#"[{"name": "x", "betta": 1}]"#).unwrap_err();
+    assert_eq!(error.path, "runs[0].betta", "{error}");
+}

@@ -50,11 +50,7 @@ fn svg_charts(scenario: &Scenario) -> Vec<(String, String)> {
         .iter()
         .map(|p| plot::pair_label(problem, p))
         .collect();
-    let tables: Vec<_> = set
-        .runs()
-        .iter()
-        .map(|r| r.metrics(problem).learning_table)
-        .collect();
+    let latest = set.metrics();
 
     let mut charts = Vec::new();
     let mut draw =
@@ -77,7 +73,7 @@ fn svg_charts(scenario: &Scenario) -> Vec<(String, String)> {
         });
     }
     draw("learning-table".into(), &|area| {
-        plot::draw_learning_tables(area, &tables, &names)
+        plot::draw_learning_tables(area, &history, 0..latest.len(), &latest, &names)
     });
     for (run, name) in names.iter().enumerate() {
         draw(format!("margins-{run}"), &|area| {

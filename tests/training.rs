@@ -494,7 +494,12 @@ fn the_accumulated_table_sums_the_signal_of_every_step() {
             };
             set.set_config(0, config).unwrap();
             let mut expected = [0.0f64; 4];
-            let mut ever = [std::collections::BTreeSet::new(), Default::default(), Default::default(), Default::default()];
+            let mut ever = [
+                std::collections::BTreeSet::new(),
+                Default::default(),
+                Default::default(),
+                Default::default(),
+            ];
             for _ in 0..40 {
                 let run = &set.runs()[0];
                 let now = run.metrics(&problem).learning_table;
@@ -508,7 +513,8 @@ fn the_accumulated_table_sums_the_signal_of_every_step() {
                     if slope != 0.0 {
                         let reference_right = run.reference_log_ratios()[p] > 0.0;
                         let policy_right = u + run.offsets()[p] > 0.0;
-                        ever[usize::from(!reference_right) * 2 + usize::from(!policy_right)].insert(p);
+                        ever[usize::from(!reference_right) * 2 + usize::from(!policy_right)]
+                            .insert(p);
                     }
                 }
                 set.step(1);
@@ -542,7 +548,10 @@ fn the_accumulated_table_follows_the_steps_taken() {
     let problem = set.problem().clone();
     let pairs = problem.pairs().len();
     let at_start = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
-    assert!(at_start.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
+    assert!(at_start
+        .cells()
+        .iter()
+        .all(|c| c.signal == 0.0 && c.pairs == 0));
     // One pair per step: after one step exactly one pair has had signal.
     set.step(1);
     let one = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
@@ -553,7 +562,10 @@ fn the_accumulated_table_follows_the_steps_taken() {
     assert!(epoch.cells().iter().map(|c| c.pairs).sum::<usize>() >= pairs);
     set.reset();
     let reset = set.runs()[0].metrics(&problem).accumulated_table.unwrap();
-    assert!(reset.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
+    assert!(reset
+        .cells()
+        .iter()
+        .all(|c| c.signal == 0.0 && c.pairs == 0));
     // A state from another backend: the steps it stands for were not seen here.
     let mut run = set.runs()[0].clone();
     let logits = run.logits().to_vec();
@@ -576,5 +588,11 @@ fn the_accumulated_table_follows_the_steps_taken() {
     run.step(&problem);
     assert_eq!(run.diverged_at(), Some(0));
     let table = run.metrics(&problem).accumulated_table.unwrap();
-    assert!(table.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0), "{table:?}");
+    assert!(
+        table
+            .cells()
+            .iter()
+            .all(|c| c.signal == 0.0 && c.pairs == 0),
+        "{table:?}"
+    );
 }

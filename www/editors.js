@@ -79,14 +79,16 @@ function freshLabel(used, prefix) {
   for (let i = used.length; ; i += 1) if (!used.includes(`${prefix}${i}`)) return `${prefix}${i}`;
 }
 
-/** Rows an editor shows at once; past this it pages (a scenario may hold thousands of outputs
+/** Rows an editor shows at once (50); past this it pages (a scenario may hold thousands of outputs
  * or pairs, and a control per row for all of them would freeze the tab). */
-export const PAGE_ROWS = 100;
+export const PAGE_ROWS = 50;
 /** Prompts whose reference (or reward) rows show at once. */
 const PAGE_PROMPTS = 8;
 /** Past this many outputs (or prompts) a pair names them in a text field, not a dropdown that
- * lists them all in every row. */
+ * lists them all in every row; so does a page whose dropdowns would hold more than
+ * DROPDOWN_OPTIONS options in all. */
 const DROPDOWN_LIMIT = 64;
+const DROPDOWN_OPTIONS = 2500;
 
 /** The editors of one playground. `view` is the mounted component (see playground.js). */
 export class Editors {
@@ -429,8 +431,9 @@ export class Editors {
     const page = this.pager('pairs', model.pairs.length, 'pairs', PAGE_ROWS, 'pairs');
     // A dropdown per row while the lists are short; past DROPDOWN_LIMIT a text field that takes
     // a label (checked when the edit is applied), so that a row costs the same at any size.
+    const shown = page.end - page.start;
     const chooser = (labels, value, props) => {
-      if (labels.length <= DROPDOWN_LIMIT) return select(labels.map((label, j) => [String(j), label]), value, props);
+      if (labels.length <= DROPDOWN_LIMIT && 2 * shown * labels.length <= DROPDOWN_OPTIONS) return select(labels.map((label, j) => [String(j), label]), value, props);
       const input = h('input', { type: 'text', value: labels[value] ?? '', autocomplete: 'off', spellcheck: 'false', ...props });
       input.setAttribute('aria-description', `${props['aria-description']} Type its label.`);
       input.dataset.labels = 'text';
@@ -721,7 +724,7 @@ export class Editors {
                   : { kind: regularizerKind, lambda: readNumber(strength) },
           };
         },
-        { scope: card },
+        { scope: card, runsOnly: true },
       );
     };
     alphaSlider.addEventListener('input', () => {
@@ -742,7 +745,7 @@ export class Editors {
       (next) => {
         next.runs.push(defaultRun(freshLabel(next.runs.map((r) => r.name), 'run ')));
       },
-      { rebuild: ['runs'] },
+      { rebuild: ['runs'], runsOnly: true },
     );
   }
 
@@ -755,7 +758,7 @@ export class Editors {
         copy.name = `${copy.name} (copy)`;
         next.runs.push(copy);
       },
-      { rebuild: ['runs'] },
+      { rebuild: ['runs'], runsOnly: true },
     );
   }
 
@@ -768,7 +771,7 @@ export class Editors {
       (next) => {
         next.runs.splice(i, 1);
       },
-      { rebuild: ['runs'], resetAll: !last },
+      { rebuild: ['runs'], resetAll: !last, runsOnly: true },
     );
     if (ok) {
       typed.clear();

@@ -153,7 +153,7 @@ export class Knobs {
           };
           next.runs[i] = { ...next.runs[i], name: name.value, loss: loss.value, beta: number(beta), gamma: number(gamma), margin: number(margin) };
         },
-        { scope: element, rebuild: ['runs'] },
+        { scope: element, rebuild: ['runs'], runsOnly: true },
       );
     betaSlider.addEventListener('input', () => {
       beta.value = String(sliderValue(betaSlider.value));

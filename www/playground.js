@@ -7,11 +7,11 @@
 // `speed` steps in Rust, records the metrics once, and redraws what is visible and stale. The
 // editors are rebuilt only when the scenario's shape changes, never per frame.
 
-import init, { Playground, presets, validateScenario, defaultScenario } from './pkg/dpo_playground.js';
+import init, { Playground, ScenarioParts, presets, validateScenario, defaultScenario } from './pkg/dpo_playground.js';
 import { h, field, select, formatNumber, download } from './dom.js';
 import { Editors, FieldError, divergedText } from './editors.js';
 import { Knobs, followNames } from './knobs.js';
-import { modelFromCanonical, scenarioText, cloneModel, hashFor, readHash } from './state.js';
+import { modelFromEngine, scenarioText, runsText, approximateLength, cloneModel, hashFor, readHash } from './state.js';
 
 let engineReady = null;
 /** The module's linear memory, once instantiated (its size is reported in `stats`). */
@@ -80,6 +80,7 @@ const CELLS = [
   ['reference_wrong_policy_wrong', 'reference wrong', 'policy wrong'],
 ];
 const SPEED_DEFAULT = 10;
+const VERDICTS = { holds: 'holds', holds_in_the_limit: 'holds in the limit', does_not_hold: 'does not hold here', too_early: 'too early to say' };
 /** A WebGPU frame's fixed cost, in ms: submitting the steps and awaiting the state read back
  * (about 1 to 3 ms in Chromium on a discrete GPU, more on an emulated one). Where a frame of CPU
  * training takes less, the CPU is faster, whatever the GPU's arithmetic speed. */
@@ -134,7 +135,7 @@ class PlaygroundView {
 
     const { text, message } = this.initialScenario();
     this.pg = new Playground(text);
-    this.model = modelFromCanonical(this.pg.scenarioJson());
+    this.model = modelFromEngine(this.pg);
     this.presetId = this.presetIdFor(text);
 
     this.build();
@@ -170,7 +171,8 @@ class PlaygroundView {
         while (this.pending) await this.pending.catch(() => {});
       },
       reset: () => this.reset(),
-      load: (text) => this.load(text),
+      // Resolves to null, or to the error text when the scenario was refused.
+      load: (text) => this.loadText(text),
       scenario: () => scenarioText(this.model, true),
       stats: this.stats,
       // Bytes of the wasm module's memory (shared by every playground on the page): what the
@@ -285,7 +287,7 @@ class PlaygroundView {
       h('p', { class: 'help shown' }, 'Per cell, what the run’s settings predict: learns (every pair gets signal) and silent (none does) are exact, and a cell whose measurement contradicts one is outlined; some depends on the state; fades is silent only as γ grows far beyond β.'),
       this.predictedBox,
     );
-    tables.element.append(predicted);
+    tables.element.append(predicted, this.buildClaims());
     this.metricsHead = h('tr', {});
     this.metricsBody = h('tbody', {});
     const metricsTable = h(
@@ -331,6 +333,39 @@ class PlaygroundView {
     );
     this.bindDrop();
     this.bindKeys();
+  }
+
+  /** The claims panel: each claim of the argument that applies to the loaded runs, checked live. */
+  buildClaims() {
+    this.claimsBody = h('tbody', {});
+    this.claimsEmpty = h('p', { class: 'help shown' }, 'No claim of the argument applies to these runs (see docs/claims.md for each claim and when it applies).');
+    return h(
+      'details',
+      { class: 'claims', open: true },
+      h('summary', {}, 'Claims, checked on these runs'),
+      h('p', { class: 'help shown' }, 'Each claim of the argument that applies to the runs loaded, what they measure now, and whether it holds here. Where it is about where learning happens, the table summed over training is read.'),
+      h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Claims, checked (scrolls sideways)' },
+        h('table', { class: 'claims-table' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'claim'), h('th', { scope: 'col' }, 'measured'), h('th', { scope: 'col' }, 'verdict'))), this.claimsBody)),
+      this.claimsEmpty,
+    );
+  }
+
+  updateClaims(claims) {
+    const key = JSON.stringify(claims);
+    if (key === this.claimsKey) return;
+    this.claimsKey = key;
+    this.claimsEmpty.hidden = claims.length > 0;
+    this.claimsBody.replaceChildren(
+      ...claims.map((c) =>
+        h(
+          'tr',
+          { 'data-claim': c.id },
+          h('th', { scope: 'row' }, c.claim, h('br', {}), h('small', { class: 'source' }, c.source)),
+          h('td', {}, c.measured),
+          h('td', { class: `verdict verdict-${c.verdict}` }, h('strong', {}, VERDICTS[c.verdict] ?? c.verdict), h('br', {}), h('small', {}, c.why)),
+        ),
+      ),
+    );
   }
 
   /** Shows the whole scenario description or two lines of it. */
@@ -585,6 +620,7 @@ class PlaygroundView {
     this.updateTables(snapshot);
     this.editors.update(snapshot);
     this.knobs.update(snapshot);
+    this.updateClaims(snapshot.claims);
     const step = snapshot.runs.reduce((max, run) => Math.max(max, run.step), 0);
     this.stepOutput.textContent = `step ${step}`;
     if (step > 0 && this.stats.firstTrainedFrame === null) {
@@ -744,8 +780,9 @@ class PlaygroundView {
       this.pending.then(() => this.apply(mutate, options));
       return true;
     }
-    const { scope = null, rebuild = [], after = null, resetAll = false } = options;
-    const next = cloneModel(this.model);
+    const { scope = null, rebuild = [], after = null, resetAll = false, runsOnly = false } = options;
+    // An edit of the runs alone sends the engine only the runs: its cost does not grow with the data.
+    const next = cloneModel(this.model, runsOnly);
     try {
       mutate(next);
       followNames(this.model, next, this.namedByUser);
@@ -756,7 +793,7 @@ class PlaygroundView {
     }
     let result;
     try {
-      result = this.pg.setScenario(scenarioText(next));
+      result = runsOnly ? this.pg.setRuns(runsText(next)) : this.pg.setScenario(scenarioText(next));
     } catch (error) {
       const { path, message } = splitError(error.message);
       this.showError(path, message, scope);
@@ -784,13 +821,14 @@ class PlaygroundView {
   }
 
   reportApplied(previous, next, result, resetAll) {
-    const data = (m) => JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]);
+    const data = (m) => (m === next && next.pairs === previous.pairs ? '' : JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]));
+    const sameData = next.pairs === previous.pairs; // shared by a runs-only edit
     const restarted = result.reset.filter((i) => i < previous.runs.length).map((i) => `“${next.runs[i].name}”`);
     if (resetAll) return;
     if (result.reshaped) this.note('The outputs or prompts changed, so every run restarted from step 0.');
     else if (restarted.length)
       this.note(`${restarted.join(', ')} restarted from step 0: a change to the initial policy, optimiser, seed, regulariser or length normalisation needs a fresh start.`);
-    else if (data(previous) !== data(next)) this.note('The data changed: every run keeps training from where it is; the charts start over.');
+    else if (!sameData && data(previous) !== data(next)) this.note('The data changed: every run keeps training from where it is; the charts start over.');
     else this.note('');
   }
 
@@ -863,7 +901,63 @@ class PlaygroundView {
       return error.message;
     }
     this.pg.reset();
-    this.model = modelFromCanonical(this.pg.scenarioJson());
+    this.afterLoad(text, presetId, announce);
+    return null;
+  }
+
+  /**
+   * `load` for text of any size; resolves to `null` or the error text. Past LARGE_TEXT the text
+   * is parsed by the browser and handed to the engine in parts (the scenario without its pairs,
+   * then PAIRS_PER_PART pairs at a time), yielding between parts, so that importing 100,000
+   * pairs never holds the tab for long; Pause and the charts keep working meanwhile.
+   */
+  async loadText(text, options = {}) {
+    if (text.length <= LARGE_TEXT) {
+      // The engine first; the view (editors, tables) in the next task, so neither is long.
+      try {
+        this.pg.setScenario(text);
+      } catch (error) {
+        return error.message;
+      }
+      this.pg.reset();
+      await nextTask();
+      this.afterLoad(text, options.presetId ?? null, options.announce ?? null);
+      return null;
+    }
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return this.load(text, options); // the engine names the line and column
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || !Array.isArray(parsed.pairs)) return this.load(text, options);
+    const { pairs } = parsed;
+    let parts;
+    try {
+      parts = new ScenarioParts(JSON.stringify({ ...parsed, pairs: [] }));
+      for (let start = 0; start < pairs.length; start += PAIRS_PER_PART) {
+        this.note(`Reading the scenario: ${start.toLocaleString('en')} of ${pairs.length.toLocaleString('en')} pairs…`);
+        parts.addPairs(JSON.stringify(pairs.slice(start, start + PAIRS_PER_PART)));
+        await nextTask();
+      }
+      const whole = parts;
+      parts = null; // setScenarioParts uses them up, even when it throws
+      this.pg.setScenarioParts(whole);
+    } catch (error) {
+      parts?.free();
+      this.note('');
+      return error.message ?? String(error);
+    }
+    this.pg.reset();
+    await nextTask();
+    this.afterLoad(text, options.presetId ?? null, options.announce ?? null);
+    return null;
+  }
+
+  /** After a scenario was loaded into the engine (and its runs reset): the view follows it. */
+  afterLoad(text, presetId, announce) {
+    this.linkTooBig = false;
+    this.model = modelFromEngine(this.pg);
     this.presetId = presetId ?? this.presetIdFor(text);
     this.clearErrors(null);
     this.namedByUser.clear();
@@ -879,7 +973,6 @@ class PlaygroundView {
       this.chooseBackend('auto');
     }
     this.note(announce ?? '');
-    return null;
   }
 
   // ---- URL state ----
@@ -888,13 +981,19 @@ class PlaygroundView {
     if (!this.options.urlState) return;
     clearTimeout(this.hashTimer);
     const write = () => {
-      const hash = hashFor(scenarioText(this.model));
-      if (hash.length > MAX_LINK_CHARS) {
+      // Far over the limit: say so without writing the scenario out (megabytes for a big one).
+      const approximate = Math.ceil((approximateLength(this.model) * 4) / 3);
+      const hash = approximate > 4 * MAX_LINK_CHARS ? null : hashFor(scenarioText(this.model));
+      if (hash === null || hash.length > MAX_LINK_CHARS) {
         // Too big for a link that survives being shared: no link rather than one that breaks,
         // and the address no longer holds an older scenario either.
         this.lastHash = '';
         if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
-        if (!this.linkTooBig) this.note(tooBigForLink(hash.length));
+        if (!this.linkTooBig) {
+          // Added to what the status line says (e.g. "Imported ..."), unless that is an error.
+          const said = this.status.classList.contains('error') ? '' : this.status.textContent;
+          this.note([said, tooBigForLink(hash?.length ?? approximate)].filter(Boolean).join(' '));
+        }
         this.linkTooBig = true;
         return;
       }
@@ -962,6 +1061,12 @@ class PlaygroundView {
     if (!this.scenarioArea) return;
     if (!force && ('edited' in this.scenarioArea.dataset || !this.fileSection.open)) return;
     delete this.scenarioArea.dataset.edited;
+    if (approximateLength(this.model) > MAX_EDITABLE_CHARS) {
+      // Megabytes of text in a text area freeze the tab: the file is the way to edit this one.
+      this.scenarioArea.value = '';
+      this.scenarioCheck.textContent = `This scenario is too large to edit as text here (about ${approximateLength(this.model).toLocaleString('en')} characters): use Export scenario, edit the file, and import it.`;
+      return;
+    }
     this.scenarioArea.value = scenarioText(this.model, true);
     this.scenarioCheck.textContent = '';
   }
@@ -972,8 +1077,8 @@ class PlaygroundView {
     this.scenarioCheck.classList.toggle('error', Boolean(problem));
   }
 
-  applyScenarioText() {
-    const problem = this.load(this.scenarioArea.value, { announce: 'Loaded the edited scenario; every run restarted.' });
+  async applyScenarioText() {
+    const problem = await this.loadText(this.scenarioArea.value, { announce: 'Loaded the edited scenario; every run restarted.' });
     if (problem) {
       this.scenarioCheck.textContent = `Invalid: ${problem}`;
       this.scenarioCheck.classList.add('error');
@@ -982,8 +1087,8 @@ class PlaygroundView {
   }
 
   /** Loads imported text; on an error, the text stays in the JSON editor to be fixed. */
-  importText(text, name) {
-    const problem = this.load(text, { announce: `Imported ${name}; every run restarted.` });
+  async importText(text, name) {
+    const problem = await this.loadText(text, { announce: `Imported ${name}; every run restarted.` });
     if (problem) {
       this.fileSection.open = true;
       this.scenarioArea.value = text;
@@ -1166,12 +1271,24 @@ class PlaygroundView {
   }
 }
 
+/** The largest scenario the JSON text area shows. */
+const MAX_EDITABLE_CHARS = 500_000;
+/** Scenario text past this size is imported in parts (see `loadInParts`). */
+const LARGE_TEXT = 256 * 1024;
+/** Pairs handed to the engine per part: about 10 ms of parsing each. */
+const PAIRS_PER_PART = 5000;
+
 /** The longest `#s=` link the page writes: longer ones are cut by mail and chat programs and
  * slow every history update (a 100,000-pair scenario would be megabytes). */
 const MAX_LINK_CHARS = 32_000;
 
 function tooBigForLink(length) {
-  return `This scenario is too big for a link (${length.toLocaleString('en')} characters; links stop at ${MAX_LINK_CHARS.toLocaleString('en')}), so the address does not hold it: share it with “Export scenario” in the Scenario file section.`;
+  return `This scenario is too big for a link (about ${length.toLocaleString('en')} characters; links stop at ${MAX_LINK_CHARS.toLocaleString('en')}), so the address does not hold it: share it with “Export scenario” in the Scenario file section.`;
+}
+
+/** Resolves in a later task, letting the browser draw and handle input in between. */
+function nextTask() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** A duration in ms as the backend element writes it. */

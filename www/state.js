@@ -27,8 +27,11 @@ export function modelFromCanonical(text) {
   const raw = tidyNumbers(JSON.parse(text));
   const outputs = raw.outputs.map((o) => (typeof o === 'string' ? { label: o, length: 1 } : { label: o.label, length: o.length ?? 1 }));
   const prompts = raw.prompts ?? ['x0'];
-  const outputIndex = (v) => (typeof v === 'number' ? v : outputs.findIndex((o) => o.label === v));
-  const promptIndex = (v) => (typeof v === 'number' ? v : Math.max(0, prompts.indexOf(v)));
+  // Label lookups through maps: a pair list of 100,000 over 5,000 outputs stays linear.
+  const outputAt = new Map(outputs.map((o, y) => [o.label, y]));
+  const promptAt = new Map(prompts.map((p, x) => [p, x]));
+  const outputIndex = (v) => (typeof v === 'number' ? v : (outputAt.get(v) ?? -1));
+  const promptIndex = (v) => (typeof v === 'number' ? v : (promptAt.get(v) ?? 0));
   return {
     title: raw.title ?? '',
     description: raw.description ?? '',
@@ -46,6 +49,19 @@ export function modelFromCanonical(text) {
     steps: raw.steps ?? 200,
     runs: raw.runs.map(runFromCanonical),
   };
+}
+
+/** The model of the scenario a Playground holds: its canonical form without the pairs, and the
+ * pairs as numbers (`pairArray`), so that a large scenario is not written out and parsed again. */
+export function modelFromEngine(pg) {
+  const model = modelFromCanonical(pg.headerJson());
+  const numbers = pg.pairArray();
+  const pairs = new Array(numbers.length / 4);
+  for (let i = 0; i < pairs.length; i += 1) {
+    pairs[i] = { prompt: numbers[4 * i], chosen: numbers[4 * i + 1], rejected: numbers[4 * i + 2], weight: tidy(numbers[4 * i + 3]) };
+  }
+  model.pairs = pairs;
+  return model;
 }
 
 function runFromCanonical(run) {
@@ -72,11 +88,26 @@ export function scenarioObject(model) {
   if (model.reward) scenario.reward = model.reward;
   if (model.generate) scenario.generate = model.generate;
   scenario.steps = model.steps;
-  scenario.runs = model.runs.map((run) => ({
+  scenario.runs = runsObject(model);
+  return scenario;
+}
+
+function runsObject(model) {
+  return model.runs.map((run) => ({
     ...run,
     init: run.init.kind === 'random' ? { kind: 'random', scale: run.init.scale } : run.init.kind,
   }));
-  return scenario;
+}
+
+/** The `runs` array of a model's scenario, as text (for edits that change only the runs). */
+export function runsText(model) {
+  return JSON.stringify(runsObject(model));
+}
+
+/** Roughly how many characters a model's scenario takes as text, without writing it out. */
+export function approximateLength(model) {
+  const cells = model.prompts.length * model.outputs.length;
+  return 300 + 40 * model.pairs.length + 12 * cells * (model.reward ? 2 : 1) + 16 * model.outputs.length + 400 * model.runs.length;
 }
 
 /** Scenario text for a model; `pretty` for files people read. */
@@ -84,9 +115,10 @@ export function scenarioText(model, pretty = false) {
   return JSON.stringify(scenarioObject(model), null, pretty ? 2 : undefined);
 }
 
-/** A deep copy of a model (it is plain JSON data). */
-export function cloneModel(model) {
-  return structuredClone(model);
+/** A deep copy of a model (it is plain JSON data); with `runsOnly`, a copy whose runs are its
+ * own and whose data is shared (for edits that change only the runs). */
+export function cloneModel(model, runsOnly = false) {
+  return runsOnly ? { ...model, runs: structuredClone(model.runs) } : structuredClone(model);
 }
 
 // ---- The URL hash: `#s=` followed by the scenario text in base64url (RFC 4648 section 5). ----

@@ -106,6 +106,12 @@ pub struct Metrics {
     /// trained does not accumulate it (the GPU backend).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accumulated_table: Option<LearningTable>,
+    /// Pairs the policy ranks wrongly now although a step since the run (re)started found it
+    /// ranking them right: un-learned, moved by other pairs' gradients through the outputs they
+    /// share (a softmax couples every output of a prompt). `None` where the table is not
+    /// accumulated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlearned_pairs: Option<usize>,
     /// Mean over prompts of the expected ground-truth reward under `pi` (with a ground truth only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub true_reward: Option<f64>,

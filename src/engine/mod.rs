@@ -4,6 +4,7 @@
 //! [`Run`] holds one configuration's logits and optimiser state; a [`RunSet`] trains several runs
 //! over one problem.
 
+pub mod claims;
 pub mod config;
 pub mod error;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod rng;
 pub mod run;
 pub mod runset;
 
+pub use claims::{check_claims, ClaimCheck, Verdict};
 pub use config::{Init, Optimizer, Regularizer, RunConfig};
 pub use error::{escape_control, InputError};
 pub use history::History;

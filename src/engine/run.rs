@@ -100,7 +100,8 @@ pub struct Run {
 struct Accumulated {
     /// Signal per cell, in the order of [`LearningTable::cells`].
     signal: [f64; 4],
-    /// Per pair, bit `c` set when the pair had non-zero signal in cell `c` at some step.
+    /// Per pair, bit `c` set when the pair had non-zero signal in cell `c` at some step, and
+    /// [`RANKED_RIGHT`] when a step found the policy ranking it right.
     ever: Vec<u8>,
     /// False when the state was replaced from a backend that does not accumulate (the GPU's):
     /// the totals then no longer describe the steps taken, and are not reported.
@@ -125,8 +126,13 @@ impl Accumulated {
             *total += step;
         }
         for (j, &code) in self.step_cells.iter().enumerate() {
+            let bits = &mut self.ever[pair_at(j)];
             if code & 4 != 0 {
-                self.ever[pair_at(j)] |= 1 << (code & 3);
+                *bits |= 1 << (code & 3);
+            }
+            // Cells 0 and 2 are the policy-right ones.
+            if code & 1 == 0 {
+                *bits |= RANKED_RIGHT;
             }
         }
     }
@@ -151,6 +157,9 @@ impl Accumulated {
         table
     }
 }
+
+/// The bit of [`Accumulated::ever`] that says a step found the policy ranking the pair right.
+const RANKED_RIGHT: u8 = 16;
 
 /// (reference right, policy right) of each cell, in the order of [`LearningTable::cells`].
 const CELL_ORDER: [(bool, bool); 4] = [(true, true), (true, false), (false, true), (false, false)];
@@ -620,7 +629,10 @@ impl Run {
                 gradient[rejected] -= weight * g;
                 // h_pi > 0 exactly when theta+ > theta- (a difference of finite floats is 0
                 // only when they are equal).
-                let cell = cell_index(reference_log_ratios[i] > 0.0, logits[chosen] > logits[rejected]);
+                let cell = cell_index(
+                    reference_log_ratios[i] > 0.0,
+                    logits[chosen] > logits[rejected],
+                );
                 signal[cell] += (weight * g.abs()) as f64;
                 accumulated
                     .step_cells
@@ -914,6 +926,7 @@ impl Run {
             ..Metrics::default()
         };
         let mut total_weight = 0.0;
+        let mut unlearned = 0;
         let mut table = LearningTable::default();
         for (i, &(chosen, rejected, weight)) in self.pair_logits.iter().enumerate() {
             let (chosen, rejected) = (chosen as usize, rejected as usize);
@@ -934,6 +947,15 @@ impl Run {
             metrics.chosen_reward += w * beta * (log_policy[chosen] - log_reference[chosen] as f64);
             metrics.rejected_reward +=
                 w * beta * (log_policy[rejected] - log_reference[rejected] as f64);
+            if !policy_right
+                && self
+                    .accumulated
+                    .ever
+                    .get(i)
+                    .is_some_and(|&b| b & RANKED_RIGHT != 0)
+            {
+                unlearned += 1;
+            }
             let cell = table.cell_mut(reference_right, policy_right);
             cell.pairs += 1;
             cell.weight += w;
@@ -953,6 +975,7 @@ impl Run {
             .accumulated
             .tracked
             .then(|| self.accumulated.table(self.pair_logits.iter().map(|p| p.2)));
+        metrics.unlearned_pairs = self.accumulated.tracked.then_some(unlearned);
         for (row, reference_row) in log_policy.chunks(k).zip(log_reference.chunks(k)) {
             for (&l, &r) in row.iter().zip(reference_row) {
                 let probability = l.exp();

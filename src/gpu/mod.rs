@@ -1289,6 +1289,7 @@ impl GpuRunSet {
             reward_margin: chosen_reward - rejected_reward,
             learning_table: table,
             accumulated_table: None,
+            unlearned_pairs: None,
             true_reward: truth.then(|| value(22) / prompts),
             ranking_agreement: ranking.then(|| {
                 if comparable == 0 {

@@ -100,6 +100,82 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The start of a scenario whose explicit pairs arrive in parts (the page imports a large
+    /// file a part per task, so that no single task parses megabytes): every field of `text`
+    /// is read and validated, as [`Scenario::from_json`] reads it, except that the data is not
+    /// built (it may have no pairs yet). Add the pairs with [`Scenario::append_pairs_json`], then
+    /// check the whole with [`Scenario::check_within`].
+    pub fn header_from_json(text: &str) -> Result<Scenario, InputError> {
+        Scenario::fields_from_json(text)
+    }
+
+    /// Appends the explicit pairs in `text`, a JSON array in the format's form (labels or
+    /// indices, optional prompt and weight). Error paths number them from `first`
+    /// (`pairs[first + i].chosen`); the cap on pairs counts those already held. On an error
+    /// nothing is appended.
+    pub fn append_pairs_json(&mut self, text: &str, first: usize) -> Result<(), InputError> {
+        let value = reader::parse(text.strip_prefix('\u{feff}').unwrap_or(text))?;
+        let items = array("pairs", &value)?;
+        at_most(
+            "pairs",
+            self.pairs.len().saturating_add(items.len()),
+            MAX_PAIRS,
+        )?;
+        let labels = Labels::new(&self.prompts, &self.outputs);
+        let pairs = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| read_pair(&format!("pairs[{}]", first + i), item, &labels))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pairs.extend(pairs);
+        Ok(())
+    }
+
+    /// Checks a scenario assembled in parts as [`Scenario::from_json_within`] checks one read
+    /// whole: the pairs (generated ones counted) against the cap, the estimate against
+    /// `limits`, then the data.
+    pub fn check_within(
+        &self,
+        usage: &budget::Usage,
+        limits: &budget::Limits,
+    ) -> Result<(), InputError> {
+        if let Some(generation) = &self.generate {
+            let total = (generation.count as u64)
+                .saturating_mul(self.prompts.len() as u64)
+                .saturating_add(self.pairs.len() as u64);
+            if total > MAX_PAIRS as u64 {
+                return Err(InputError::new(
+                    "generate.count",
+                    format!(
+                        "{} pairs per prompt x {} prompts (with {} explicit pairs) is {total} \
+                         pairs, more than the {MAX_PAIRS} a scenario may have",
+                        generation.count,
+                        self.prompts.len(),
+                        self.pairs.len()
+                    ),
+                ));
+            }
+        }
+        budget::Estimate::new(self, usage).check(limits)?;
+        self.check_data()
+    }
+
+    /// The runs of `text`, a JSON array of runs in the format's form, as the `runs` field of a
+    /// scenario reads them (at least one, at most the cap). For edits that change only the runs.
+    pub fn runs_from_json(text: &str) -> Result<Vec<RunConfig>, InputError> {
+        let value = reader::parse(text)?;
+        let items = array("runs", &value)?;
+        if items.is_empty() {
+            return Err(InputError::new("runs", "needs at least one run"));
+        }
+        at_most("runs", items.len(), MAX_RUNS)?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| read_run(&format!("runs[{i}]"), item, i))
+            .collect()
+    }
+
     /// Reads and validates every field (counts and caps included), without building the data.
     fn fields_from_json(text: &str) -> Result<Scenario, InputError> {
         // A UTF-8 byte-order mark (some editors write one) is not part of the JSON.

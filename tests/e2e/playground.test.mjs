@@ -675,6 +675,10 @@ for (const mode of MODES) {
       assert.ok(hinge, 'the CPU reports the accumulated table');
       const wrong = hinge.reference_right_policy_wrong.share + hinge.reference_wrong_policy_wrong.share;
       assert.ok(wrong > 0.9, `the hinge's accumulated signal in the policy-wrong column: ${wrong}`);
+      // The claims panel reads it: "with gamma = 0, learning happens wherever the policy is wrong".
+      const row = playground(page).locator('tr[data-claim="gamma-zero"]');
+      await waitFor(async () => /holds/.test(await row.locator('td.verdict').textContent()));
+      assert.match(await row.locator('td').first().textContent(), /hinge, gamma = 0: 100% of its signal so far/);
       // The CSV export carries it too.
       const csv = await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.metricsCsv());
       const [header, ...rows] = csv.trim().split('\n');
@@ -712,6 +716,15 @@ for (const mode of MODES) {
       assert.equal(await root.getByLabel('Run 3 γ (gamma)', { exact: true }).inputValue(), '1');
       await stepTimes(page, 10);
       await assertAgreesWithCli(page, 10, 'after the slider');
+      // With the mouse: drag run 1's β slider to its right end.
+      const box = await root.getByLabel('Run 1 β (beta) slider').boundingBox();
+      await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 4 });
+      await page.mouse.move(box.x + box.width + 20, box.y + box.height / 2, { steps: 4 });
+      await page.mouse.up();
+      await waitFor(async () => (await scenarioOf(page)).runs[0].beta === 100);
+      assert.equal((await scenarioOf(page)).runs[0].name, 'logistic, γ = 1, β = 100');
       // A typed name stays put.
       await root.getByLabel('Run 3 name').fill('mine');
       await slider.press('End');
@@ -767,6 +780,70 @@ for (const mode of MODES) {
         await page.close();
       });
     }
+
+    test('big imports: no long task over 200 ms, Pause answers within 100 ms, light editors', async () => {
+      const outputs = Array.from({ length: 5000 }, (_, i) => `o${i}`);
+      const wide = { title: 'wide', outputs, reference: [outputs.map((_, i) => 1 + (i % 7))], pairs: Array.from({ length: 300 }, (_, i) => ({ chosen: `o${i}`, rejected: `o${i + 1}` })), runs: [{ name: 'DPO' }, { name: 'hinge', loss: 'hinge' }] };
+      const few = Array.from({ length: 50 }, (_, i) => `o${i}`);
+      const many = { title: 'many', outputs: few, reference: [few.map(() => 1)], pairs: Array.from({ length: 100000 }, (_, i) => ({ chosen: `o${i % 50}`, rejected: `o${((i % 50) + 1 + (i % 7)) % 50}` })), runs: [{ name: 'DPO' }, { name: 'hinge', loss: 'hinge' }] };
+      const page = await open('?backend=auto');
+      const root = playground(page);
+      for (const scenario of [wide, many]) {
+        // The file is built in the page first (handing megabytes to the page is the test's own
+        // long task), then chosen in the file input as a user would.
+        await page.evaluate((text) => {
+          window.__file = new File([text], 'big.json', { type: 'application/json' });
+        }, JSON.stringify(scenario));
+        await page.waitForTimeout(200);
+        await page.evaluate(() => {
+          window.__longTasks = [];
+          window.__observer = new PerformanceObserver((list) => window.__longTasks.push(...list.getEntries().map((e) => Math.round(e.duration))));
+          window.__observer.observe({ type: 'longtask' });
+          const input = document.querySelector('[data-dpo-playground] input[type="file"]');
+          const files = new DataTransfer();
+          files.items.add(window.__file);
+          input.files = files.files;
+          input.dispatchEvent(new Event('change'));
+        });
+        await page.waitForFunction((title) => document.querySelector('.dpo-about strong').textContent === title, scenario.title, { timeout: 30000 });
+        await page.waitForTimeout(500);
+        // Train a while, then pause from a task queued behind whatever the page is doing.
+        await root.getByRole('button', { name: 'Play' }).click();
+        await page.waitForTimeout(1500);
+        const pauseMs = await page.evaluate(
+          () =>
+            new Promise((resolve) => {
+              const queued = performance.now();
+              setTimeout(() => {
+                document.querySelector('.play').click();
+                resolve(performance.now() - queued);
+              }, 0);
+            }),
+        );
+        await page.waitForTimeout(300);
+        const { tasks, nodes, playing } = await page.evaluate(() => {
+          window.__observer.disconnect();
+          const element = document.querySelector('[data-dpo-playground]');
+          return { tasks: window.__longTasks, nodes: element.querySelectorAll('*').length, playing: 'playing' in element.dataset };
+        });
+        console.log(`import_${scenario.title}_long_tasks_ms=${JSON.stringify(tasks)} pause_ms=${pauseMs.toFixed(0)} nodes=${nodes}`);
+        assert.ok(Math.max(0, ...tasks) <= 200, `${scenario.title}: long tasks ${tasks.join(', ')} ms`);
+        assert.ok(pauseMs <= 100, `${scenario.title}: Pause answered after ${pauseMs} ms`);
+        assert.equal(playing, false);
+        assert.ok(nodes < 5000, `${scenario.title}: ${nodes} elements in the playground`);
+        assert.ok(Number(await metric(page, 'step')) > 0, `${scenario.title} trained`);
+      }
+      // Too big for a link: the address holds no scenario, and the page says why.
+      assert.equal(new URL(page.url()).hash, '');
+      assert.match(await page.locator('.dpo-status').textContent(), /too big for a link/);
+      // A runs-only edit (a slider) is applied at once.
+      const slider = root.getByLabel('Run 2 γ (gamma) slider');
+      await slider.focus();
+      await slider.press('Home');
+      await waitFor(async () => (await scenarioOf(page)).runs[1].gamma === 0);
+      assertNoErrors(page);
+      await page.close();
+    });
 
     test('performance figures and a screenshot', async () => {
       const page = await open();

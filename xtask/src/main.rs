@@ -274,7 +274,12 @@ fn test() -> Result<(), String> {
 /// site on a free port in the background; returns its base URL (for the browser scripts).
 fn serve_site_for_node() -> Result<String, String> {
     let dist = dist()?;
-    if !root().join("node_modules/playwright-core").exists() {
+    // Every package the browser tests import (playwright-core drives Chromium, axe-core audits
+    // the page's accessibility).
+    let installed = ["playwright-core", "axe-core"]
+        .iter()
+        .all(|package| root().join("node_modules").join(package).exists());
+    if !installed {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
     }
     let server = serve::Server::bind(dist, 0)?;
