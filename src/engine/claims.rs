@@ -266,7 +266,7 @@ fn right_pairs_stay_put(runs: &[(&RunConfig, &Metrics)]) -> Option<ClaimCheck> {
     } else {
         (
             Verdict::DoesNotHold,
-            "a pair with no slope of its own still moves: in a softmax, the other pairs' gradients move the outputs it shares with them".to_string(),
+            "a pair's own hinge gradient only raises its h_pi, yet it moves: in a softmax, the other pairs' gradients move the outputs it shares with them".to_string(),
         )
     };
     Some(ClaimCheck {

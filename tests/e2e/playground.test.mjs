@@ -836,11 +836,13 @@ for (const mode of MODES) {
       // Too big for a link: the address holds no scenario, and the page says why.
       assert.equal(new URL(page.url()).hash, '');
       assert.match(await page.locator('.dpo-status').textContent(), /too big for a link/);
-      // A runs-only edit (a slider) is applied at once.
+      // A runs-only edit (a slider) is applied at once (once a WebGPU step still in flight, a
+      // slow one on SwiftShader with 100,000 pairs, has landed).
+      await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.settled());
       const slider = root.getByLabel('Run 2 γ (gamma) slider');
       await slider.focus();
       await slider.press('Home');
-      await waitFor(async () => (await scenarioOf(page)).runs[1].gamma === 0);
+      await waitFor(async () => (await scenarioOf(page)).runs[1].gamma === 0, 20000);
       assertNoErrors(page);
       await page.close();
     });
