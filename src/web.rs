@@ -40,6 +40,17 @@ struct PresetInfo {
     json: &'static str,
 }
 
+/// Runs when the module is instantiated: a panic (a bug: bad input is an error, never a panic)
+/// is written to the console with its message and place, not only as wasm's "unreachable".
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&JsValue::from_str(&format!(
+            "dpo-playground: the engine panicked: {info}"
+        )));
+    }));
+}
+
 /// Every shipped preset: `[{id, title, description, json}]`.
 #[wasm_bindgen]
 pub fn presets() -> JsValue {
