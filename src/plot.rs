@@ -577,9 +577,10 @@ const TABLE_ROWS: [&str; 2] = ["ref right", "ref wrong"];
 const TABLE_COLUMNS: [&str; 2] = ["policy right", "policy wrong"];
 
 /// One run's learning tables: the table now (each pair in the cell it is in, with its current
-/// signal) beside the table summed over training (each cell's share of all the signal so far,
-/// the pairs that ever had signal there, and a strip of the cell's share of the signal at each
-/// recorded step). `latest` is the run's current metrics, `records` its history.
+/// signal, and a strip of the cell's share of the pairs at each recorded step: pairs moving
+/// between cells) beside the table summed over training (each cell's share of all the signal so
+/// far, the pairs that ever had signal there, and a strip of the cell's share of the signal at
+/// each recorded step). `latest` is the run's current metrics, `records` its history.
 pub fn draw_learning_table<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     latest: &Metrics,
@@ -677,8 +678,10 @@ pub fn draw_learning_table<DB: DrawingBackend>(
                 small.pos(Pos::new(HPos::Left, VPos::Top)),
             ))
             .map_err(failed)?;
-            if grid == 1 && records.len() > 1 && cell_height > 56 {
-                // The cell's share of each recorded step's signal, 0 to 1, over the steps.
+            if records.len() > 1 && cell_height > 56 {
+                // Over the recorded steps, 0 to 1: in the table now, the cell's share of the
+                // pairs (pairs moving between cells); in the summed table, its share of each
+                // step's signal (when the cell learned).
                 let strip_top = y + cell_height - 20;
                 let strip_height = 14.0;
                 let (first, last) = steps;
@@ -686,7 +689,13 @@ pub fn draw_learning_table<DB: DrawingBackend>(
                 let points: Vec<(i32, i32)> = records
                     .iter()
                     .map(|m| {
-                        let share = m.learning_table.cells()[index].share;
+                        let cells = m.learning_table.cells();
+                        let share = if grid == 0 {
+                            let pairs: usize = cells.iter().map(|c| c.pairs).sum();
+                            cells[index].pairs as f64 / pairs.max(1) as f64
+                        } else {
+                            cells[index].share
+                        };
                         let px = x
                             + 4
                             + ((m.step as f64 - first) / span * (cell_width - 10) as f64) as i32;

@@ -276,7 +276,7 @@ class PlaygroundView {
     for (const metric of ['loss', 'accuracy', 'kl']) this.addPlot(curves, { draw: (c) => this.pg.drawCurves(c, [metric]), svg: (w, h2) => this.pg.svg('curves', w, h2, metric) });
     const tables = this.figure(
       'Learning tables',
-      'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right. Now: each cell’s pairs and its share of this step’s learning signal Σ w·|φ′(u)|. Summed over training: each cell’s share of all the signal since the run started, the pairs that ever had signal there, and a strip of the cell’s share at each recorded step, so you can see when learning happened.',
+      'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right. Now: each cell’s pairs and its share of this step’s learning signal Σ w·|φ′(u)|, with a strip of the cell’s share of the pairs over the recorded steps (pairs moving between cells). Summed over training: each cell’s share of all the signal since the run started, the pairs that ever had signal there, and a strip of the cell’s share of each step’s signal, so you can see when learning happened.',
       'tables',
     );
     this.predictedBox = h('div', { class: 'predicted' });
@@ -821,8 +821,8 @@ class PlaygroundView {
   }
 
   reportApplied(previous, next, result, resetAll) {
-    const data = (m) => (m === next && next.pairs === previous.pairs ? '' : JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]));
-    const sameData = next.pairs === previous.pairs; // shared by a runs-only edit
+    const data = (m) => JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]);
+    const sameData = next.pairs === previous.pairs; // a runs-only edit shares the data
     const restarted = result.reset.filter((i) => i < previous.runs.length).map((i) => `“${next.runs[i].name}”`);
     if (resetAll) return;
     if (result.reshaped) this.note('The outputs or prompts changed, so every run restarted from step 0.');
@@ -839,7 +839,11 @@ class PlaygroundView {
   }
 
   /** Finds the control for an error path: the exact one, else the closest enclosing field. */
-  findPathElement(path) {
+  findPathElement(path, scope = null) {
+    // The same field can have two controls (a run's β in its card and in the Runs editor): the
+    // one in the edited scope first.
+    const inScope = scope ? [...scope.querySelectorAll('[data-path]')].find((e) => e.dataset.path === path) : null;
+    if (inScope) return inScope;
     const candidates = [...this.root.querySelectorAll('[data-path]')];
     const exact = candidates.find((e) => e.dataset.path === path);
     if (exact) return exact;
@@ -849,7 +853,7 @@ class PlaygroundView {
   }
 
   showError(path, message, scope) {
-    const target = this.findPathElement(path) ?? scope;
+    const target = this.findPathElement(path, scope) ?? scope;
     const text = path ? `${path}: ${message}` : message;
     this.note(`Not applied — ${text}`, 'error');
     if (!target) return;

@@ -139,23 +139,7 @@ impl Scenario {
         usage: &budget::Usage,
         limits: &budget::Limits,
     ) -> Result<(), InputError> {
-        if let Some(generation) = &self.generate {
-            let total = (generation.count as u64)
-                .saturating_mul(self.prompts.len() as u64)
-                .saturating_add(self.pairs.len() as u64);
-            if total > MAX_PAIRS as u64 {
-                return Err(InputError::new(
-                    "generate.count",
-                    format!(
-                        "{} pairs per prompt x {} prompts (with {} explicit pairs) is {total} \
-                         pairs, more than the {MAX_PAIRS} a scenario may have",
-                        generation.count,
-                        self.prompts.len(),
-                        self.pairs.len()
-                    ),
-                ));
-            }
-        }
+        check_generated(self.generate.as_ref(), self.prompts.len(), self.pairs.len())?;
         budget::Estimate::new(self, usage).check(limits)?;
         self.check_data()
     }
@@ -163,17 +147,7 @@ impl Scenario {
     /// The runs of `text`, a JSON array of runs in the format's form, as the `runs` field of a
     /// scenario reads them (at least one, at most the cap). For edits that change only the runs.
     pub fn runs_from_json(text: &str) -> Result<Vec<RunConfig>, InputError> {
-        let value = reader::parse(text)?;
-        let items = array("runs", &value)?;
-        if items.is_empty() {
-            return Err(InputError::new("runs", "needs at least one run"));
-        }
-        at_most("runs", items.len(), MAX_RUNS)?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| read_run(&format!("runs[{i}]"), item, i))
-            .collect()
+        read_runs(&reader::parse(text)?)
     }
 
     /// Reads and validates every field (counts and caps included), without building the data.
@@ -238,38 +212,11 @@ impl Scenario {
             .map(|value| read_table("reward", value, prompts.len()))
             .transpose()?;
         let generate = top.get("generate").map(read_generation).transpose()?;
-        if let Some(generation) = &generate {
-            // Counted before anything is drawn: the cap is on the whole scenario, not per prompt.
-            let total = (generation.count as u64)
-                .saturating_mul(prompts.len() as u64)
-                .saturating_add(pairs.len() as u64);
-            if total > MAX_PAIRS as u64 {
-                return Err(InputError::new(
-                    "generate.count",
-                    format!(
-                        "{} pairs per prompt x {} prompts (with {} explicit pairs) is {total} \
-                         pairs, more than the {MAX_PAIRS} a scenario may have",
-                        generation.count,
-                        prompts.len(),
-                        pairs.len()
-                    ),
-                ));
-            }
-        }
+        // Counted before anything is drawn: the cap is on the whole scenario, not per prompt.
+        check_generated(generate.as_ref(), prompts.len(), pairs.len())?;
         let steps = top.integer("steps")?.unwrap_or(DEFAULT_STEPS);
         let runs = match top.get("runs") {
-            Some(value) => {
-                let items = array("runs", value)?;
-                if items.is_empty() {
-                    return Err(InputError::new("runs", "needs at least one run"));
-                }
-                at_most("runs", items.len(), MAX_RUNS)?;
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| read_run(&format!("runs[{i}]"), item, i))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
+            Some(value) => read_runs(value)?,
             None => default_runs(),
         };
         top.finish()?;
@@ -496,6 +443,45 @@ fn read_table(field: &str, value: &Value, prompts: usize) -> Result<Vec<Vec<f64>
                 .collect()
         })
         .collect()
+}
+
+/// The `runs` array: at least one run, at most [`MAX_RUNS`].
+fn read_runs(value: &Value) -> Result<Vec<RunConfig>, InputError> {
+    let items = array("runs", value)?;
+    if items.is_empty() {
+        return Err(InputError::new("runs", "needs at least one run"));
+    }
+    at_most("runs", items.len(), MAX_RUNS)?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| read_run(&format!("runs[{i}]"), item, i))
+        .collect()
+}
+
+/// The pairs `generate` would draw and the explicit ones together stay under [`MAX_PAIRS`].
+fn check_generated(
+    generate: Option<&Generation>,
+    prompts: usize,
+    explicit: usize,
+) -> Result<(), InputError> {
+    let Some(generation) = generate else {
+        return Ok(());
+    };
+    let total = (generation.count as u64)
+        .saturating_mul(prompts as u64)
+        .saturating_add(explicit as u64);
+    if total > MAX_PAIRS as u64 {
+        return Err(InputError::new(
+            "generate.count",
+            format!(
+                "{} pairs per prompt x {prompts} prompts (with {explicit} explicit pairs) is \
+                 {total} pairs, more than the {MAX_PAIRS} a scenario may have",
+                generation.count,
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `Err` at `field` when it holds more than `max` items (`pairs`, `runs`).
