@@ -26,9 +26,9 @@ macro_rules! preset {
 }
 
 /// Every preset: the default first, then the claims in SPEC order, then the argument's central
-/// case (started at the reference with gamma much larger than beta) and implicit against explicit
-/// regularisation.
-pub const PRESETS: [Preset; 9] = [
+/// case (started at the reference with gamma much larger than beta), implicit against explicit
+/// regularisation, and un-learning through shared outputs.
+pub const PRESETS: [Preset; 10] = [
     preset!("default"),
     preset!("reference-wrong-large-gamma"),
     preset!("gamma-zero"),
@@ -38,6 +38,7 @@ pub const PRESETS: [Preset; 9] = [
     preset!("learning-table"),
     preset!("central-case"),
     preset!("implicit-vs-explicit"),
+    preset!("unlearning"),
 ];
 
 impl Preset {

@@ -820,6 +820,15 @@ fn accumulated_tables_show_what_the_descriptions_say() {
             (wrong_column_share(&zero) - 1.0).abs() < 1e-12,
             "step {steps}"
         );
+        // reference-wrong-large-gamma: the reference-wrong row never gets any signal.
+        let large = accumulated("reference-wrong-large-gamma", "hinge, gamma = 20", steps);
+        assert_eq!(
+            large.reference_wrong_policy_right.signal + large.reference_wrong_policy_wrong.signal,
+            0.0
+        );
+        // unlearning: the gamma = 0 hinge never has any signal.
+        let still = accumulated("unlearning", "hinge, gamma = 0", steps);
+        assert!(still.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
         let dpo = accumulated("learning-table", "DPO (gamma = beta)", steps);
         assert!(dpo.cells().iter().all(|c| c.signal > 0.0), "step {steps}");
     }
@@ -887,6 +896,9 @@ fn the_claims_panel_says_what_docs_claims_says() {
         "right-pairs-stay-put",
         Verdict::DoesNotHold,
     );
+    let unlearning = verdicts("unlearning");
+    has(&unlearning, "right-pairs-stay-put", Verdict::DoesNotHold);
+    has(&unlearning, "large-gamma", Verdict::Holds);
     has(
         &verdicts("init-at-reference"),
         "implicit-regularisation",
@@ -938,4 +950,79 @@ fn the_large_gamma_claim_can_fail() {
         Verdict::DoesNotHold
     };
     assert_eq!(claim.verdict, expected, "{}", claim.measured);
+}
+
+#[test]
+fn unlearning_description_is_what_its_data_shows() {
+    let mut set = preset("unlearning");
+    let large = run_index(&set, "hinge, gamma = 20");
+    let zero = run_index(&set, "hinge, gamma = 0");
+    let dpo = run_index(&set, "DPO (gamma = beta)");
+    let start_zero = set.runs()[zero].logits().to_vec();
+    let problem = set.problem().clone();
+    // The pair C > B: the reference ranks it wrongly.
+    let c_over_b = problem
+        .pairs()
+        .iter()
+        .position(|p| p.chosen == 2 && p.rejected == 1)
+        .unwrap();
+    let records = trajectory(&mut set, 200);
+    // Every run starts with all four pairs ranked right.
+    for run in &records {
+        assert_eq!(run[0].accuracy, 1.0);
+    }
+    // gamma = 0: no slope anywhere, at any step; the logits never move; every pair stays right.
+    for m in &records[zero] {
+        let signal: f64 = m.learning_table.cells().iter().map(|c| c.signal).sum();
+        assert_eq!(signal, 0.0, "step {}", m.step);
+        assert_eq!(m.accuracy, 1.0);
+    }
+    assert_eq!(set.runs()[zero].logits(), &start_zero[..]);
+    // gamma = 20: all of its signal on the two pairs the reference ranks right, at every step
+    // and summed; C > B never has any, and is pushed from right to wrong once, for good.
+    let mut unlearned_at = None;
+    for m in &records[large] {
+        let table = &m.learning_table;
+        assert_eq!(
+            table.reference_wrong_policy_right.signal + table.reference_wrong_policy_wrong.signal,
+            0.0,
+            "step {}",
+            m.step
+        );
+        if unlearned_at.is_none() && m.unlearned_pairs == Some(1) {
+            unlearned_at = Some(m.step);
+        }
+        if unlearned_at.is_some() {
+            assert_eq!(m.unlearned_pairs, Some(1), "step {}", m.step);
+            assert_eq!(m.accuracy, 0.75, "step {}", m.step);
+        } else {
+            assert_eq!(m.accuracy, 1.0, "step {}", m.step);
+        }
+    }
+    let at = unlearned_at.expect("a pair is un-learned");
+    assert_eq!(at, 151, "un-learned at step {at}");
+    let end = &records[large][200];
+    assert_eq!(
+        end.accumulated_table
+            .unwrap()
+            .reference_right_policy_right
+            .share,
+        1.0
+    );
+    let run = &set.runs()[large];
+    let logits = run.logits();
+    let pair = problem.pairs()[c_over_b];
+    assert!(
+        logits[pair.chosen] < logits[pair.rejected],
+        "C > B ends ranked wrongly"
+    );
+    // DPO gives every pair signal and keeps all four right.
+    for m in &records[dpo] {
+        assert_eq!(m.accuracy, 1.0, "step {}", m.step);
+        assert!(m
+            .learning_table
+            .cells()
+            .iter()
+            .all(|c| c.pairs == 0 || c.signal > 0.0));
+    }
 }
