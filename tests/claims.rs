@@ -1026,3 +1026,41 @@ fn unlearning_description_is_what_its_data_shows() {
             .all(|c| c.pairs == 0 || c.signal > 0.0));
     }
 }
+
+#[test]
+fn default_description_is_what_its_data_shows() {
+    let mut set = preset("default");
+    let hinge = run_index(&set, "hinge");
+    let problem = set.problem().clone();
+    let d_over_b = problem
+        .pairs()
+        .iter()
+        .position(|p| p.chosen == 3 && p.rejected == 1)
+        .unwrap();
+    // D over B: u > 0 at every step from the uniform start (no signal), and ranked wrongly.
+    for step in 0..=200 {
+        let run = &set.runs()[hinge];
+        let u = run.margins(&problem)[d_over_b];
+        assert!(u > 0.0, "step {step}: u = {u}");
+        let logits = run.logits();
+        assert!(logits[3] <= logits[1], "step {step}: D over B ranked right");
+        if step < 200 {
+            set.step(1);
+        }
+    }
+    let metrics = set.metrics();
+    assert_eq!(metrics[hinge].accuracy, 0.5);
+    let signal: f64 = metrics[hinge]
+        .learning_table
+        .cells()
+        .iter()
+        .map(|c| c.signal)
+        .sum();
+    assert_eq!(signal, 0.0, "nothing left to learn");
+    // It got further wrong: h_pi below its start of 0.
+    let logits = set.runs()[hinge].logits();
+    assert!(logits[3] - logits[1] < -0.5);
+    for name in ["DPO", "gamma = 0"] {
+        assert_eq!(metrics[run_index(&set, name)].accuracy, 1.0, "{name}");
+    }
+}

@@ -141,7 +141,8 @@ fn check_presets_and_help() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 outputs, 4 pairs, 3 runs"));
     let list = String::from_utf8_lossy(&dpo(&["presets"]).stdout).to_string();
-    assert_eq!(list.lines().count(), 9);
+    assert_eq!(list.lines().count(), dpo_playground::presets::PRESETS.len());
+    assert!(list.contains("unlearning"), "{list}");
     let help = String::from_utf8_lossy(&dpo(&["--help"]).stdout).to_string();
     for option in [
         "--steps",
