@@ -717,7 +717,7 @@ pub fn draw_learning_table<DB: DrawingBackend>(
         }
         if table.is_none() {
             plot.draw(&Text::new(
-                "not tracked on WebGPU",
+                "not tracked (trained on WebGPU)",
                 (x0 + grid_width / 2, top + cell_height),
                 small.pos(Pos::new(HPos::Center, VPos::Center)),
             ))

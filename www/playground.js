@@ -381,7 +381,10 @@ class PlaygroundView {
     this.root.addEventListener('keydown', (event) => {
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
       const target = event.target;
-      if (target.closest('input, select, textarea, [contenteditable], button, summary, a, [role="slider"]')) return;
+      // A field that takes text keeps every key; a control that Space activates keeps Space.
+      const typing = target.closest('textarea, select, [contenteditable]') || (target.matches('input') && !['range', 'checkbox', 'radio', 'button', 'file'].includes(target.type));
+      if (typing) return;
+      if (event.key === ' ' && target.closest('input, button, summary, a, [role="slider"], label')) return;
       if (event.key === ' ') {
         event.preventDefault();
         if (this.playing) this.pause();
@@ -972,9 +975,10 @@ class PlaygroundView {
     this.refreshScenarioText(true);
     this.saveHash();
     if (this.backendMode === 'auto') {
-      // Another scenario, another size: the CPU's measured step cost no longer applies.
+      // Another scenario, another size: the CPU's measured step cost no longer applies. Chosen
+      // in a task of its own: starting WebGPU for a large scenario builds its buffers.
       this.stepCost = null;
-      this.chooseBackend('auto');
+      setTimeout(() => this.chooseBackend('auto'), 0);
     }
     this.note(announce ?? '');
   }

@@ -698,7 +698,7 @@ for (const mode of MODES) {
           return { accumulated: pg.snapshot().runs.map((r) => r.metrics.accumulated_table ?? null), svg: pg.svg('tables', 300, 190, '0') };
         });
         assert.deepEqual(accumulated, [null, null, null]);
-        assert.match(svg, /not tracked on WebGPU/);
+        assert.match(svg, /not tracked \(trained on WebGPU\)/);
         assertNoErrors(gpu);
         await gpu.close();
       }
@@ -751,6 +751,13 @@ for (const mode of MODES) {
       await waitFor(async () => Number(await metric(page, 'step')) > 5);
       await page.keyboard.press(' ');
       await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.settled());
+      await page.keyboard.press('r');
+      await waitFor(async () => (await metric(page, 'step')) === '0');
+      // With the focus on a button (after a click), '.' and 'r' still apply.
+      await playground(page).getByRole('button', { name: 'Step', exact: true }).click();
+      await waitFor(async () => (await metric(page, 'step')) === '1');
+      await page.keyboard.press('.');
+      await waitFor(async () => (await metric(page, 'step')) === '2');
       await page.keyboard.press('r');
       await waitFor(async () => (await metric(page, 'step')) === '0');
       await page.addScriptTag({ path: fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)) });
