@@ -828,7 +828,10 @@ fn accumulated_tables_show_what_the_descriptions_say() {
         );
         // unlearning: the gamma = 0 hinge never has any signal.
         let still = accumulated("unlearning", "hinge, gamma = 0", steps);
-        assert!(still.cells().iter().all(|c| c.signal == 0.0 && c.pairs == 0));
+        assert!(still
+            .cells()
+            .iter()
+            .all(|c| c.signal == 0.0 && c.pairs == 0));
         let dpo = accumulated("learning-table", "DPO (gamma = beta)", steps);
         assert!(dpo.cells().iter().all(|c| c.signal > 0.0), "step {steps}");
     }
