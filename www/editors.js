@@ -126,7 +126,8 @@ export class Editors {
   render(name) {
     const body = this.sections[name];
     this.view.forgetErrors(body);
-    body.replaceChildren(...this[`build_${name}`]());
+    // (A list that fits on one page has no pager: its place is null, and must not become text.)
+    body.replaceChildren(...this[`build_${name}`]().filter((child) => child !== null && child !== undefined));
     if (name === 'reference') this.updateReference();
   }
 

@@ -94,10 +94,12 @@ fn share_claim(
     applies: impl Fn(&RunConfig) -> bool,
     share: impl Fn(&LearningTable) -> f64,
     place: &str,
-) -> Option<(String, Vec<f64>)> {
+) -> Option<(String, Vec<f64>, u64)> {
     let mut measured = Vec::new();
     let mut shares = Vec::new();
+    let mut steps = 0;
     for (config, metrics) in runs.iter().filter(|(config, _)| applies(config)) {
+        steps = steps.max(metrics.step);
         let (table, when) = table_of(metrics);
         if total_signal(table) == 0.0 {
             measured.push(format!("{}: no signal {when}", config.name));
@@ -111,18 +113,32 @@ fn share_claim(
             percent(value)
         ));
     }
-    (!measured.is_empty()).then(|| (measured.join("; "), shares))
+    (!measured.is_empty()).then(|| (measured.join("; "), shares, steps))
+}
+
+/// The verdict when no run the claim applies to has had any signal: too early before the first
+/// step; after it, nothing was learned anywhere, which no share claim contradicts.
+fn without_signal(steps: u64) -> (Verdict, String) {
+    if steps == 0 {
+        (Verdict::TooEarly, "no step taken yet".to_string())
+    } else {
+        (
+            Verdict::Holds,
+            "no pair has had any signal: nothing was learned anywhere, as the claim allows"
+                .to_string(),
+        )
+    }
 }
 
 fn gamma_zero(runs: &[(&RunConfig, &Metrics)]) -> Option<ClaimCheck> {
-    let (measured, shares) = share_claim(
+    let (measured, shares, steps) = share_claim(
         runs,
         |c| c.loss == LossKind::Hinge && c.gamma == 0.0 && c.margin == 0.0,
         |t| t.reference_right_policy_wrong.share + t.reference_wrong_policy_wrong.share,
         "on pairs the policy ranked wrongly",
     )?;
     let (verdict, why) = if shares.is_empty() {
-        (Verdict::TooEarly, "no pair has had signal yet".to_string())
+        without_signal(steps)
     } else if shares.iter().all(|&s| s >= ALL) {
         (
             Verdict::Holds,
@@ -145,14 +161,14 @@ fn gamma_zero(runs: &[(&RunConfig, &Metrics)]) -> Option<ClaimCheck> {
 }
 
 fn large_gamma(runs: &[(&RunConfig, &Metrics)]) -> Option<ClaimCheck> {
-    let (measured, shares) = share_claim(
+    let (measured, shares, steps) = share_claim(
         runs,
         |c| c.loss == LossKind::Hinge && c.gamma >= LARGE_GAMMA * c.beta,
         |t| t.reference_right_policy_right.share + t.reference_right_policy_wrong.share,
         "on pairs the reference ranks right",
     )?;
     let (verdict, why) = if shares.is_empty() {
-        (Verdict::TooEarly, "no pair has had signal yet".to_string())
+        without_signal(steps)
     } else if shares.iter().all(|&s| s >= ALL) {
         (
             Verdict::Holds,

@@ -634,6 +634,10 @@ for (const mode of MODES) {
       assert.ok(boxes.curves < 800, `first canvas at ${boxes.curves}`);
       assert.ok(boxes.tables <= 800, `the learning tables end at ${boxes.tables}`);
       assert.ok(boxes.play < 200 && boxes.knob < 800, JSON.stringify(boxes));
+      // No stray text from an empty slot (a list without a pager), and hidden notes stay hidden.
+      const text = await playground(page).innerText();
+      assert.doesNotMatch(text, /\bnull\b|\bundefined\b/);
+      assert.doesNotMatch(text, /No claim of the argument applies/);
       for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
         await page.setViewportSize(viewport);
         await page.waitForTimeout(300);
