@@ -928,7 +928,7 @@ class PlaygroundView {
       }
       this.pg.reset();
       await nextTask();
-      this.afterLoad(text, options.presetId ?? null, options.announce ?? null);
+      await this.afterLoadInSteps(text, options.presetId ?? null, options.announce ?? null);
       return null;
     }
     let parsed;
@@ -955,20 +955,38 @@ class PlaygroundView {
       this.note('');
       return error.message ?? String(error);
     }
+    await nextTask();
     this.pg.reset();
     await nextTask();
-    this.afterLoad(text, options.presetId ?? null, options.announce ?? null);
+    await this.afterLoadInSteps(text, options.presetId ?? null, options.announce ?? null);
     return null;
   }
 
   /** After a scenario was loaded into the engine (and its runs reset): the view follows it. */
   afterLoad(text, presetId, announce) {
+    this.followEngine(text, presetId);
+    this.editors.renderAll();
+    this.finishLoad(announce);
+  }
+
+  /** `afterLoad` in three tasks, for large scenarios: the model, the editors, the rest. */
+  async afterLoadInSteps(text, presetId, announce) {
+    this.followEngine(text, presetId);
+    await nextTask();
+    this.editors.renderAll();
+    await nextTask();
+    this.finishLoad(announce);
+  }
+
+  followEngine(text, presetId) {
     this.linkTooBig = false;
     this.model = modelFromEngine(this.pg);
     this.presetId = presetId ?? this.presetIdFor(text);
     this.clearErrors(null);
     this.namedByUser.clear();
-    this.editors.renderAll();
+  }
+
+  finishLoad(announce) {
     this.knobs.render();
     this.rebuildStructures();
     this.refreshAbout();
