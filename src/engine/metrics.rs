@@ -50,13 +50,20 @@ impl LearningTable {
         ]
     }
 
+    /// The four cells, mutable, in the order of [`LearningTable::cells`].
+    pub(crate) fn cells_mut(&mut self) -> [&mut LearningCell; 4] {
+        [
+            &mut self.reference_right_policy_right,
+            &mut self.reference_right_policy_wrong,
+            &mut self.reference_wrong_policy_right,
+            &mut self.reference_wrong_policy_wrong,
+        ]
+    }
+
     /// Fills in each cell's share of the total signal.
     pub(crate) fn finish(&mut self) {
         let total: f64 = self.cells().iter().map(|cell| cell.signal).sum();
-        for (reference_right, policy_right) in
-            [(true, true), (true, false), (false, true), (false, false)]
-        {
-            let cell = self.cell_mut(reference_right, policy_right);
+        for cell in self.cells_mut() {
             cell.share = if total > 0.0 {
                 cell.signal / total
             } else {

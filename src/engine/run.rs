@@ -142,16 +142,15 @@ impl Accumulated {
     fn table(&self, weights: impl Iterator<Item = f32>) -> LearningTable {
         let mut table = LearningTable::default();
         for (&bits, weight) in self.ever.iter().zip(weights) {
-            for (c, (reference_right, policy_right)) in CELL_ORDER.into_iter().enumerate() {
+            for (c, cell) in table.cells_mut().into_iter().enumerate() {
                 if bits & (1 << c) != 0 {
-                    let cell = table.cell_mut(reference_right, policy_right);
                     cell.pairs += 1;
                     cell.weight += weight as f64;
                 }
             }
         }
-        for (c, (reference_right, policy_right)) in CELL_ORDER.into_iter().enumerate() {
-            table.cell_mut(reference_right, policy_right).signal = self.signal[c];
+        for (cell, &signal) in table.cells_mut().into_iter().zip(&self.signal) {
+            cell.signal = signal;
         }
         table.finish();
         table
@@ -161,10 +160,7 @@ impl Accumulated {
 /// The bit of [`Accumulated::ever`] that says a step found the policy ranking the pair right.
 const RANKED_RIGHT: u8 = 16;
 
-/// (reference right, policy right) of each cell, in the order of [`LearningTable::cells`].
-const CELL_ORDER: [(bool, bool); 4] = [(true, true), (true, false), (false, true), (false, false)];
-
-/// The index of a pair's cell in [`CELL_ORDER`].
+/// The index of a pair's cell in the order of [`LearningTable::cells`].
 #[inline(always)]
 fn cell_index(reference_right: bool, policy_right: bool) -> usize {
     usize::from(!reference_right) * 2 + usize::from(!policy_right)
