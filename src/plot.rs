@@ -612,7 +612,7 @@ pub fn draw_learning_table<DB: DrawingBackend>(
     }
     let steps = step_range(records.iter());
     for grid in 0..2 {
-        let x0 = left + grid as i32 * (grid_width + gap);
+        let x0 = left + grid * (grid_width + gap);
         let (title, table) = if grid == 0 {
             (
                 format!("now (step {})", latest.step),

@@ -3,7 +3,8 @@
 //! recorded history, and draws the charts of [`crate::plot`] on canvases.
 
 use crate::engine::{
-    check_claims, predicted_table, ClaimCheck, History, InputError, Metrics, PredictedTable, RunSet,
+    check_claims, predicted_table, Applied, ClaimCheck, History, InputError, Metrics, PredictedTable,
+    RunSet,
 };
 use crate::plot;
 use crate::presets::PRESETS;
@@ -168,8 +169,12 @@ pub struct Playground {
 
 #[derive(Serialize)]
 struct ApplyResult {
+    /// The runs that restarted (`applied.restarted` without the reasons).
     reset: Vec<usize>,
+    /// Whether the data changed shape, so that every run restarted.
     reshaped: bool,
+    /// Which runs kept their state, which restarted and why.
+    applied: Applied,
 }
 
 #[derive(Serialize)]
@@ -519,41 +524,20 @@ impl Playground {
     /// Applies a valid scenario, keeping each run's training state where the change allows.
     fn apply_scenario(&mut self, scenario: Scenario) -> Result<JsValue, JsError> {
         self.absorb();
-        let same_data = scenario.prompts == self.scenario.prompts
-            && scenario.outputs == self.scenario.outputs
-            && scenario.reference == self.scenario.reference
-            && scenario.pairs == self.scenario.pairs
-            && scenario.reward == self.scenario.reward
-            && scenario.generate == self.scenario.generate;
-        let mut reshaped = false;
-        if !same_data {
-            let problem = scenario.problem().map_err(js_error)?;
-            reshaped = self.set.set_problem(problem);
+        let same_data = scenario.same_data(&self.scenario);
+        let problem = if same_data {
+            None
+        } else {
+            Some(scenario.problem().map_err(js_error)?)
+        };
+        let applied = self.set.apply(problem, &scenario.runs).map_err(js_error)?;
+        if applied.new_data {
             // Metrics and margins mean something else on new data: the plots start over.
             self.history.clear();
         }
-        let mut reset = Vec::new();
-        while self.set.runs().len() > scenario.runs.len() {
-            self.set.remove(self.set.runs().len() - 1);
-        }
-        for (i, config) in scenario.runs.iter().enumerate() {
-            if i < self.set.runs().len() {
-                if self.set.runs()[i].config() != config
-                    && self.set.set_config(i, config.clone()).map_err(js_error)?
-                {
-                    reset.push(i);
-                }
-            } else {
-                self.set.push(config.clone()).map_err(js_error)?;
-                reset.push(i);
-            }
-        }
-        if reshaped {
-            reset = (0..self.set.runs().len()).collect();
-        }
         self.history.resize(self.set.runs().len());
-        for &i in &reset {
-            self.history.clear_run(i);
+        for &(run, _) in &applied.restarted {
+            self.history.clear_run(run);
         }
         self.metrics.take();
         let changed = !same_data || scenario.runs != self.scenario.runs;
@@ -565,7 +549,11 @@ impl Playground {
         if changed {
             self.record_now();
         }
-        Ok(to_js(&ApplyResult { reset, reshaped }))
+        Ok(to_js(&ApplyResult {
+            reset: applied.restarted_runs(),
+            reshaped: applied.reshaped(),
+            applied,
+        }))
     }
 
     /// Takes in the state the last WebGPU step read back, if any.

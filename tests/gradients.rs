@@ -157,17 +157,18 @@ fn check(config: RunConfig) {
             (objective(&problem, &config, &plus) - objective(&problem, &config, &minus)) / (2.0 * h)
         })
         .collect();
-    let scale = numeric.iter().fold(0.0f64, |a, b| a.max(b.abs())).max(1e-3);
+    let largest = numeric.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+    // A zero gradient would pass the comparison below whatever the engine computed.
+    assert!(
+        largest > 1e-3,
+        "a gradient of zero checks nothing: largest component {largest} for {config:?}"
+    );
     for (i, (&a, &n)) in analytic.iter().zip(&numeric).enumerate() {
         assert!(
-            (a as f64 - n).abs() <= 1e-6 * scale,
-            "logit {i}: analytic {a} vs numeric {n} (scale {scale}) for {config:?}"
+            (a as f64 - n).abs() <= 1e-6 * largest,
+            "logit {i}: analytic {a} vs numeric {n} (largest {largest}) for {config:?}"
         );
     }
-    assert!(
-        scale > 1e-3,
-        "a gradient of zero checks nothing: {config:?}"
-    );
 }
 
 #[test]
@@ -178,7 +179,6 @@ fn every_loss_option_and_regulariser() {
         Regularizer::Kl { lambda: 0.4 },
         Regularizer::Mixout { p: 0.3 },
     ];
-    let mut checked = 0;
     for loss in LossKind::ALL {
         for length_normalize in [false, true] {
             for regularizer in regularizers {
@@ -201,10 +201,8 @@ fn every_loss_option_and_regulariser() {
                         seed: 7,
                         regularizer,
                     });
-                    checked += 1;
                 }
             }
         }
     }
-    assert_eq!(checked, 3 * 2 * 4 * 3);
 }

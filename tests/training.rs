@@ -2,7 +2,7 @@
 //! seeds, minibatches, and state that survives edits.
 
 use dpo_playground::engine::{
-    Init, LossKind, Optimizer, Output, Pair, Problem, Regularizer, Run, RunConfig, RunSet,
+    Init, LossKind, Optimizer, Output, Pair, Problem, Regularizer, Restart, Run, RunConfig, RunSet,
 };
 
 /// Two outputs with an equal reference and the single pair A > B: `h_0 = 0`, and with `theta`
@@ -220,6 +220,158 @@ fn edits_keep_or_reset_state_as_documented() {
     let same = set.problem().clone();
     assert!(!set.set_problem(same), "the same shape keeps training");
     assert_eq!(set.runs()[0].steps(), 5);
+}
+
+/// `RunSet::apply`, change by change: which runs keep their state, which restart and why.
+#[test]
+fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
+    type Edit = fn(&mut Vec<RunConfig>);
+    let base = scenario_set(None, 0, Regularizer::None, Init::Reference);
+    let first = base.runs()[0].config().clone();
+    let two = vec![
+        first.clone(),
+        RunConfig {
+            name: "second".into(),
+            ..first.clone()
+        },
+    ];
+    // (what changes, the runs after the edit, runs kept, runs restarted with their reasons)
+    let table: [(&str, Edit, &[usize], &[(usize, Restart)]); 9] = [
+        ("nothing", |_| {}, &[0, 1], &[]),
+        (
+            "the learning rate",
+            |r| r[0].optimizer = Optimizer::adam(0.3),
+            &[0, 1],
+            &[],
+        ),
+        (
+            "beta, gamma, margin, loss",
+            |r| {
+                r[1].beta = 0.5;
+                r[1].gamma = 0.0;
+                r[1].margin = 0.2;
+                r[1].loss = LossKind::Hinge;
+            },
+            &[0, 1],
+            &[],
+        ),
+        (
+            "the batch size",
+            |r| r[0].batch_size = Some(3),
+            &[0, 1],
+            &[],
+        ),
+        (
+            "the seed",
+            |r| r[1].seed = 5,
+            &[0],
+            &[(1, Restart::Setting("seed"))],
+        ),
+        (
+            "the init",
+            |r| r[0].init = Init::Uniform,
+            &[1],
+            &[(0, Restart::Setting("init"))],
+        ),
+        (
+            "the optimiser's kind",
+            |r| r[0].optimizer = Optimizer::sgd(0.01),
+            &[1],
+            &[(0, Restart::Setting("optimizer"))],
+        ),
+        (
+            "a new run",
+            |r| {
+                r.push(RunConfig {
+                    name: "third".into(),
+                    ..r[0].clone()
+                })
+            },
+            &[0, 1],
+            &[(2, Restart::NewRun)],
+        ),
+        (
+            "one run fewer",
+            |r| {
+                r.pop();
+            },
+            &[0],
+            &[],
+        ),
+    ];
+    for (change, edit, kept, restarted) in table {
+        let mut set = base.clone();
+        set.apply(None, &two).unwrap();
+        set.step(7);
+        let mut configs = two.clone();
+        edit(&mut configs);
+        let applied = set.apply(None, &configs).unwrap();
+        assert_eq!(applied.kept, kept, "{change}: kept");
+        assert_eq!(applied.restarted, restarted, "{change}: restarted");
+        assert!(!applied.new_data, "{change}");
+        assert_eq!(set.runs().len(), configs.len(), "{change}");
+        for &run in kept {
+            assert_eq!(
+                set.runs()[run].steps(),
+                7,
+                "{change}: run {run} kept its steps"
+            );
+            assert_eq!(
+                set.runs()[run].config(),
+                &configs[run],
+                "{change}: run {run}'s settings"
+            );
+        }
+        for &(run, _) in restarted {
+            assert_eq!(set.runs()[run].steps(), 0, "{change}: run {run} restarted");
+        }
+        assert_eq!(
+            applied.removed,
+            (configs.len()..2).collect::<Vec<_>>(),
+            "{change}"
+        );
+    }
+
+    // New data of the same shape keeps every run's state; another shape restarts them all.
+    let mut set = base.clone();
+    set.apply(None, &two).unwrap();
+    set.step(4);
+    let applied = set.apply(Some(base.problem().clone()), &two).unwrap();
+    assert!(applied.new_data && !applied.reshaped());
+    assert_eq!(applied.kept, [0, 1]);
+    assert_eq!(set.runs()[1].steps(), 4);
+    let smaller = Problem::new(
+        vec!["a".into()],
+        base.problem().outputs().to_vec(),
+        &[vec![1.0; 6]],
+        vec![Pair {
+            prompt: 0,
+            chosen: 0,
+            rejected: 1,
+            weight: 1.0,
+        }],
+        None,
+    )
+    .unwrap();
+    let applied = set.apply(Some(smaller), &two).unwrap();
+    assert!(applied.reshaped() && applied.kept.is_empty());
+    assert_eq!(
+        applied.restarted,
+        [(0, Restart::NewShape), (1, Restart::NewShape)]
+    );
+    assert!(set.runs().iter().all(|run| run.steps() == 0));
+
+    // An invalid run anywhere is an error naming it, and nothing changes.
+    let mut set = base.clone();
+    set.apply(None, &two).unwrap();
+    set.step(3);
+    let mut bad = two.clone();
+    bad[0].optimizer = Optimizer::adam(0.2);
+    bad[1].beta = f32::NAN;
+    let error = set.apply(None, &bad).unwrap_err();
+    assert!(error.to_string().starts_with("runs[1].beta:"), "{error}");
+    assert_eq!(set.runs()[0].config(), &two[0], "run 0 was not changed");
+    assert!(set.runs().iter().all(|run| run.steps() == 3));
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod history;
 pub mod loss;
 pub mod metrics;
+pub mod numerics;
 pub mod predict;
 pub mod problem;
 pub mod rng;
@@ -25,4 +26,4 @@ pub use metrics::{LearningCell, LearningTable, Metrics, RANKING_MAX_OUTPUTS, SCA
 pub use predict::{predicted_table, PredictedTable, Prediction};
 pub use problem::{Generation, Output, Pair, PairSampling, Problem};
 pub use run::Run;
-pub use runset::RunSet;
+pub use runset::{Applied, Restart, RunSet};

@@ -2,6 +2,7 @@
 //! preference pairs (SPEC sections 1 and 2).
 
 use super::error::InputError;
+use super::numerics::{log_sum_exp_f64, sigmoid};
 use super::rng::{stream, SplitMix64};
 
 /// One element of the discrete output set.
@@ -339,25 +340,6 @@ impl Problem {
     pub fn true_reward(&self) -> Option<&[f64]> {
         self.true_reward.as_deref()
     }
-}
-
-/// The logistic function in f64.
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// `log sum exp` with the maximum subtracted first, so that it neither overflows nor underflows.
-pub fn log_sum_exp_f64(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY {
-        return max;
-    }
-    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
 /// The index `i` with `sum_{j<i} p_j <= u < sum_{j<=i} p_j` (the last one if rounding leaves `u`

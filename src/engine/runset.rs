@@ -6,6 +6,48 @@ use super::error::InputError;
 use super::metrics::Metrics;
 use super::problem::Problem;
 use super::run::Run;
+use serde::Serialize;
+
+/// Why a run restarted from step 0 when a [`RunSet::apply`] changed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "setting")]
+pub enum Restart {
+    /// The run is new (the set had fewer runs).
+    NewRun,
+    /// The data changed shape (another number of prompts or outputs): every run restarts.
+    NewShape,
+    /// A setting the run's state cannot survive changed (its name in the format: `init`,
+    /// `optimizer`, `seed`, `regularizer`, `length_normalize`).
+    Setting(&'static str),
+}
+
+/// What [`RunSet::apply`] did to each run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// Runs that kept their training state (their settings may have changed).
+    pub kept: Vec<usize>,
+    /// Runs that restarted from step 0, each with its reason, in run order.
+    pub restarted: Vec<(usize, Restart)>,
+    /// Runs removed from the end of the set (their former indices).
+    pub removed: Vec<usize>,
+    /// Whether the data changed (new pairs, reference, prompts or outputs): the runs' metrics
+    /// and margins now describe other pairs, so a history of them starts over.
+    pub new_data: bool,
+}
+
+impl Applied {
+    /// The runs that restarted, without their reasons.
+    pub fn restarted_runs(&self) -> Vec<usize> {
+        self.restarted.iter().map(|&(run, _)| run).collect()
+    }
+
+    /// Whether the data changed shape, which restarts every run.
+    pub fn reshaped(&self) -> bool {
+        self.restarted
+            .iter()
+            .any(|&(_, reason)| reason == Restart::NewShape)
+    }
+}
 
 /// Shared data and the runs that train on it.
 #[derive(Clone, Debug)]
@@ -98,6 +140,57 @@ impl RunSet {
             run.set_problem(&self.problem, same_shape);
         }
         !same_shape
+    }
+
+    /// Applies an edited scenario's data and runs at once, keeping each run's training state
+    /// where the change allows (see [`Run::restart_reason`]): `problem` is the new data, or `None`
+    /// when the data did not change; `configs` are the runs, in order. Runs past the end of
+    /// `configs` are removed, new ones start at step 0. Every configuration is checked first, so
+    /// an error (with the path `runs[i]...`) leaves the set as it was.
+    pub fn apply(
+        &mut self,
+        problem: Option<Problem>,
+        configs: &[RunConfig],
+    ) -> Result<Applied, InputError> {
+        for (i, config) in configs.iter().enumerate() {
+            config
+                .validate()
+                .map_err(|e| e.within(&format!("runs[{i}]")))?;
+        }
+        let mut applied = Applied {
+            new_data: problem.is_some(),
+            removed: (configs.len()..self.runs.len()).collect(),
+            ..Applied::default()
+        };
+        let reshaped = match problem {
+            Some(problem) => self.set_problem(problem),
+            None => false,
+        };
+        self.runs.truncate(configs.len());
+        for (i, config) in configs.iter().enumerate() {
+            let restart = match self.runs.get_mut(i) {
+                Some(_) if reshaped => {
+                    self.runs[i].set_config(config.clone(), &self.problem)?;
+                    self.runs[i].reset(&self.problem);
+                    Some(Restart::NewShape)
+                }
+                Some(run) if run.config() == config => None,
+                Some(run) => {
+                    let reason = run.restart_reason(config);
+                    run.set_config(config.clone(), &self.problem)?;
+                    reason.map(Restart::Setting)
+                }
+                None => {
+                    self.runs.push(Run::new(config.clone(), &self.problem)?);
+                    Some(Restart::NewRun)
+                }
+            };
+            match restart {
+                Some(reason) => applied.restarted.push((i, reason)),
+                None => applied.kept.push(i),
+            }
+        }
+        Ok(applied)
     }
 
     /// Mutable access to run `index`, for a backend that writes state back.

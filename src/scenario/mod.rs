@@ -235,6 +235,18 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Whether `other` describes the same data (prompts, outputs, reference, pairs, reward and
+    /// generated pairs), so that runs on one can keep training on the other. Runs and steps may
+    /// differ.
+    pub fn same_data(&self, other: &Scenario) -> bool {
+        self.prompts == other.prompts
+            && self.outputs == other.outputs
+            && self.reference == other.reference
+            && self.pairs == other.pairs
+            && self.reward == other.reward
+            && self.generate == other.generate
+    }
+
     /// The shared data, with generated pairs appended to the explicit ones.
     pub fn problem(&self) -> Result<Problem, InputError> {
         let mut problem = Problem::new(

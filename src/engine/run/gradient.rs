@@ -1,0 +1,284 @@
+//! One step's gradient (SPEC section 5): the pairs' terms through each loss's `phi'`, length
+//! normalisation's dense term, mixout's mask and the regularisers.
+
+use super::accumulated::cell_index;
+use super::{PairLogits, Run};
+use crate::engine::config::Regularizer;
+use crate::engine::loss::LossKind;
+use crate::engine::numerics::{log_sum_exp, log_sum_exp_wide, non_finite, total_weight};
+use crate::engine::problem::Problem;
+use crate::engine::rng::uniform_at;
+
+impl Run {
+    /// Fills `self.gradient` for this step; returns whether the batch is the full batch.
+    pub(super) fn accumulate_gradient(&mut self, problem: &Problem) -> bool {
+        let full_batch = self.draw_batch();
+        let mixout = match self.config.regularizer {
+            Regularizer::Mixout { p } => {
+                self.draw_mixout(problem, p);
+                true
+            }
+            _ => false,
+        };
+        if self.config.length_normalize {
+            let k = problem.output_count();
+            let evaluated = if mixout {
+                &self.mixed_logits
+            } else {
+                &self.logits
+            };
+            for (normalizer, row) in self.row_log_normalizers.iter_mut().zip(evaluated.chunks(k)) {
+                *normalizer = log_sum_exp(row.iter().copied());
+            }
+            self.row_coefficients.fill(0.0);
+        }
+        // One monomorphised pass per loss: each closure calls `LossKind::derivative` with a
+        // constant kind, so the match inside folds away and the loop vectorises.
+        match self.config.loss {
+            LossKind::Logistic => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                LossKind::Logistic.derivative(u, beta)
+            }),
+            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                LossKind::Hinge.derivative(u, beta)
+            }),
+            LossKind::Ipo => self.accumulate(problem, full_batch, mixout, |u, beta| {
+                LossKind::Ipo.derivative(u, beta)
+            }),
+        }
+        if self.config.length_normalize {
+            self.add_length_normalization_terms(problem, mixout);
+        }
+        if mixout {
+            for (gradient, scale) in self.gradient.iter_mut().zip(&self.mixout_scales) {
+                *gradient *= scale;
+            }
+        }
+        match self.config.regularizer {
+            Regularizer::L2 { lambda } => {
+                for ((gradient, &logit), &reference) in self
+                    .gradient
+                    .iter_mut()
+                    .zip(&self.logits)
+                    .zip(problem.log_reference())
+                {
+                    *gradient += lambda * (logit - reference);
+                }
+            }
+            Regularizer::Kl { lambda } => self.add_kl_gradient(problem, lambda),
+            Regularizer::None | Regularizer::Mixout { .. } => {}
+        }
+        full_batch
+    }
+
+    /// Mixout: draws this step's mask and fills the evaluated logits and the gradient scales.
+    fn draw_mixout(&mut self, problem: &Problem, p: f32) {
+        let keep_scale = 1.0 / (1.0 - p);
+        for (i, ((mixed, scale), (&logit, &reference))) in self
+            .mixed_logits
+            .iter_mut()
+            .zip(self.mixout_scales.iter_mut())
+            .zip(self.logits.iter().zip(problem.log_reference()))
+            .enumerate()
+        {
+            // M = 1 with probability 1 - p: keep the logit.
+            let keep = uniform_at(self.config.seed, self.steps, i as u32) >= p;
+            let mask = if keep { 1.0 } else { 0.0 };
+            *mixed = (mask * logit + (1.0 - mask) * reference - p * reference) * keep_scale;
+            *scale = mask * keep_scale;
+        }
+    }
+
+    /// Adds every batch pair's `g_p * beta * (e_{y+} / n(y+) - e_{y-} / n(y-))` to the gradient,
+    /// and, with length normalisation, its `pi` coefficient to its prompt's row coefficient.
+    #[inline(always)]
+    fn accumulate(
+        &mut self,
+        problem: &Problem,
+        full_batch: bool,
+        mixout: bool,
+        derivative: impl Fn(f32, f32) -> f32,
+    ) {
+        let beta = self.config.beta;
+        let k = problem.output_count() as u32;
+        let logits: &[f32] = if mixout {
+            &self.mixed_logits
+        } else {
+            &self.logits
+        };
+        let gradient = &mut self.gradient;
+        let thresholds = &self.thresholds;
+        let pairs = &self.pairs;
+        let reference_log_ratios = &self.reference_log_ratios;
+        if !self.config.length_normalize {
+            // Each pair touches exactly two logits (SPEC section 5). Three passes: gather the
+            // margins, map them through phi' (a loop without indexing, which vectorises), scatter.
+            let margins = &mut self.margin_scratch;
+            margins.clear();
+            let batch: &[u32] = if full_batch { &[] } else { &self.batch };
+            let pair_at = |j: usize| if full_batch { j } else { batch[j] as usize };
+            let count = if full_batch { pairs.len() } else { batch.len() };
+            let inverse_total = if full_batch {
+                self.inverse_total_weight
+            } else {
+                1.0 / total_weight(batch.iter().map(|&i| pairs[i as usize].weight))
+            };
+            margins.extend((0..count).map(|j| {
+                let i = pair_at(j);
+                let PairLogits {
+                    chosen, rejected, ..
+                } = pairs[i];
+                beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i]
+            }));
+            self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
+            for u in margins.iter_mut() {
+                *u = derivative(*u, beta) * beta * inverse_total;
+            }
+            let accumulated = &mut self.accumulated;
+            accumulated.step_cells.clear();
+            let mut signal = [0.0f64; 4];
+            for (j, &g) in margins.iter().enumerate() {
+                let i = pair_at(j);
+                let PairLogits {
+                    chosen,
+                    rejected,
+                    weight,
+                } = pairs[i];
+                let (chosen, rejected) = (chosen as usize, rejected as usize);
+                gradient[chosen] += weight * g;
+                gradient[rejected] -= weight * g;
+                // h_pi > 0 exactly when theta+ > theta- (a difference of finite floats is 0
+                // only when they are equal).
+                let cell = cell_index(
+                    reference_log_ratios[i] > 0.0,
+                    logits[chosen] > logits[rejected],
+                );
+                signal[cell] += (weight * g.abs()) as f64;
+                accumulated
+                    .step_cells
+                    .push(cell as u8 | (u8::from(g != 0.0) << 2));
+            }
+            // g is phi' times beta / W: back to w |phi'|.
+            let scale = 1.0 / (beta as f64 * inverse_total as f64);
+            accumulated.step_signal = signal.map(|s| s * scale);
+            return;
+        }
+        let inverse_lengths = &self.inverse_lengths;
+        let normalizers = &self.row_log_normalizers;
+        let coefficients = &mut self.row_coefficients;
+        let mut bad = 0;
+        let accumulated = &mut self.accumulated;
+        accumulated.step_cells.clear();
+        let mut signal = [0.0f64; 4];
+        let mut step_pair = |i: usize, inverse_total: f32| {
+            let PairLogits {
+                chosen,
+                rejected,
+                weight,
+            } = pairs[i];
+            let prompt = (chosen / k) as usize;
+            let inverse_chosen = inverse_lengths[(chosen % k) as usize];
+            let inverse_rejected = inverse_lengths[(rejected % k) as usize];
+            let (chosen, rejected) = (chosen as usize, rejected as usize);
+            let h = policy_log_ratio_normalized(
+                logits[chosen],
+                logits[rejected],
+                normalizers[prompt],
+                inverse_chosen,
+                inverse_rejected,
+            );
+            let u = beta * h - thresholds[i];
+            bad |= non_finite(u);
+            let slope = derivative(u, beta);
+            let cell = cell_index(reference_log_ratios[i] > 0.0, h > 0.0);
+            signal[cell] += (weight * slope.abs()) as f64;
+            accumulated
+                .step_cells
+                .push(cell as u8 | (u8::from(slope != 0.0) << 2));
+            let g = weight * inverse_total * slope * beta;
+            gradient[chosen] += g * inverse_chosen;
+            gradient[rejected] -= g * inverse_rejected;
+            coefficients[prompt] += g * (inverse_chosen - inverse_rejected);
+        };
+        if full_batch {
+            let inverse_total = self.inverse_total_weight;
+            for i in 0..pairs.len() {
+                step_pair(i, inverse_total);
+            }
+        } else {
+            let inverse_total =
+                1.0 / total_weight(self.batch.iter().map(|&i| pairs[i as usize].weight));
+            for &i in &self.batch {
+                step_pair(i as usize, inverse_total);
+            }
+        }
+        accumulated.step_signal = signal;
+        self.margins_finite = bad == 0;
+    }
+
+    /// Length normalisation's dense term: `-coefficient(x) * pi(.|x)` on each prompt's row.
+    fn add_length_normalization_terms(&mut self, problem: &Problem, mixout: bool) {
+        let k = problem.output_count();
+        let logits = if mixout {
+            &self.mixed_logits
+        } else {
+            &self.logits
+        };
+        for (x, (&coefficient, &normalizer)) in self
+            .row_coefficients
+            .iter()
+            .zip(&self.row_log_normalizers)
+            .enumerate()
+        {
+            if coefficient == 0.0 {
+                continue;
+            }
+            let row = x * k..(x + 1) * k;
+            for (gradient, &logit) in self.gradient[row.clone()].iter_mut().zip(&logits[row]) {
+                *gradient -= coefficient * (logit - normalizer).exp();
+            }
+        }
+    }
+
+    /// `lambda * dKL(pi || pi0)/dtheta = lambda * pi * (log pi - log pi0 - KL)`, per prompt.
+    fn add_kl_gradient(&mut self, problem: &Problem, lambda: f32) {
+        let k = problem.output_count();
+        for ((gradient_row, row), reference_row) in self
+            .gradient
+            .chunks_mut(k)
+            .zip(self.logits.chunks(k))
+            .zip(problem.log_reference().chunks(k))
+        {
+            let normalizer = log_sum_exp_wide(row);
+            let kl: f64 = row
+                .iter()
+                .zip(reference_row)
+                .map(|(&l, &r)| {
+                    let log_policy = l as f64 - normalizer;
+                    log_policy.exp() * (log_policy - r as f64)
+                })
+                .sum();
+            for ((gradient, &l), &r) in gradient_row.iter_mut().zip(row).zip(reference_row) {
+                let log_policy = l as f64 - normalizer;
+                *gradient +=
+                    (lambda as f64 * log_policy.exp() * (log_policy - r as f64 - kl)) as f32;
+            }
+        }
+    }
+}
+
+/// `log pi(y+)/n(y+) - log pi(y-)/n(y-)` from the logits and the row's log-normaliser.
+#[inline(always)]
+pub(super) fn policy_log_ratio_normalized(
+    chosen: f32,
+    rejected: f32,
+    normalizer: f32,
+    inverse_chosen: f32,
+    inverse_rejected: f32,
+) -> f32 {
+    if inverse_chosen == inverse_rejected {
+        // Equal lengths: the normaliser cancels exactly, as without length normalisation.
+        (chosen - rejected) * inverse_chosen
+    } else {
+        (chosen - normalizer) * inverse_chosen - (rejected - normalizer) * inverse_rejected
+    }
+}

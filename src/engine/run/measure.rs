@@ -1,0 +1,216 @@
+//! The metrics of SPEC section 7 at a run's current logits, and the per-pair quantities the
+//! charts and the GPU backend read (`h_0`, the thresholds, the margins).
+
+use super::accumulated::RANKED_RIGHT;
+use super::gradient::policy_log_ratio_normalized;
+use super::{PairLogits, Run};
+use crate::engine::metrics::{LearningTable, Metrics, RANKING_MAX_OUTPUTS};
+use crate::engine::numerics::{log_sum_exp, log_sum_exp_wide};
+use crate::engine::problem::Problem;
+
+impl Run {
+    /// The metrics of SPEC section 7 at the current logits, over all pairs.
+    pub fn metrics(&self, problem: &Problem) -> Metrics {
+        let k = problem.output_count();
+        let p = problem.prompt_count();
+        let beta = self.config.beta as f64;
+        let loss_kind = self.config.loss;
+        // Log-policy per row in f64 (from the f32 logits), and the f32 normalisers training uses.
+        let mut log_policy = Vec::with_capacity(self.logits.len());
+        let mut normalizers = Vec::with_capacity(p);
+        for row in self.logits.chunks(k) {
+            let normalizer = log_sum_exp_wide(row);
+            log_policy.extend(row.iter().map(|&l| l as f64 - normalizer));
+            normalizers.push(log_sum_exp(row.iter().copied()));
+        }
+        let log_reference = problem.log_reference();
+        let mut metrics = Metrics {
+            step: self.steps,
+            // Also set below when a margin is not finite (a state read back from the GPU, which
+            // reports divergence without stopping the run).
+            diverged: self.diverged_at.is_some() || self.logits.iter().any(|l| !l.is_finite()),
+            diverged_at: self.diverged_at,
+            ..Metrics::default()
+        };
+        let mut total_weight = 0.0;
+        let mut unlearned = 0;
+        let mut table = LearningTable::default();
+        for (
+            i,
+            &PairLogits {
+                chosen,
+                rejected,
+                weight,
+            },
+        ) in self.pairs.iter().enumerate()
+        {
+            let (chosen, rejected) = (chosen as usize, rejected as usize);
+            let h = self.policy_log_ratio(chosen, rejected, k, &normalizers);
+            let u = self.config.beta * h - self.thresholds[i];
+            metrics.diverged |= !u.is_finite();
+            let w = weight as f64;
+            total_weight += w;
+            metrics.loss += w * loss_kind.value(u as f64, beta);
+            let policy_right = h > 0.0;
+            let reference_right = self.reference_log_ratios[i] > 0.0;
+            if policy_right {
+                metrics.accuracy += w;
+            }
+            if reference_right {
+                metrics.reference_accuracy += w;
+            }
+            metrics.chosen_reward += w * beta * (log_policy[chosen] - log_reference[chosen] as f64);
+            metrics.rejected_reward +=
+                w * beta * (log_policy[rejected] - log_reference[rejected] as f64);
+            if !policy_right
+                && self
+                    .accumulated
+                    .ever
+                    .get(i)
+                    .is_some_and(|&b| b & RANKED_RIGHT != 0)
+            {
+                unlearned += 1;
+            }
+            let cell = table.cell_mut(reference_right, policy_right);
+            cell.pairs += 1;
+            cell.weight += w;
+            cell.signal += w * loss_kind.derivative_f64(u as f64, beta).abs();
+        }
+        if total_weight > 0.0 {
+            metrics.loss /= total_weight;
+            metrics.accuracy /= total_weight;
+            metrics.reference_accuracy /= total_weight;
+            metrics.chosen_reward /= total_weight;
+            metrics.rejected_reward /= total_weight;
+        }
+        metrics.reward_margin = metrics.chosen_reward - metrics.rejected_reward;
+        table.finish();
+        metrics.learning_table = table;
+        metrics.accumulated_table = self.accumulated.tracked.then(|| {
+            self.accumulated
+                .table(self.pairs.iter().map(|pair| pair.weight))
+        });
+        metrics.unlearned_pairs = self.accumulated.tracked.then_some(unlearned);
+        for (row, reference_row) in log_policy.chunks(k).zip(log_reference.chunks(k)) {
+            for (&l, &r) in row.iter().zip(reference_row) {
+                let probability = l.exp();
+                metrics.kl += probability * (l - r as f64);
+                metrics.entropy -= probability * l;
+            }
+        }
+        metrics.kl /= p as f64;
+        metrics.entropy /= p as f64;
+        if let Some(reward) = problem.true_reward() {
+            let (expected, agreement) = ground_truth_metrics(&log_policy, &self.logits, reward, k);
+            metrics.true_reward = Some(expected);
+            metrics.ranking_agreement = agreement;
+        }
+        metrics
+    }
+
+    /// `h_pi` of the pair on flat logits `chosen`, `rejected`, computed as training computes it.
+    fn policy_log_ratio(
+        &self,
+        chosen: usize,
+        rejected: usize,
+        k: usize,
+        normalizers: &[f32],
+    ) -> f32 {
+        if self.config.length_normalize {
+            policy_log_ratio_normalized(
+                self.logits[chosen],
+                self.logits[rejected],
+                normalizers[chosen / k],
+                self.inverse_lengths[chosen % k],
+                self.inverse_lengths[rejected % k],
+            )
+        } else {
+            self.logits[chosen] - self.logits[rejected]
+        }
+    }
+
+    /// `h_0` of each pair, in pair order (the GPU's metrics use the CPU's values).
+    pub fn reference_log_ratios(&self) -> &[f32] {
+        &self.reference_log_ratios
+    }
+
+    /// `gamma * h_0 + m` of each pair, in pair order.
+    pub fn offsets(&self) -> &[f32] {
+        &self.thresholds
+    }
+
+    /// Each pair's margin `u = beta * h_pi - gamma * h_0 - m` at the current logits.
+    pub fn margins(&self, problem: &Problem) -> Vec<f32> {
+        let k = problem.output_count();
+        let normalizers: Vec<f32> = self
+            .logits
+            .chunks(k)
+            .map(|row| log_sum_exp(row.iter().copied()))
+            .collect();
+        self.pairs
+            .iter()
+            .zip(&self.thresholds)
+            .map(
+                |(
+                    &PairLogits {
+                        chosen, rejected, ..
+                    },
+                    threshold,
+                )| {
+                    self.config.beta
+                        * self.policy_log_ratio(chosen as usize, rejected as usize, k, &normalizers)
+                        - threshold
+                },
+            )
+            .collect()
+    }
+}
+
+/// Expected true reward (mean over prompts) and the share of differently-rewarded output pairs
+/// that the policy orders like the reward. The policy's order is the logits' order (`pi` is
+/// monotone in them; comparing the f64 log-policy instead could round two distinct logits to a
+/// tie), which is also what the GPU's kernel compares. The ranking is `O(K^2)` per prompt, so it
+/// is skipped (`None`) past [`RANKING_MAX_OUTPUTS`] outputs.
+fn ground_truth_metrics(
+    log_policy: &[f64],
+    logits: &[f32],
+    reward: &[f64],
+    k: usize,
+) -> (f64, Option<f64>) {
+    let prompts = log_policy.len() / k;
+    let mut expected = 0.0;
+    let (mut agree, mut comparable) = (0u64, 0u64);
+    for ((row, logit_row), reward_row) in log_policy
+        .chunks(k)
+        .zip(logits.chunks(k))
+        .zip(reward.chunks(k))
+    {
+        expected += row
+            .iter()
+            .zip(reward_row)
+            .map(|(l, r)| l.exp() * r)
+            .sum::<f64>();
+        if k <= RANKING_MAX_OUTPUTS {
+            for a in 0..k {
+                for b in a + 1..k {
+                    let reward_order = reward_row[a].partial_cmp(&reward_row[b]);
+                    if reward_order == Some(std::cmp::Ordering::Equal) {
+                        continue;
+                    }
+                    comparable += 1;
+                    if logit_row[a].partial_cmp(&logit_row[b]) == reward_order {
+                        agree += 1;
+                    }
+                }
+            }
+        }
+    }
+    let agreement = if k > RANKING_MAX_OUTPUTS {
+        None
+    } else if comparable == 0 {
+        Some(1.0)
+    } else {
+        Some(agree as f64 / comparable as f64)
+    };
+    (expected / prompts as f64, agreement)
+}
