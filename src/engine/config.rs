@@ -3,6 +3,7 @@
 
 use super::error::InputError;
 use super::loss::LossKind;
+use super::options::{kind_of, INITS, OPTIMIZERS, REGULARIZERS};
 
 /// How the logits start (SPEC section 6).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,12 +24,7 @@ pub enum Init {
 impl Init {
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            Init::Reference => "reference",
-            Init::ReferenceAlpha => "reference_alpha",
-            Init::Uniform => "uniform",
-            Init::Random { .. } => "random",
-        }
+        kind_of(INITS, &self).name
     }
 }
 
@@ -57,12 +53,12 @@ pub enum Optimizer {
 
 impl Optimizer {
     /// SGD with the given learning rate and no momentum.
-    pub fn sgd(lr: f32) -> Optimizer {
+    pub const fn sgd(lr: f32) -> Optimizer {
         Optimizer::Sgd { lr, momentum: 0.0 }
     }
 
     /// Adam with the given learning rate and PyTorch's defaults.
-    pub fn adam(lr: f32) -> Optimizer {
+    pub const fn adam(lr: f32) -> Optimizer {
         Optimizer::Adam {
             lr,
             beta1: 0.9,
@@ -80,10 +76,7 @@ impl Optimizer {
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            Optimizer::Sgd { .. } => "sgd",
-            Optimizer::Adam { .. } => "adam",
-        }
+        kind_of(OPTIMIZERS, &self).name
     }
 }
 
@@ -113,12 +106,7 @@ pub enum Regularizer {
 impl Regularizer {
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            Regularizer::None => "none",
-            Regularizer::L2 { .. } => "l2",
-            Regularizer::Kl { .. } => "kl",
-            Regularizer::Mixout { .. } => "mixout",
-        }
+        kind_of(REGULARIZERS, &self).name
     }
 }
 

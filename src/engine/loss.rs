@@ -2,6 +2,7 @@
 //! functions of the signed margin `u = beta * h_pi - gamma * h_0 - m`.
 
 use super::numerics::exp;
+use super::options::{kind_of, named, LOSSES};
 
 /// Which per-pair loss a run minimises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,16 +22,12 @@ impl LossKind {
 
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Logistic => "logistic",
-            LossKind::Hinge => "hinge",
-            LossKind::Ipo => "ipo",
-        }
+        kind_of(LOSSES, &self).name
     }
 
     /// The loss named `name` in a scenario file.
     pub fn from_name(name: &str) -> Option<LossKind> {
-        LossKind::ALL.into_iter().find(|kind| kind.name() == name)
+        named(LOSSES, name)
     }
 
     /// `phi(u)`, in f64 for the reported loss.

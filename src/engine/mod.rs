@@ -11,6 +11,7 @@ pub mod history;
 pub mod loss;
 pub mod metrics;
 pub mod numerics;
+pub mod options;
 pub mod predict;
 pub mod problem;
 pub mod rng;

@@ -5,6 +5,9 @@
 pub mod budget;
 mod reader;
 
+use crate::engine::options::{
+    expected_names, named, Kind, INITS, LOSSES, OPTIMIZERS, REGULARIZERS,
+};
 use crate::engine::problem::check_labels;
 use crate::engine::{
     Generation, Init, InputError, LossKind, Optimizer, Output, Pair, PairSampling, Problem,
@@ -346,15 +349,20 @@ fn short(x: f32) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A run's configuration in the scenario format.
-pub fn run_to_value(run: &RunConfig) -> Value {
-    let init = match run.init {
-        Init::Random { scale } => json!({"kind": "random", "scale": short(scale)}),
+/// An init in the scenario format: its name, or an object with its parameters.
+pub fn init_to_value(init: Init) -> Value {
+    match init {
+        Init::Random { scale } => json!({"kind": init.name(), "scale": short(scale)}),
         other => json!(other.name()),
-    };
-    let optimizer = match run.optimizer {
+    }
+}
+
+/// An optimiser in the scenario format.
+pub fn optimizer_to_value(optimizer: Optimizer) -> Value {
+    let kind = optimizer.name();
+    match optimizer {
         Optimizer::Sgd { lr, momentum } => {
-            json!({"kind": "sgd", "lr": short(lr), "momentum": short(momentum)})
+            json!({"kind": kind, "lr": short(lr), "momentum": short(momentum)})
         }
         Optimizer::Adam {
             lr,
@@ -362,15 +370,25 @@ pub fn run_to_value(run: &RunConfig) -> Value {
             beta2,
             eps,
         } => {
-            json!({"kind": "adam", "lr": short(lr), "beta1": short(beta1), "beta2": short(beta2), "eps": short(eps)})
+            json!({"kind": kind, "lr": short(lr), "beta1": short(beta1), "beta2": short(beta2), "eps": short(eps)})
         }
-    };
-    let regularizer = match run.regularizer {
-        Regularizer::None => json!({"kind": "none"}),
-        Regularizer::L2 { lambda } => json!({"kind": "l2", "lambda": short(lambda)}),
-        Regularizer::Kl { lambda } => json!({"kind": "kl", "lambda": short(lambda)}),
-        Regularizer::Mixout { p } => json!({"kind": "mixout", "p": short(p)}),
-    };
+    }
+}
+
+/// A regulariser in the scenario format.
+pub fn regularizer_to_value(regularizer: Regularizer) -> Value {
+    let kind = regularizer.name();
+    match regularizer {
+        Regularizer::None => json!({ "kind": kind }),
+        Regularizer::L2 { lambda } | Regularizer::Kl { lambda } => {
+            json!({"kind": kind, "lambda": short(lambda)})
+        }
+        Regularizer::Mixout { p } => json!({"kind": kind, "p": short(p)}),
+    }
+}
+
+/// A run's configuration in the scenario format.
+pub fn run_to_value(run: &RunConfig) -> Value {
     json!({
         "name": run.name,
         "loss": run.loss.name(),
@@ -379,11 +397,11 @@ pub fn run_to_value(run: &RunConfig) -> Value {
         "margin": short(run.margin),
         "alpha": short(run.alpha),
         "length_normalize": run.length_normalize,
-        "init": init,
-        "optimizer": optimizer,
+        "init": init_to_value(run.init),
+        "optimizer": optimizer_to_value(run.optimizer),
         "batch_size": run.batch_size,
         "seed": run.seed,
-        "regularizer": regularizer,
+        "regularizer": regularizer_to_value(run.regularizer),
     })
 }
 
@@ -622,7 +640,7 @@ fn read_generation(value: &Value) -> Result<Generation, InputError> {
 
 /// A `"kind"` given either as a bare string or inside an object; returns the kind and the
 /// object reader (if any) for the other fields.
-fn kind_of<'a>(
+fn kind_of_value<'a>(
     path: &str,
     value: &'a Value,
 ) -> Result<(String, Option<ObjectReader<'a>>), InputError> {
@@ -643,35 +661,42 @@ fn read_run(path: &str, value: &Value, index: usize) -> Result<RunConfig, InputE
         .string("name")?
         .map(str::to_string)
         .unwrap_or_else(|| format!("run {index}"));
+    // A field left out takes the default run's value (`gamma` defaults to the run's `beta`).
+    let defaults = RunConfig::default();
     let loss = match run.string("loss")? {
-        None => LossKind::Logistic,
-        Some(name) => LossKind::from_name(name).ok_or_else(|| {
+        None => defaults.loss,
+        Some(name) => named(LOSSES, name).ok_or_else(|| {
             InputError::new(
                 run.path_of("loss"),
-                format!("unknown loss {name:?} (expected \"logistic\", \"hinge\" or \"ipo\")"),
+                format!(
+                    "unknown loss {name:?} (expected {})",
+                    expected_names(LOSSES)
+                ),
             )
         })?,
     };
-    let beta = run.f32("beta")?.unwrap_or(1.0);
+    let beta = run.f32("beta")?.unwrap_or(defaults.beta);
     let gamma = run.f32("gamma")?.unwrap_or(beta);
-    let margin = run.f32("margin")?.unwrap_or(0.0);
-    let alpha = run.f32("alpha")?.unwrap_or(1.0);
-    let length_normalize = run.bool("length_normalize")?.unwrap_or(false);
+    let margin = run.f32("margin")?.unwrap_or(defaults.margin);
+    let alpha = run.f32("alpha")?.unwrap_or(defaults.alpha);
+    let length_normalize = run
+        .bool("length_normalize")?
+        .unwrap_or(defaults.length_normalize);
     let init = match run.get("init") {
-        None => Init::Reference,
+        None => defaults.init,
         Some(value) => read_init(&run.path_of("init"), value)?,
     };
     let optimizer = match run.get("optimizer") {
-        None => RunConfig::default().optimizer,
+        None => defaults.optimizer,
         Some(value) => read_optimizer(&run.path_of("optimizer"), value)?,
     };
     // A batch larger than the pairs is the full batch, so a size past `usize` (on wasm32) saturates.
     let batch_size = run
         .integer("batch_size")?
         .map(|size| usize::try_from(size).unwrap_or(usize::MAX));
-    let seed = run.integer("seed")?.unwrap_or(0);
+    let seed = run.integer("seed")?.unwrap_or(defaults.seed);
     let regularizer = match run.get("regularizer") {
-        None => Regularizer::None,
+        None => defaults.regularizer,
         Some(value) => read_regularizer(&run.path_of("regularizer"), value)?,
     };
     run.finish()?;
@@ -694,38 +719,36 @@ fn read_run(path: &str, value: &Value, index: usize) -> Result<RunConfig, InputE
 }
 
 fn read_init(path: &str, value: &Value) -> Result<Init, InputError> {
-    let (kind, reader) = kind_of(path, value)?;
-    let mut scale = 1.0;
-    if let Some(mut reader) = reader {
-        if kind == "random" {
-            scale = reader.f32("scale")?.unwrap_or(1.0);
-        }
-        reader.finish()?;
-    }
-    match kind.as_str() {
-        "reference" => Ok(Init::Reference),
-        "reference_alpha" => Ok(Init::ReferenceAlpha),
-        "uniform" => Ok(Init::Uniform),
-        "random" => Ok(Init::Random { scale }),
-        other => Err(InputError::new(
-            path,
-            format!("unknown init {other:?} (expected \"reference\", \"reference_alpha\", \"uniform\" or \"random\")"),
-        )),
-    }
+    let (kind, reader) = kind_of_value(path, value)?;
+    let init = named(INITS, &kind).ok_or_else(|| unknown(path, "init", &kind, INITS))?;
+    let Some(mut reader) = reader else {
+        return Ok(init);
+    };
+    let init = match init {
+        Init::Random { scale } => Init::Random {
+            scale: reader.f32("scale")?.unwrap_or(scale),
+        },
+        other => other,
+    };
+    reader.finish()?;
+    Ok(init)
+}
+
+/// The error for a kind that `table` does not have.
+fn unknown<T>(path: &str, option: &str, kind: &str, table: &'static [Kind<T>]) -> InputError {
+    InputError::new(
+        path,
+        format!(
+            "unknown {option} {kind:?} (expected {})",
+            expected_names(table)
+        ),
+    )
 }
 
 fn read_optimizer(path: &str, value: &Value) -> Result<Optimizer, InputError> {
-    let (kind, reader) = kind_of(path, value)?;
-    let optimizer = match kind.as_str() {
-        "sgd" => Optimizer::sgd(0.1),
-        "adam" => Optimizer::adam(0.05),
-        other => {
-            return Err(InputError::new(
-                path,
-                format!("unknown optimizer {other:?} (expected \"sgd\" or \"adam\")"),
-            ))
-        }
-    };
+    let (kind, reader) = kind_of_value(path, value)?;
+    let optimizer =
+        named(OPTIMIZERS, &kind).ok_or_else(|| unknown(path, "optimizer", &kind, OPTIMIZERS))?;
     let Some(mut reader) = reader else {
         return Ok(optimizer);
     };
@@ -751,36 +774,24 @@ fn read_optimizer(path: &str, value: &Value) -> Result<Optimizer, InputError> {
 }
 
 fn read_regularizer(path: &str, value: &Value) -> Result<Regularizer, InputError> {
-    let (kind, reader) = kind_of(path, value)?;
-    let mut reader = reader;
-    let mut field = |name: &'static str, default: f32| -> Result<f32, InputError> {
-        match reader.as_mut() {
-            Some(reader) => Ok(reader.f32(name)?.unwrap_or(default)),
-            None => Ok(default),
-        }
+    let (kind, reader) = kind_of_value(path, value)?;
+    let regularizer = named(REGULARIZERS, &kind)
+        .ok_or_else(|| unknown(path, "regularizer", &kind, REGULARIZERS))?;
+    let Some(mut reader) = reader else {
+        return Ok(regularizer);
     };
-    let regularizer = match kind.as_str() {
-        "none" => Regularizer::None,
-        "l2" => Regularizer::L2 {
-            lambda: field("lambda", 0.1)?,
+    let regularizer = match regularizer {
+        Regularizer::None => Regularizer::None,
+        Regularizer::L2 { lambda } => Regularizer::L2 {
+            lambda: reader.f32("lambda")?.unwrap_or(lambda),
         },
-        "kl" => Regularizer::Kl {
-            lambda: field("lambda", 0.1)?,
+        Regularizer::Kl { lambda } => Regularizer::Kl {
+            lambda: reader.f32("lambda")?.unwrap_or(lambda),
         },
-        "mixout" => Regularizer::Mixout {
-            p: field("p", 0.1)?,
+        Regularizer::Mixout { p } => Regularizer::Mixout {
+            p: reader.f32("p")?.unwrap_or(p),
         },
-        other => {
-            return Err(InputError::new(
-                path,
-                format!(
-                "unknown regularizer {other:?} (expected \"none\", \"l2\", \"kl\" or \"mixout\")"
-            ),
-            ))
-        }
     };
-    if let Some(reader) = reader {
-        reader.finish()?;
-    }
+    reader.finish()?;
     Ok(regularizer)
 }

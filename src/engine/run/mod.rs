@@ -229,7 +229,10 @@ impl Run {
                 config.regularizer.name() != old.regularizer.name(),
                 "regularizer",
             ),
-            (config.length_normalize != old.length_normalize, "length_normalize"),
+            (
+                config.length_normalize != old.length_normalize,
+                "length_normalize",
+            ),
         ]
         .into_iter()
         .find_map(|(changed, name)| changed.then_some(name))

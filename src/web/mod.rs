@@ -2,20 +2,24 @@
 //! a [`Playground`] per mounted component (no globals), holding one scenario, its run set and the
 //! recorded history, and draws the charts of [`crate::plot`] on canvases.
 
+use crate::engine::options;
 use crate::engine::{
-    check_claims, predicted_table, Applied, ClaimCheck, History, InputError, Metrics, PredictedTable,
-    RunSet,
+    check_claims, predicted_table, Applied, ClaimCheck, History, InputError, Metrics,
+    PredictedTable, RunConfig, RunSet,
 };
+mod canvas;
+#[cfg(feature = "gpu")]
+mod webgpu;
+
 use crate::plot;
 use crate::presets::PRESETS;
 use crate::scenario::budget::{Limits, Usage};
-use crate::scenario::Scenario;
+use crate::scenario::{
+    init_to_value, optimizer_to_value, regularizer_to_value, run_to_value, Scenario,
+};
+use canvas::CssCanvas;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind, FontTransform,
-};
-use plotters_canvas::CanvasBackend;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
@@ -29,8 +33,15 @@ fn to_js<T: Serialize>(value: &T) -> JsValue {
         .unwrap_or(JsValue::NULL)
 }
 
-fn js_error(error: InputError) -> JsError {
-    JsError::new(&error.to_string())
+/// An input error as a JavaScript exception: an `Error` named `InputError` whose `message` is the
+/// message and whose `path` is the field path (`runs[0].beta`, empty for the whole input), so
+/// the page puts the message at the control that holds the field without parsing text.
+fn js_error(error: InputError) -> JsValue {
+    let exception = js_sys::Error::new(&error.message);
+    exception.set_name("InputError");
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&exception, &"path".into(), &error.path.into());
+    exception.into()
 }
 
 #[derive(Serialize)]
@@ -76,6 +87,44 @@ pub fn default_scenario() -> String {
     PRESETS[0].json.to_string()
 }
 
+/// One kind of a run option as the page's menus show it: its name in the format, its label, and
+/// its value in the format with default parameters (what a menu switches a run to).
+#[derive(Serialize)]
+struct KindInfo {
+    name: &'static str,
+    label: &'static str,
+    value: serde_json::Value,
+}
+
+fn kinds<T: Copy>(
+    table: &'static [options::Kind<T>],
+    to_value: impl Fn(T) -> serde_json::Value,
+) -> Vec<KindInfo> {
+    table
+        .iter()
+        .map(|kind| KindInfo {
+            name: kind.name,
+            label: kind.label,
+            value: to_value(kind.default),
+        })
+        .collect()
+}
+
+/// The run options the page's editors offer, from the engine's one declaration of them
+/// (`engine::options`): `{loss, init, optimizer, regularizer}`, each a list of
+/// `{name, label, value}`, and `defaultRun`, the run "Add run" adds (in the format).
+#[wasm_bindgen(js_name = runOptions)]
+pub fn run_options() -> JsValue {
+    let value = serde_json::json!({
+        "loss": kinds(options::LOSSES, |loss| loss.name().into()),
+        "init": kinds(options::INITS, init_to_value),
+        "optimizer": kinds(options::OPTIMIZERS, optimizer_to_value),
+        "regularizer": kinds(options::REGULARIZERS, regularizer_to_value),
+        "defaultRun": run_to_value(&RunConfig::default()),
+    });
+    to_js(&value)
+}
+
 #[derive(Serialize)]
 struct ErrorInfo {
     path: String,
@@ -109,10 +158,10 @@ pub struct ScenarioParts {
 
 #[wasm_bindgen]
 impl ScenarioParts {
-    /// Reads every field of `header` (a scenario, usually with `"pairs": []`); throws
-    /// `"path: message"`.
+    /// Reads every field of `header` (a scenario, usually with `"pairs": []`); throws an
+    /// `InputError` (see [`js_error`]).
     #[wasm_bindgen(constructor)]
-    pub fn new(header: &str) -> Result<ScenarioParts, JsError> {
+    pub fn new(header: &str) -> Result<ScenarioParts, JsValue> {
         Ok(ScenarioParts {
             scenario: Scenario::header_from_json(header).map_err(js_error)?,
         })
@@ -121,7 +170,7 @@ impl ScenarioParts {
     /// Appends the pairs of `text` (a JSON array); errors name them by their place in the
     /// whole list (`pairs[40012].chosen`), and leave the parts as they were.
     #[wasm_bindgen(js_name = addPairs)]
-    pub fn add_pairs(&mut self, text: &str) -> Result<(), JsError> {
+    pub fn add_pairs(&mut self, text: &str) -> Result<(), JsValue> {
         let first = self.scenario.pairs.len();
         self.scenario
             .append_pairs_json(text, first)
@@ -135,8 +184,8 @@ impl ScenarioParts {
     }
 }
 
-/// [`page_scenario`] with the error as a JavaScript exception (`"path: message"`).
-fn read_scenario(text: &str) -> Result<Scenario, JsError> {
+/// [`page_scenario`] with the error as a JavaScript exception (see [`js_error`]).
+fn read_scenario(text: &str) -> Result<Scenario, JsValue> {
     page_scenario(text).map_err(js_error)
 }
 
@@ -164,7 +213,7 @@ pub struct Playground {
     /// charts and record all read them. Cleared whenever the runs change.
     metrics: std::cell::OnceCell<Vec<Metrics>>,
     #[cfg(feature = "gpu")]
-    gpu: gpu_glue::Slot,
+    gpu: webgpu::Slot,
 }
 
 #[derive(Serialize)]
@@ -239,9 +288,10 @@ fn pair_info(problem: &crate::engine::Problem, pair: &crate::engine::Pair) -> Pa
 
 #[wasm_bindgen]
 impl Playground {
-    /// A playground for the scenario `text`; throws `"path: message"` when it is invalid.
+    /// A playground for the scenario `text`; throws an `InputError` (see [`js_error`]) when it
+    /// is invalid.
     #[wasm_bindgen(constructor)]
-    pub fn new(text: &str) -> Result<Playground, JsError> {
+    pub fn new(text: &str) -> Result<Playground, JsValue> {
         let scenario = read_scenario(text)?;
         let set = scenario.run_set().map_err(js_error)?;
         let mut history = History::new(set.runs().len(), HISTORY_CAPACITY);
@@ -260,7 +310,7 @@ impl Playground {
     /// Returns `{reset: [indices of runs that restarted], reshaped}`; throws (and changes nothing)
     /// when the scenario is invalid.
     #[wasm_bindgen(js_name = setScenario)]
-    pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsError> {
+    pub fn set_scenario(&mut self, text: &str) -> Result<JsValue, JsValue> {
         let scenario = read_scenario(text)?;
         self.apply_scenario(scenario)
     }
@@ -268,7 +318,7 @@ impl Playground {
     /// [`Playground::set_scenario`] for a scenario read in parts (see [`ScenarioParts`]): checked
     /// against the page's limits as a whole, then applied. The parts are used up.
     #[wasm_bindgen(js_name = setScenarioParts)]
-    pub fn set_scenario_parts(&mut self, parts: ScenarioParts) -> Result<JsValue, JsError> {
+    pub fn set_scenario_parts(&mut self, parts: ScenarioParts) -> Result<JsValue, JsValue> {
         let scenario = parts.scenario;
         scenario
             .check_within(&page_usage(&scenario), &Limits::PAGE)
@@ -279,7 +329,7 @@ impl Playground {
     /// Replaces only the runs (`text`: the scenario's `runs` array): an edit of a run's settings
     /// costs the same whatever the size of the data. Returns and throws as `setScenario`.
     #[wasm_bindgen(js_name = setRuns)]
-    pub fn set_runs(&mut self, text: &str) -> Result<JsValue, JsError> {
+    pub fn set_runs(&mut self, text: &str) -> Result<JsValue, JsValue> {
         let runs = Scenario::runs_from_json(text).map_err(js_error)?;
         let scenario = Scenario {
             runs,
@@ -332,7 +382,7 @@ impl Playground {
         #[cfg(feature = "gpu")]
         {
             self.use_cpu();
-            self.resync_gpu();
+            self.gpu.mirror_changed();
         }
         self.set.step(steps as u64);
         self.metrics.take();
@@ -344,7 +394,7 @@ impl Playground {
         self.set.reset();
         self.metrics.take();
         #[cfg(feature = "gpu")]
-        self.resync_gpu();
+        self.gpu.mirror_changed();
         self.history.clear();
         self.record_now();
     }
@@ -368,7 +418,7 @@ impl Playground {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         #[cfg(feature = "gpu")]
-        if self.gpu_active() {
+        if self.gpu.active() {
             return "webgpu".to_string();
         }
         "cpu".to_string()
@@ -522,7 +572,7 @@ impl Playground {
 
 impl Playground {
     /// Applies a valid scenario, keeping each run's training state where the change allows.
-    fn apply_scenario(&mut self, scenario: Scenario) -> Result<JsValue, JsError> {
+    fn apply_scenario(&mut self, scenario: Scenario) -> Result<JsValue, JsValue> {
         self.absorb();
         let same_data = scenario.same_data(&self.scenario);
         let problem = if same_data {
@@ -544,7 +594,7 @@ impl Playground {
         self.scenario = scenario;
         #[cfg(feature = "gpu")]
         if changed {
-            self.resync_gpu();
+            self.gpu.mirror_changed();
         }
         if changed {
             self.record_now();
@@ -677,323 +727,5 @@ impl Playground {
             .into_drawing_area();
         draw(&area).map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
-    }
-}
-
-/// A canvas drawn in CSS pixels. The page sizes a canvas's bitmap to its CSS size times the
-/// device pixel ratio; this backend tells the charts the CSS size and sets the context's
-/// transform to the ratio, so coordinates, line widths and text are all scaled to the device
-/// together: text drawn at 11 px is 11 CSS px at any ratio, and sharp. Text sizes follow the
-/// SVG and bitmap backends' convention (a style of size `s` draws at `s / 1.24` px), so the page
-/// and its exports look alike.
-struct CssCanvas {
-    inner: CanvasBackend,
-    size: (u32, u32),
-}
-
-impl CssCanvas {
-    fn new(canvas: HtmlCanvasElement) -> Option<CssCanvas> {
-        let (width, height) = (canvas.width(), canvas.height());
-        let css_width = canvas.client_width();
-        // A canvas not laid out (an export of a hidden chart) is drawn at ratio 1.
-        let ratio = if css_width > 0 {
-            (width as f64 / css_width as f64).max(0.25)
-        } else {
-            1.0
-        };
-        let context: web_sys::CanvasRenderingContext2d =
-            canvas.get_context("2d").ok()??.dyn_into().ok()?;
-        context
-            .set_transform(ratio, 0.0, 0.0, ratio, 0.0, 0.0)
-            .ok()?;
-        let size = (
-            ((width as f64 / ratio).round() as u32).max(1),
-            ((height as f64 / ratio).round() as u32).max(1),
-        );
-        Some(CssCanvas {
-            inner: CanvasBackend::with_canvas_object(canvas)?,
-            size,
-        })
-    }
-}
-
-/// A text style drawn at its size over [`plot::POINTS_PER_PIXEL`], as the other backends draw it.
-struct Pixels<'a, T>(&'a T);
-
-impl<T: BackendTextStyle> BackendTextStyle for Pixels<'_, T> {
-    type FontError = T::FontError;
-    fn color(&self) -> BackendColor {
-        self.0.color()
-    }
-    fn size(&self) -> f64 {
-        self.0.size() / plot::POINTS_PER_PIXEL
-    }
-    fn transform(&self) -> FontTransform {
-        self.0.transform()
-    }
-    fn style(&self) -> plotters_backend::FontStyle {
-        self.0.style()
-    }
-    fn anchor(&self) -> plotters_backend::text_anchor::Pos {
-        self.0.anchor()
-    }
-    fn family(&self) -> plotters_backend::FontFamily<'_> {
-        self.0.family()
-    }
-    fn layout_box(&self, text: &str) -> Result<((i32, i32), (i32, i32)), Self::FontError> {
-        let ((x0, y0), (x1, y1)) = self.0.layout_box(text)?;
-        let scale = |v: i32| (v as f64 / plot::POINTS_PER_PIXEL).round() as i32;
-        Ok(((scale(x0), scale(y0)), (scale(x1), scale(y1))))
-    }
-    fn draw<E, F: FnMut(i32, i32, BackendColor) -> Result<(), E>>(
-        &self,
-        text: &str,
-        pos: BackendCoord,
-        draw: F,
-    ) -> Result<Result<(), E>, Self::FontError> {
-        self.0.draw(text, pos, draw)
-    }
-}
-
-type CanvasResult = Result<(), DrawingErrorKind<<CanvasBackend as DrawingBackend>::ErrorType>>;
-
-impl DrawingBackend for CssCanvas {
-    type ErrorType = <CanvasBackend as DrawingBackend>::ErrorType;
-
-    fn get_size(&self) -> (u32, u32) {
-        self.size
-    }
-    fn ensure_prepared(&mut self) -> CanvasResult {
-        self.inner.ensure_prepared()
-    }
-    fn present(&mut self) -> CanvasResult {
-        self.inner.present()
-    }
-    fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> CanvasResult {
-        self.inner.draw_pixel(point, color)
-    }
-    fn draw_line<S: BackendStyle>(
-        &mut self,
-        from: BackendCoord,
-        to: BackendCoord,
-        style: &S,
-    ) -> CanvasResult {
-        self.inner.draw_line(from, to, style)
-    }
-    fn draw_rect<S: BackendStyle>(
-        &mut self,
-        upper_left: BackendCoord,
-        bottom_right: BackendCoord,
-        style: &S,
-        fill: bool,
-    ) -> CanvasResult {
-        self.inner.draw_rect(upper_left, bottom_right, style, fill)
-    }
-    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
-        &mut self,
-        path: I,
-        style: &S,
-    ) -> CanvasResult {
-        self.inner.draw_path(path, style)
-    }
-    fn draw_circle<S: BackendStyle>(
-        &mut self,
-        center: BackendCoord,
-        radius: u32,
-        style: &S,
-        fill: bool,
-    ) -> CanvasResult {
-        self.inner.draw_circle(center, radius, style, fill)
-    }
-    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
-        &mut self,
-        vertices: I,
-        style: &S,
-    ) -> CanvasResult {
-        self.inner.fill_polygon(vertices, style)
-    }
-    fn draw_text<S: BackendTextStyle>(
-        &mut self,
-        text: &str,
-        style: &S,
-        pos: BackendCoord,
-    ) -> CanvasResult {
-        self.inner.draw_text(text, &Pixels(style), pos)
-    }
-    fn estimate_text_size<S: BackendTextStyle>(
-        &self,
-        text: &str,
-        style: &S,
-    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
-        self.inner.estimate_text_size(text, &Pixels(style))
-    }
-}
-
-/// The WebGPU backend in the page. The device's runs live in a shared slot because a step's
-/// readback is awaited after the call that started it has returned: JavaScript gets a promise,
-/// the main thread never blocks, and the state read back lands in the slot for the next call.
-#[cfg(feature = "gpu")]
-mod gpu_glue {
-    use crate::engine::Run;
-    use crate::gpu::GpuRunSet;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    #[derive(Default)]
-    pub struct State {
-        /// The device's runs; `None` while a step is in flight or when WebGPU is off.
-        pub runs: Option<GpuRunSet>,
-        /// WebGPU trains.
-        pub active: bool,
-        /// Counts the changes of the CPU mirror's state made outside the device (edits, resets,
-        /// CPU steps); a state read back from the device does not count.
-        pub generation: u64,
-        /// The `generation` the device's runs were built from: when it differs, the next step
-        /// rebuilds them from the mirror.
-        pub device_generation: u64,
-        /// Runs read back by the last step, not yet taken in by the CPU mirror.
-        pub landed: Option<Vec<Run>>,
-    }
-
-    /// Shared between the `Playground` and the futures of its steps.
-    #[derive(Default, Clone)]
-    pub struct Slot(pub Rc<RefCell<State>>);
-
-    impl Slot {
-        pub fn take_landed(&self) -> Option<Vec<Run>> {
-            self.0.borrow_mut().landed.take()
-        }
-    }
-}
-
-#[cfg(feature = "gpu")]
-#[derive(Serialize)]
-struct GpuStart {
-    ok: bool,
-    adapter: String,
-    reason: String,
-}
-
-#[cfg(feature = "gpu")]
-#[wasm_bindgen]
-impl Playground {
-    /// Starts training on WebGPU: resolves to `{ok, adapter, reason}`. On success every run
-    /// continues on the device from where it is (logits, optimiser state, step count, minibatch
-    /// order); on failure nothing changes and `reason` says why.
-    #[wasm_bindgen(js_name = useGpu)]
-    pub fn use_gpu(&mut self) -> js_sys::Promise {
-        self.absorb();
-        let problem = self.set.problem().clone();
-        let runs = self.set.runs().to_vec();
-        let slot = self.gpu.clone();
-        let generation = slot.0.borrow().generation;
-        wasm_bindgen_futures::future_to_promise(async move {
-            let result = match crate::gpu::GpuRunSet::from_runs(&problem, &runs).await {
-                Ok(runs) => {
-                    let adapter = runs.adapter_name();
-                    let mut state = slot.0.borrow_mut();
-                    state.runs = Some(runs);
-                    state.active = true;
-                    // If the CPU trained or the user edited while the device started, the first
-                    // step rebuilds from the mirror as it is then.
-                    state.device_generation = generation;
-                    state.landed = None;
-                    GpuStart {
-                        ok: true,
-                        adapter,
-                        reason: String::new(),
-                    }
-                }
-                Err(error) => GpuStart {
-                    ok: false,
-                    adapter: String::new(),
-                    reason: error.to_string(),
-                },
-            };
-            Ok(to_js(&result))
-        })
-    }
-
-    /// Trains every run `steps` steps on WebGPU and reads the state back, without blocking:
-    /// resolves when the state has landed (the next `record` or `snapshot` shows it), rejects
-    /// when the device fails, after which the CPU continues from the last state read back.
-    #[wasm_bindgen(js_name = stepAsync)]
-    pub fn step_async(&mut self, steps: u32) -> js_sys::Promise {
-        self.absorb();
-        let slot = self.gpu.clone();
-        // Everything is taken now, synchronously: the future owns what it works on.
-        let (runs, rebuild, generation) = {
-            let mut state = slot.0.borrow_mut();
-            if !state.active {
-                return js_sys::Promise::reject(&JsError::new("WebGPU is not training").into());
-            }
-            let Some(runs) = state.runs.take() else {
-                return js_sys::Promise::reject(
-                    &JsError::new("a WebGPU step is already in flight").into(),
-                );
-            };
-            // After an edit, a reset or CPU steps, the device continues from the CPU mirror.
-            let rebuild = (state.device_generation != state.generation)
-                .then(|| (self.set.problem().clone(), self.set.runs().to_vec()));
-            state.device_generation = state.generation;
-            (runs, rebuild, state.generation)
-        };
-        wasm_bindgen_futures::future_to_promise(async move {
-            let mut runs = runs;
-            if let Some((problem, mirror)) = rebuild {
-                runs = match runs.rebuild(&problem, &mirror) {
-                    Ok(fresh) => fresh,
-                    Err(error) => {
-                        slot.0.borrow_mut().active = false;
-                        return Err(JsError::new(&error.to_string()).into());
-                    }
-                };
-            }
-            runs.step(steps);
-            match runs.read_runs().await {
-                Ok(read) => {
-                    let mut state = slot.0.borrow_mut();
-                    // An edit while the step was in flight makes this readback stale: the next
-                    // step starts again from the (edited) mirror.
-                    if state.generation == generation {
-                        state.landed = Some(read);
-                    }
-                    // Unless WebGPU was switched off, or restarted with a new device, meanwhile.
-                    if state.active && state.runs.is_none() {
-                        state.runs = Some(runs);
-                    }
-                    Ok(JsValue::TRUE)
-                }
-                Err(error) => {
-                    slot.0.borrow_mut().active = false;
-                    Err(JsError::new(&error.to_string()).into())
-                }
-            }
-        })
-    }
-
-    /// Stops training on WebGPU; the CPU continues from the last state read back.
-    #[wasm_bindgen(js_name = useCpu)]
-    pub fn use_cpu(&mut self) {
-        self.absorb();
-        let mut state = self.gpu.0.borrow_mut();
-        state.active = false;
-        state.runs = None;
-    }
-}
-
-#[cfg(feature = "gpu")]
-impl Playground {
-    fn gpu_active(&self) -> bool {
-        self.gpu.0.borrow().active
-    }
-
-    /// After an edit, a reset or CPU steps: the CPU mirror has the new state now, and the device
-    /// takes it at its next step (a step in flight is discarded when it lands; a device still
-    /// starting rebuilds at its first step).
-    fn resync_gpu(&mut self) {
-        let mut state = self.gpu.0.borrow_mut();
-        state.generation += 1;
-        state.landed = None;
     }
 }
