@@ -11,7 +11,7 @@ mod canvas;
 #[cfg(feature = "gpu")]
 mod webgpu;
 
-use crate::plot;
+use crate::plot::{self, Chart, Sources};
 use crate::presets::PRESETS;
 use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::{
@@ -487,30 +487,19 @@ impl Playground {
         canvas: HtmlCanvasElement,
         metrics: Vec<String>,
     ) -> Result<(), JsError> {
-        let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-        self.on_canvas(canvas, |area| {
-            plot::draw_curves(area, &self.history, &self.names(), &names)
-        })
+        self.on_canvas(canvas, &Chart::Curves(metrics))
     }
 
     /// Draws the reference and every run's policy for one prompt.
     #[wasm_bindgen(js_name = drawPolicy)]
     pub fn draw_policy(&self, canvas: HtmlCanvasElement, prompt: usize) -> Result<(), JsError> {
-        let prompt = prompt.min(self.set.problem().prompt_count() - 1);
-        let policies = self.policies();
-        self.on_canvas(canvas, |area| {
-            plot::draw_policy(area, self.set.problem(), &policies, &self.names(), prompt)
-        })
+        self.on_canvas(canvas, &Chart::Policy(prompt))
     }
 
     /// Draws each pair's margin over the recorded steps for one run.
     #[wasm_bindgen(js_name = drawMargins)]
     pub fn draw_margins(&self, canvas: HtmlCanvasElement, run: usize) -> Result<(), JsError> {
-        let names = self.names();
-        let name = names.get(run).cloned().unwrap_or_default();
-        self.on_canvas(canvas, |area| {
-            plot::draw_margins(area, &self.history, run, &name, &self.pair_labels())
-        })
+        self.on_canvas(canvas, &Chart::Margins(run))
     }
 
     /// Draws one run's learning tables: now, and summed over training.
@@ -520,45 +509,18 @@ impl Playground {
         canvas: HtmlCanvasElement,
         run: usize,
     ) -> Result<(), JsError> {
-        self.on_canvas(canvas, |area| self.learning_table(area, run))
+        self.on_canvas(canvas, &Chart::LearningTables(run..run + 1))
     }
 
-    /// One chart as SVG text: `kind` is `curves` (`arg`: comma-separated metrics), `policy`
-    /// (`arg`: prompt index), `margins` or `tables` (`arg`: run index).
+    /// One chart as SVG text: `kind` and `arg` as [`Chart::parse`] reads them (`curves` with
+    /// comma-separated metrics, `policy` with a prompt, `margins` or `tables` with a run).
     pub fn svg(&self, kind: &str, width: u32, height: u32, arg: &str) -> Result<String, JsError> {
+        let chart = Chart::parse(kind, arg).map_err(|e| JsError::new(&e))?;
         let mut text = String::new();
         {
             let area = SVGBackend::with_string(&mut text, (width.max(10), height.max(10)))
                 .into_drawing_area();
-            let index = arg.trim().parse::<usize>().unwrap_or(0);
-            let result = match kind {
-                "curves" => {
-                    let metrics: Vec<&str> = arg
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|m| !m.is_empty())
-                        .collect();
-                    plot::draw_curves(&area, &self.history, &self.names(), &metrics)
-                }
-                "policy" => plot::draw_policy(
-                    &area,
-                    self.set.problem(),
-                    &self.policies(),
-                    &self.names(),
-                    index.min(self.set.problem().prompt_count() - 1),
-                ),
-                "margins" => {
-                    let name = self.names().get(index).cloned().unwrap_or_default();
-                    plot::draw_margins(&area, &self.history, index, &name, &self.pair_labels())
-                }
-                "tables" => self.learning_table(&area, index),
-                other => Err(format!(
-                    "unknown chart {other:?} (curves, policy, margins or tables)"
-                )),
-            };
-            result.map_err(|e| JsError::new(&e))?;
-            area.present()
-                .map_err(|e| JsError::new(&format!("{e:?}")))?;
+            self.render(&area, &chart)?;
         }
         Ok(text)
     }
@@ -684,48 +646,23 @@ impl Playground {
             .collect()
     }
 
-    fn policies(&self) -> Vec<Vec<f64>> {
-        self.set
-            .runs()
-            .iter()
-            .map(|r| r.policy(self.set.problem()))
-            .collect()
-    }
-
-    /// Run `run`'s learning tables, from its current metrics and its recorded history.
-    fn learning_table<DB: DrawingBackend>(
+    /// Draws `chart` on `area` (the names in the legends say which runs diverged) and presents it.
+    fn render<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
-        run: usize,
-    ) -> plot::PlotResult {
-        if run >= self.set.runs().len() {
-            return Ok(());
-        }
-        let latest = &self.current_metrics()[run];
-        let records = self.history.metrics.get(run).map_or(&[][..], Vec::as_slice);
-        let name = self.names().swap_remove(run);
-        plot::draw_learning_table(area, latest, records, &name, plot::run_color(run))
-    }
-
-    fn pair_labels(&self) -> Vec<String> {
-        let problem = self.set.problem();
-        problem
-            .pairs()
-            .iter()
-            .map(|p| plot::pair_label(problem, p))
-            .collect()
-    }
-
-    /// Draws on `canvas` in CSS pixels (see [`CssCanvas`]).
-    fn on_canvas(
-        &self,
-        canvas: HtmlCanvasElement,
-        draw: impl FnOnce(&DrawingArea<CssCanvas, Shift>) -> plot::PlotResult,
+        chart: &Chart,
     ) -> Result<(), JsError> {
+        let names = self.names();
+        let sources = Sources::new(&self.set, &self.history, self.current_metrics(), &names);
+        plot::render(area, &sources, chart).map_err(|e| JsError::new(&e))?;
+        area.present().map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+
+    /// Draws `chart` on `canvas` in CSS pixels (see [`CssCanvas`]).
+    fn on_canvas(&self, canvas: HtmlCanvasElement, chart: &Chart) -> Result<(), JsError> {
         let area = CssCanvas::new(canvas)
             .ok_or_else(|| JsError::new("the canvas has no 2D context"))?
             .into_drawing_area();
-        draw(&area).map_err(|e| JsError::new(&e))?;
-        area.present().map_err(|e| JsError::new(&format!("{e:?}")))
+        self.render(&area, chart)
     }
 }

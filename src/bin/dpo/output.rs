@@ -3,9 +3,8 @@
 use super::console::write_failure;
 use super::Failure;
 use dpo_playground::engine::{escape_control, History, Metrics, RunSet};
-use dpo_playground::plot;
+use dpo_playground::plot::{self, Chart, Sources};
 use dpo_playground::scenario::budget::TABLE_RUNS_PER_IMAGE;
-use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 use std::io::Write;
@@ -175,57 +174,6 @@ impl PlotFormat {
 
 static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 
-/// One of the charts `write_plots` writes.
-enum Chart {
-    Curves,
-    Policy(usize),
-    LearningTables(std::ops::Range<usize>),
-    Margins(usize),
-}
-
-/// What every chart draws from.
-struct Sources<'a> {
-    set: &'a RunSet,
-    history: &'a History,
-    names: Vec<String>,
-    policies: Vec<Vec<f64>>,
-    pair_labels: Vec<String>,
-}
-
-/// Draws `chart` on any backend.
-fn render<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    sources: &Sources,
-    chart: &Chart,
-) -> Result<(), String> {
-    let problem = sources.set.problem();
-    match *chart {
-        Chart::Curves => plot::draw_curves(
-            area,
-            sources.history,
-            &sources.names,
-            &["loss", "accuracy", "kl"],
-        ),
-        Chart::Policy(prompt) => {
-            plot::draw_policy(area, problem, &sources.policies, &sources.names, prompt)
-        }
-        Chart::LearningTables(ref runs) => {
-            let latest: Vec<_> = sources.set.runs()[runs.clone()]
-                .iter()
-                .map(|r| r.metrics(problem))
-                .collect();
-            plot::draw_learning_tables(area, sources.history, runs.clone(), &latest, &sources.names)
-        }
-        Chart::Margins(run) => plot::draw_margins(
-            area,
-            sources.history,
-            run,
-            &sources.names[run],
-            &sources.pair_labels,
-        ),
-    }
-}
-
 /// Checks `dir` before training: it must be a folder, or not exist yet (it is created).
 pub fn prepare_plot_dir(dir: &Path) -> Result<(), Failure> {
     if dir.exists() && !dir.is_dir() {
@@ -263,7 +211,7 @@ fn emit(
     if format != PlotFormat::Png {
         let path = dir.join(format!("{name}.svg"));
         let root = SVGBackend::new(&path, size).into_drawing_area();
-        render(&root, sources, &chart).map_err(|e| drawing(&path, e))?;
+        plot::render(&root, sources, &chart).map_err(|e| drawing(&path, e))?;
         root.present().map_err(|e| present_error(&path, &e))?;
         drop(root);
         written.push(path);
@@ -271,7 +219,7 @@ fn emit(
     if format != PlotFormat::Svg {
         let path = dir.join(format!("{name}.png"));
         let root = BitMapBackend::new(&path, size).into_drawing_area();
-        render(&root, sources, &chart).map_err(|e| drawing(&path, e))?;
+        plot::render(&root, sources, &chart).map_err(|e| drawing(&path, e))?;
         root.present().map_err(|e| present_error(&path, &e))?;
         drop(root);
         written.push(path);
@@ -292,18 +240,17 @@ pub fn write_plots(
     // The bundled font serves both SVG layout and PNG rasterisation; registering twice is harmless.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let problem = set.problem();
-    let sources = Sources {
-        set,
-        history,
-        names: set.runs().iter().map(|r| r.config().name.clone()).collect(),
-        policies: set.runs().iter().map(|r| r.policy(problem)).collect(),
-        pair_labels: problem
-            .pairs()
-            .iter()
-            .map(|p| plot::pair_label(problem, p))
-            .collect(),
-    };
-    let mut written = emit(dir, "curves", (1200, 380), format, &sources, Chart::Curves)?;
+    let names: Vec<String> = set.runs().iter().map(|r| r.config().name.clone()).collect();
+    let latest = set.metrics();
+    let sources = Sources::new(set, history, &latest, &names);
+    let mut written = emit(
+        dir,
+        "curves",
+        (1200, 380),
+        format,
+        &sources,
+        Chart::default_curves(),
+    )?;
     for prompt in 0..problem.prompt_count().min(8) {
         let name = if problem.prompt_count() == 1 {
             "policy".to_string()

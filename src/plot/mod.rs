@@ -1,6 +1,10 @@
 //! The charts, written once against `plotters`' `DrawingBackend`: the page draws them on a canvas,
 //! the command line writes them as SVG and PNG.
 
+mod chart;
+
+pub use chart::{render, Chart, Sources};
+
 use crate::engine::history::MARGIN_QUANTILES;
 use crate::engine::{History, Metrics, Pair, Problem};
 use plotters::coord::types::RangedCoordf64;
