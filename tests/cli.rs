@@ -84,7 +84,12 @@ fn bad_files_fail_with_the_field_on_stderr_and_nothing_on_stdout() {
     assert!(missing.stdout.is_empty());
     let flag = dpo(&["run", "presets/default.json", "--stepz", "3"]);
     assert_eq!(flag.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&flag.stderr).contains("unknown option --stepz"));
+    let stderr = String::from_utf8_lossy(&flag.stderr);
+    assert!(stderr.contains("unexpected argument '--stepz'"), "{stderr}");
+    assert!(
+        stderr.contains("a similar argument exists: '--steps'"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -144,6 +149,18 @@ fn check_presets_and_help() {
     assert_eq!(list.lines().count(), dpo_playground::presets::PRESETS.len());
     assert!(list.contains("unlearning"), "{list}");
     let help = String::from_utf8_lossy(&dpo(&["--help"]).stdout).to_string();
+    for command in [
+        "run",
+        "check",
+        "bench",
+        "presets",
+        "preset",
+        "completions",
+        "EXIT STATUS",
+    ] {
+        assert!(help.contains(command), "help lists {command}");
+    }
+    let run_help = String::from_utf8_lossy(&dpo(&["run", "--help"]).stdout).to_string();
     for option in [
         "--steps",
         "--json",
@@ -151,10 +168,30 @@ fn check_presets_and_help() {
         "--every",
         "--plots",
         "--format",
-        "--workload",
+        "--max-memory",
+        "--quiet",
+        "--backend",
     ] {
-        assert!(help.contains(option), "help explains {option}");
+        assert!(
+            run_help.contains(option),
+            "`dpo run --help` explains {option}"
+        );
     }
+    let bench_help = String::from_utf8_lossy(&dpo(&["bench", "--help"]).stdout).to_string();
+    assert!(bench_help.contains("--workload"), "{bench_help}");
+    let version = dpo(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("dpo {}", env!("CARGO_PKG_VERSION"))
+    );
+    // `--steps=N` is the same as `--steps N`; completions are a script for the shell named.
+    let equals = dpo(&["run", "preset:default", "--steps=2", "--json"]);
+    assert!(equals.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&equals.stdout).unwrap();
+    assert_eq!(report["runs"][0]["steps"], 2);
+    let completions = dpo(&["completions", "bash"]);
+    assert!(completions.status.success());
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("--max-memory"));
 }
 
 #[test]
@@ -461,7 +498,7 @@ fn bad_options_and_sources_have_their_own_statuses() {
     let every = dpo(&["run", "preset:default", "--every", "0"]);
     assert_eq!(every.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&every.stderr)
-        .contains("--every needs a number of steps of at least 1"));
+        .contains("invalid value '0' for '--every <N>': needs a number of steps of at least 1"));
     // A preset that does not exist is a bad scenario source, like a missing file.
     for source in ["preset:nonexistent", "no/such/file.json"] {
         let out = dpo(&["run", source]);

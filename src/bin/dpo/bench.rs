@@ -3,7 +3,8 @@
 //! on the CPU engine or the GPU backend (`--backend`); and of one metrics record (every run's
 //! SPEC section 7 metrics: on the GPU the metric kernels and their readback).
 
-use super::{usage, Backend, Failure};
+use super::cli::{Backend, BenchArgs};
+use super::Failure;
 use dpo_playground::engine::rng::{stream, SplitMix64};
 use dpo_playground::engine::{Optimizer, Output, Pair, Problem, RunConfig, RunSet};
 use serde::Serialize;
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 /// A standard workload's shape.
 pub struct Workload {
-    name: &'static str,
+    pub name: &'static str,
     runs: usize,
     prompts: usize,
     outputs: usize,
@@ -182,37 +183,8 @@ fn time_gpu_metrics(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Fai
     Ok(samples[samples.len() / 2])
 }
 
-pub fn command(args: &[String]) -> Result<(), Failure> {
-    let mut json = false;
-    let mut backend = Backend::Cpu;
-    let mut only: Option<String> = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--json" => json = true,
-            "--workload" => {
-                only = Some(
-                    iter.next()
-                        .cloned()
-                        .ok_or_else(|| usage("--workload needs a NAME"))?,
-                )
-            }
-            "--backend" => {
-                backend = Backend::parse(
-                    iter.next()
-                        .ok_or_else(|| usage("--backend needs cpu, gpu or auto"))?,
-                )?
-            }
-            other => return Err(usage(format!("unknown bench option {other:?}"))),
-        }
-    }
-    if let Some(name) = &only {
-        if !WORKLOADS.iter().any(|w| w.name == name) {
-            return Err(usage(format!(
-                "no workload named {name:?} (classroom, sweep, vocabulary)"
-            )));
-        }
-    }
+pub fn command(args: &BenchArgs) -> Result<(), Failure> {
+    let (json, backend, only) = (args.json, args.backend.backend, &args.workload);
     let mut rows = Vec::new();
     for workload in WORKLOADS
         .iter()

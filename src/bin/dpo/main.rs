@@ -1,83 +1,20 @@
 //! `dpo`: the playground's engine on the command line (SPEC section 9).
 
 mod bench;
+mod cli;
 mod console;
 mod interrupt;
 mod output;
 
-use dpo_playground::engine::{History, InputError, RunSet};
+use clap::{CommandFactory, Parser};
+use cli::{Backend, Cli, Command, RunArgs};
+use dpo_playground::engine::{escape_control, History, InputError, RunSet};
 use dpo_playground::presets::{Preset, PRESETS};
 use dpo_playground::scenario::budget::{self, Estimate, Limits, Usage};
 use dpo_playground::scenario::{Scenario, MAX_FILE_BYTES};
 use std::io::{IsTerminal, Read};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-
-const HELP: &str = "\
-dpo - train DPO-style preference losses on a tabular softmax policy
-
-USAGE:
-    dpo run SCENARIO [OPTIONS]     train every run of a scenario and report
-    dpo check SCENARIO [--max-memory SIZE]
-                                   validate a scenario file; prints what it holds and
-                                   what training it would take (memory, time)
-    dpo bench [--json] [--workload NAME] [--backend B]
-                                   time one training step on the standard workloads
-    dpo presets                    list the shipped presets
-    dpo preset NAME                print a preset's scenario file
-    dpo help                       this text
-
-SCENARIO is a path to a scenario file (SPEC section 8, at most 64 MiB), `-` for
-standard input, or `preset:NAME` for a shipped preset (see `dpo presets`).
-
-RUN OPTIONS:
-    --steps N         train N steps instead of the scenario's `steps`
-    --json            print one JSON object: {\"runs\": [{\"name\", \"steps\", \"metrics\",
-                      \"logits\", \"policy\"}]} (SPEC section 9); without it, a table
-    --csv FILE        write the metrics of every run at every recorded step as CSV,
-                      row by row as they are recorded
-    --every N         record metrics every N steps (N >= 1) for --csv and --plots
-                      (default: about 200 records per run)
-    --plots DIR       write plots to DIR: curves (loss, accuracy, KL), the policy
-                      against the reference, the learning tables, each run's margins
-                      (quantile bands past 256 pairs)
-    --format F        plot format: svg, png or both (default svg)
-    --max-memory SIZE refuse, before allocating, a scenario that would need more
-                      memory than SIZE (bytes, or with K, M, G, T; default 2G)
-    --quiet           no progress bar and no time estimate
-    --backend B       cpu (default), gpu or auto: where to train. gpu and auto need a
-                      dpo built with `--features gpu`; gpu fails without an adapter,
-                      auto names the adapter it takes on stderr, or falls back to the
-                      CPU with a note. The output is the same JSON either way; if the
-                      GPU is lost mid-run, training continues on the CPU.
-
-    A run diverges when a margin, a logit or an optimiser moment would stop being
-    finite (a learning rate, beta, gamma or alpha far too large): on the CPU it stops
-    before that step and keeps its last finite state. Its metrics say \"diverged\" and
-    \"diverged_at\", stderr names it, and the exit status is 3.
-    Ctrl-C stops training at the next step boundary, writes what was asked for so far
-    (JSON or table, CSV, plots) and exits with status 130; a second Ctrl-C ends at once.
-
-BENCH OPTIONS:
-    --json            print {\"workloads\": [{\"name\", \"runs\", \"prompts\", \"outputs\",
-                      \"pairs\", \"backend\", \"seconds_per_step\"}]} (median per step)
-    --workload NAME   only classroom, sweep or vocabulary
-    --backend B       cpu (default), gpu or auto; GPU rows carry an \"adapter\" field,
-                      and a software adapter (llvmpipe) is marked \"(CPU-emulated)\"
-
-EXIT STATUS:
-    0    success (also when standard output is a pipe that was closed early)
-    1    an output could not be written (standard output, --csv, --plots) or the GPU failed
-    2    a bad scenario: unreadable, invalid (the error names the field on stderr,
-         nothing is printed on stdout) or larger than --max-memory allows
-    3    `dpo run`: at least one run diverged (its output is still written)
-    64   a bad command line (unknown command or option, missing value)
-    130  `dpo run` was interrupted (Ctrl-C); what was done so far is written
-
-ENVIRONMENT:
-    DPO_REPORT_PEAK_MEMORY=1   say on stderr, at exit, the most memory the process held
-                               (Linux; what the tests hold the estimate to)";
 
 /// A command-line error: the message and the exit status. An empty message prints nothing.
 pub struct Failure(String, u8);
@@ -95,18 +32,20 @@ impl From<InputError> for Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
-    Failure(format!("{}\n(see `dpo help`)", message.into()), 64)
-}
-
 /// Exit status of `dpo run` when a run diverged.
 const DIVERGED: u8 = 3;
 /// Exit status after an interrupt (128 + SIGINT, as shells report it).
 const INTERRUPTED: u8 = 130;
 
+/// Exit status of a bad command line (BSD's `EX_USAGE`).
+const USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let status = match dispatch(&args) {
+    let status = match Cli::try_parse() {
+        Ok(cli) => dispatch(cli),
+        Err(error) => parse_failure(&error),
+    };
+    let status = match status {
         Ok(status) => status,
         Err(Failure(message, code)) => {
             if !message.is_empty() {
@@ -144,22 +83,46 @@ fn report_peak_memory() {
     }
 }
 
+/// A command line clap could not parse, or a request for help or the version: the help and
+/// the version are printed like any other output (status 0, or 1 if standard output is full);
+/// an error goes to stderr with clap's own words (and its suggestion for a misspelt flag),
+/// status 64.
+fn parse_failure(error: &clap::Error) -> Result<u8, Failure> {
+    use clap::error::ErrorKind;
+    let text = error.render().ansi().to_string();
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            console::print(&text)?;
+            Ok(0)
+        }
+        // clap quotes the arguments as given: their control characters are escaped, line by
+        // line, so that an argument cannot move the cursor or clear the screen.
+        _ => Err(Failure(
+            text.trim_end()
+                .trim_start_matches("error: ")
+                .lines()
+                .map(escape_control)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            USAGE,
+        )),
+    }
+}
+
 /// Runs the command; `Ok` carries the exit status of a command that wrote its output.
-fn dispatch(args: &[String]) -> Result<u8, Failure> {
-    let Some(command) = args.first() else {
-        console::println(HELP)?;
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    let Some(command) = cli.command else {
+        let help = Cli::command().render_long_help().to_string();
+        console::print(&help)?;
         return Ok(0);
     };
-    let rest = &args[1..];
-    if rest.iter().any(|a| a == "--help" || a == "-h") {
-        console::println(HELP)?;
-        return Ok(0);
-    }
-    match command.as_str() {
-        "run" => run(rest),
-        "check" => check(rest).map(|()| 0),
-        "bench" => bench::command(rest).map(|()| 0),
-        "presets" => {
+    match command {
+        Command::Run(args) => run(&args),
+        Command::Check { scenario, memory } => check(&scenario, &memory.limits()).map(|()| 0),
+        Command::Bench(args) => bench::command(&args).map(|()| 0),
+        Command::Presets => {
             let mut text = String::new();
             for preset in PRESETS {
                 let title = preset
@@ -171,20 +134,17 @@ fn dispatch(args: &[String]) -> Result<u8, Failure> {
             console::print(&text)?;
             Ok(0)
         }
-        "preset" => {
-            let name = rest
-                .first()
-                .ok_or_else(|| usage("`dpo preset` needs a NAME"))?;
-            let preset = Preset::find(name).ok_or_else(|| no_preset(name))?;
+        Command::Preset { name } => {
+            let preset = Preset::find(&name).ok_or_else(|| no_preset(&name))?;
             console::print(preset.json)?;
             Ok(0)
         }
-        "help" | "--help" | "-h" => {
-            console::println(HELP)?;
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dpo", &mut script);
+            console::print(&String::from_utf8_lossy(&script))?;
             Ok(0)
         }
-        // `{:?}` writes control characters as escapes itself.
-        other => Err(usage(format!("unknown command {other:?}"))),
     }
 }
 
@@ -197,21 +157,7 @@ fn no_preset(name: &str) -> Failure {
     )
 }
 
-/// Parsed `run` options.
-struct RunOptions {
-    scenario: Option<String>,
-    steps: Option<u64>,
-    json: bool,
-    csv: Option<PathBuf>,
-    every: Option<u64>,
-    plots: Option<PathBuf>,
-    format: output::PlotFormat,
-    quiet: bool,
-    backend: Backend,
-    limits: Limits,
-}
-
-impl RunOptions {
+impl RunArgs {
     /// Steps to train, and the steps between two records (about 200 records by default).
     fn steps_and_every(&self, scenario: &Scenario) -> (u64, u64) {
         let steps = self.steps.unwrap_or(scenario.steps);
@@ -221,32 +167,6 @@ impl RunOptions {
     /// Whether metrics are recorded during training (for the CSV or the plots).
     fn wants_history(&self) -> bool {
         self.csv.is_some() || self.plots.is_some()
-    }
-}
-
-/// Where `dpo run` and `dpo bench` train.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Backend {
-    /// The CPU engine (the reference).
-    #[default]
-    Cpu,
-    /// The GPU backend; an error without an adapter or without the `gpu` feature.
-    Gpu,
-    /// The GPU if there is an adapter, else the CPU.
-    Auto,
-}
-
-impl Backend {
-    /// Parses `--backend`'s value.
-    fn parse(text: &str) -> Result<Backend, Failure> {
-        match text {
-            "cpu" => Ok(Backend::Cpu),
-            "gpu" => Ok(Backend::Gpu),
-            "auto" => Ok(Backend::Auto),
-            other => Err(usage(format!(
-                "--backend must be cpu, gpu or auto, not {other:?}"
-            ))),
-        }
     }
 }
 
@@ -379,94 +299,6 @@ impl Trainer {
     }
 }
 
-fn parse_run_options(args: &[String]) -> Result<RunOptions, Failure> {
-    let mut options = RunOptions {
-        scenario: None,
-        steps: None,
-        json: false,
-        csv: None,
-        every: None,
-        plots: None,
-        format: output::PlotFormat::default(),
-        quiet: false,
-        backend: Backend::default(),
-        limits: Limits::COMMAND_LINE,
-    };
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let mut value = |name: &str| {
-            iter.next()
-                .cloned()
-                .ok_or_else(|| usage(format!("{name} needs a value")))
-        };
-        match arg.as_str() {
-            "--steps" => options.steps = Some(parse_count("--steps", &value("--steps")?)?),
-            "--every" => {
-                let every = parse_count("--every", &value("--every")?)?;
-                if every == 0 {
-                    return Err(usage(
-                        "--every needs a number of steps of at least 1, got 0",
-                    ));
-                }
-                options.every = Some(every);
-            }
-            "--json" => options.json = true,
-            "--csv" => options.csv = Some(PathBuf::from(value("--csv")?)),
-            "--plots" => options.plots = Some(PathBuf::from(value("--plots")?)),
-            "--format" => {
-                options.format = output::PlotFormat::parse(&value("--format")?).map_err(usage)?
-            }
-            "--max-memory" => options.limits = parse_memory(&value("--max-memory")?)?,
-            "--quiet" => options.quiet = true,
-            "--backend" => options.backend = Backend::parse(&value("--backend")?)?,
-            flag if flag.starts_with("--") => {
-                return Err(usage(format!(
-                    "unknown option {}",
-                    dpo_playground::engine::escape_control(flag)
-                )))
-            }
-            path => {
-                if options.scenario.replace(path.to_string()).is_some() {
-                    return Err(usage("give one SCENARIO"));
-                }
-            }
-        }
-    }
-    Ok(options)
-}
-
-fn parse_count(name: &str, text: &str) -> Result<u64, Failure> {
-    text.parse::<u64>()
-        .map_err(|_| usage(format!("{name} needs a non-negative integer, got {text:?}")))
-}
-
-/// `--max-memory`'s value: bytes, or a number with K, M, G or T (powers of 1024).
-fn parse_memory(text: &str) -> Result<Limits, Failure> {
-    let trimmed = text.trim_end_matches(['B', 'b', 'i']);
-    let (digits, shift) = match trimmed.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&trimmed[..i], 10),
-        Some((i, 'M' | 'm')) => (&trimmed[..i], 20),
-        Some((i, 'G' | 'g')) => (&trimmed[..i], 30),
-        Some((i, 'T' | 't')) => (&trimmed[..i], 40),
-        _ => (trimmed, 0),
-    };
-    let memory = digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1u64 << shift))
-        .filter(|&bytes| bytes > 0)
-        .ok_or_else(|| {
-            usage(format!(
-                "--max-memory needs a size such as 512M or 4G, got {text:?}"
-            ))
-        })?;
-    Ok(Limits {
-        memory,
-        source: "--max-memory",
-    })
-}
-
 /// Reads a scenario from a path, `-` (standard input) or `preset:NAME`, refusing (before its
 /// data is built) one whose estimate under `usage` passes `limits`. Every failure here is a bad
 /// scenario source: status 2.
@@ -481,7 +313,7 @@ fn load(
         Estimate::new(&scenario, &usage(&scenario)).check(limits)?;
         return Ok(scenario);
     }
-    let shown = dpo_playground::engine::escape_control(source);
+    let shown = escape_control(source);
     let too_large = || {
         Failure(
             format!(
@@ -524,43 +356,18 @@ fn load(
         .map_err(|e| Failure(format!("{shown}: {e}"), 2))
 }
 
-fn check(args: &[String]) -> Result<(), Failure> {
-    let mut source = None;
-    let mut limits = Limits::COMMAND_LINE;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--max-memory" => {
-                let value = iter
-                    .next()
-                    .ok_or_else(|| usage("--max-memory needs a value"))?;
-                limits = parse_memory(value)?;
-            }
-            flag if flag.starts_with("--") => {
-                return Err(usage(format!(
-                    "unknown option {}",
-                    dpo_playground::engine::escape_control(flag)
-                )))
-            }
-            path => {
-                if source.replace(path).is_some() {
-                    return Err(usage("`dpo check` needs exactly one SCENARIO"));
-                }
-            }
-        }
-    }
-    let source = source.ok_or_else(|| usage("`dpo check` needs exactly one SCENARIO"))?;
+fn check(source: &str, limits: &Limits) -> Result<(), Failure> {
     // What `dpo run` would need with its defaults: the runs, one metrics record, no history.
     let check_usage = |scenario: &Scenario| Usage {
         steps: scenario.steps,
         metric_records: 1,
         ..Usage::default()
     };
-    let scenario = load(source, check_usage, &limits)?;
+    let scenario = load(source, check_usage, limits)?;
     let estimate = Estimate::new(&scenario, &check_usage(&scenario));
     console::println(&format!(
         "{}: ok: {} prompt(s), {} outputs, {} pairs, {} runs, {} steps; {}",
-        dpo_playground::engine::escape_control(source),
+        escape_control(source),
         estimate.prompts,
         estimate.outputs,
         estimate.pairs,
@@ -571,7 +378,7 @@ fn check(args: &[String]) -> Result<(), Failure> {
 }
 
 /// What `dpo run` with `options` keeps and computes for `scenario`: the estimate's usage.
-fn run_usage(options: &RunOptions, scenario: &Scenario) -> Usage {
+fn run_usage(options: &RunArgs, scenario: &Scenario) -> Usage {
     let (steps, every) = options.steps_and_every(scenario);
     let records = if options.wants_history() {
         steps / every + 2
@@ -599,16 +406,12 @@ const PLOT_RECORDS: usize = 4096;
 /// Seconds of training between two looks at the clock, the progress bar and Ctrl-C.
 const CHUNK_SECONDS: f64 = 0.1;
 
-fn run(args: &[String]) -> Result<u8, Failure> {
-    let options = parse_run_options(args)?;
-    let source = options
-        .scenario
-        .as_deref()
-        .ok_or_else(|| usage("`dpo run` needs a SCENARIO"))?;
-    let scenario = load(source, |s| run_usage(&options, s), &options.limits)?;
+fn run(options: &RunArgs) -> Result<u8, Failure> {
+    let limits = options.memory.limits();
+    let scenario = load(&options.scenario, |s| run_usage(options, s), &limits)?;
     let (steps, every) = options.steps_and_every(&scenario);
     let wants_history = options.wants_history();
-    let estimate = Estimate::new(&scenario, &run_usage(&options, &scenario));
+    let estimate = Estimate::new(&scenario, &run_usage(options, &scenario));
     // Outputs are opened before training, so a bad path fails now, not after hours.
     let mut csv = match &options.csv {
         Some(path) => Some(output::CsvFile::create(path)?),
@@ -618,7 +421,7 @@ fn run(args: &[String]) -> Result<u8, Failure> {
         output::prepare_plot_dir(dir)?;
     }
     let mut set = scenario.run_set()?;
-    let mut trainer = Trainer::new(&set, options.backend)?;
+    let mut trainer = Trainer::new(&set, options.backend.backend)?;
     // Only the plots read the history back; for the CSV (streamed) it holds the latest record.
     let mut history = if options.plots.is_some() {
         History::new(set.runs().len(), PLOT_RECORDS)

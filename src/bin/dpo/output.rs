@@ -152,25 +152,7 @@ impl CsvFile {
     }
 }
 
-/// Plot file formats.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub enum PlotFormat {
-    #[default]
-    Svg,
-    Png,
-    Both,
-}
-
-impl PlotFormat {
-    pub fn parse(text: &str) -> Result<PlotFormat, String> {
-        match text {
-            "svg" => Ok(PlotFormat::Svg),
-            "png" => Ok(PlotFormat::Png),
-            "both" => Ok(PlotFormat::Both),
-            other => Err(format!("--format must be svg, png or both, not {other:?}")),
-        }
-    }
-}
+pub use super::cli::PlotFormat;
 
 static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 
