@@ -332,8 +332,7 @@ fn a_diverged_run_is_named_and_exits_3() {
     let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
     let first_run_last = text
         .lines()
-        .filter(|line| line.starts_with("huge gamma,"))
-        .last()
+        .rfind(|line| line.starts_with("huge gamma,"))
         .unwrap()
         .split(',')
         .collect::<Vec<_>>();

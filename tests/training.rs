@@ -226,6 +226,8 @@ fn edits_keep_or_reset_state_as_documented() {
 #[test]
 fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
     type Edit = fn(&mut Vec<RunConfig>);
+    // What changes, the edit, the runs kept, the runs restarted with their reasons.
+    type Row = (&'static str, Edit, &'static [usize], &'static [(usize, Restart)]);
     let base = scenario_set(None, 0, Regularizer::None, Init::Reference);
     let first = base.runs()[0].config().clone();
     let two = vec![
@@ -236,7 +238,7 @@ fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
         },
     ];
     // (what changes, the runs after the edit, runs kept, runs restarted with their reasons)
-    let table: [(&str, Edit, &[usize], &[(usize, Restart)]); 9] = [
+    let table: [Row; 9] = [
         ("nothing", |_| {}, &[0, 1], &[]),
         (
             "the learning rate",
