@@ -237,7 +237,6 @@ fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
             ..first.clone()
         },
     ];
-    // (what changes, the runs after the edit, runs kept, runs restarted with their reasons)
     let table: [Row; 9] = [
         ("nothing", |_| {}, &[0, 1], &[]),
         (
