@@ -125,7 +125,7 @@ export class Editors {
   /** Rebuilds one editor (`outputs`, `reference`, `pairs` or `runs`) from the model. */
   render(name) {
     const body = this.sections[name];
-    this.view.forgetErrors(body);
+    this.view.errors.forget(body);
     // (A list that fits on one page has no pager: its place is null, and must not become text.)
     body.replaceChildren(...this[`build_${name}`]().filter((child) => child !== null && child !== undefined));
     if (name === 'reference') this.updateReference();

@@ -1,0 +1,39 @@
+// What every playground on a page shares: the compiled wasm module, loaded once, and the answer to
+// whether the browser gives WebGPU an adapter, asked once. Everything else belongs to an instance.
+
+import init from './pkg/dpo_playground.js';
+
+let engineReady = null;
+/** The module's linear memory, once instantiated (its size is reported in `stats`). */
+let engineMemory = null;
+
+/** Loads and instantiates the wasm module once per page; every instance awaits the same promise.
+ * The module's URL is given explicitly: the generated glue may be built without a default path. */
+export function loadEngine() {
+  engineReady ??= init({ module_or_path: new URL('./pkg/dpo_playground_bg.wasm', import.meta.url) }).then((exports) => {
+    engineMemory = exports.memory;
+    return exports;
+  });
+  return engineReady;
+}
+
+/** Bytes of the wasm module's memory (shared by every playground on the page), 0 before it loads. */
+export function memoryBytes() {
+  return engineMemory?.buffer.byteLength ?? 0;
+}
+
+let adapterProbe = null;
+
+/** Whether the browser gives WebGPU an adapter. Chromium may expose `navigator.gpu` and still
+ * have none (no flags, no GPU), so asking is the only test; asked once per page. */
+export function probeAdapter() {
+  adapterProbe ??= (async () => {
+    if (!('gpu' in navigator)) return false;
+    try {
+      return Boolean(await navigator.gpu.requestAdapter());
+    } catch {
+      return false;
+    }
+  })();
+  return adapterProbe;
+}
