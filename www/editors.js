@@ -7,7 +7,9 @@
 // that a value the engine refused (and that the control still shows, with the error beside it)
 // is not silently dropped by the next edit in the same row.
 
+import { runOptions } from './pkg/dpo_playground.js';
 import { h, field, select, numberInput } from './dom.js';
+import { runFromCanonical } from './state.js';
 
 /** An edit the page refuses before asking the engine (a number field that holds no number). */
 export class FieldError extends Error {
@@ -27,44 +29,29 @@ function readNumber(input, { integer = false, optional = false } = {}) {
   return value;
 }
 
-const LOSSES = [
-  ['logistic', 'logistic (DPO)'],
-  ['hinge', 'hinge (margin)'],
-  ['ipo', 'IPO (squared)'],
-];
-const INITS = [
-  ['reference', 'at the reference (log π0)'],
-  ['reference_alpha', 'at the sharpened reference (log π0^α)'],
-  ['uniform', 'uniform (all logits 0)'],
-  ['random', 'random (seeded normal)'],
-];
-const OPTIMIZERS = [
-  ['adam', 'Adam'],
-  ['sgd', 'SGD'],
-];
-const REGULARIZERS = [
-  ['none', 'none'],
-  ['l2', 'L2 toward the reference logits'],
-  ['kl', 'KL(π ‖ π0)'],
-  ['mixout', 'mixout'],
-];
+/** The engine's run options (`engine/options.rs`, through `runOptions()`): per menu, each kind's
+ * name, label and value with default parameters, and the default run. Read once, after the
+ * module has loaded. */
+let options = null;
+export function runOptionTable() {
+  options ??= runOptions();
+  return options;
+}
 
-/** A run with the engine's defaults (SPEC section 8), used by "Add run". */
+/** A menu's `[name, label]` pairs: `loss`, `init`, `optimizer` or `regularizer`. */
+export function choices(menu) {
+  return runOptionTable()[menu].map((kind) => [kind.name, kind.label]);
+}
+
+/** The value of kind `name` of `menu` with its default parameters, as an object with `kind`. */
+function defaultsOf(menu, name) {
+  const value = runOptionTable()[menu].find((kind) => kind.name === name)?.value;
+  return typeof value === 'object' && value !== null ? { ...value } : { kind: name };
+}
+
+/** The engine's default run (SPEC section 8), named `name`, used by "Add run". */
 export function defaultRun(name) {
-  return {
-    name,
-    loss: 'logistic',
-    beta: 1,
-    gamma: 1,
-    margin: 0,
-    alpha: 1,
-    length_normalize: false,
-    init: { kind: 'reference' },
-    optimizer: { kind: 'adam', lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-    batch_size: null,
-    seed: 0,
-    regularizer: { kind: 'none' },
-  };
+  return runFromCanonical({ ...runOptionTable().defaultRun, name });
 }
 
 /** A label not yet used: A, B, ... Z, then "output 27", ... */
@@ -618,22 +605,22 @@ export class Editors {
   buildRunCard(run, i) {
     const path = (name) => `runs[${i}].${name}`;
     const name = h('input', { type: 'text', value: run.name, autocomplete: 'off', spellcheck: 'false' });
-    const loss = select(LOSSES, run.loss);
+    const loss = select(choices('loss'), run.loss);
     const beta = numberInput(run.beta, { min: 0 });
     const gamma = numberInput(run.gamma, { min: 0 });
     const margin = numberInput(run.margin);
     const alpha = numberInput(run.alpha, { min: 0 });
     const alphaSlider = h('input', { type: 'range', min: 0, max: 4, step: 0.05, value: Math.min(4, run.alpha), 'aria-label': `Alpha slider for ${run.name}` });
     const lengthNormalize = h('input', { type: 'checkbox', checked: run.length_normalize });
-    const init = select(INITS, run.init.kind);
-    const scale = numberInput(run.init.scale ?? 1, { min: 0 });
-    const optimizer = select(OPTIMIZERS, run.optimizer.kind);
+    const init = select(choices('init'), run.init.kind);
+    const scale = numberInput(run.init.scale ?? defaultsOf('init', 'random').scale, { min: 0 });
+    const optimizer = select(choices('optimizer'), run.optimizer.kind);
     const lr = numberInput(run.optimizer.lr, { min: 0 });
     const momentum = numberInput(run.optimizer.momentum ?? 0, { min: 0, max: 1 });
     const batch = numberInput(run.batch_size ?? '', { min: 1, step: 1, placeholder: 'full' });
     const seed = numberInput(run.seed, { min: 0, step: 1 });
-    const regularizer = select(REGULARIZERS, run.regularizer.kind);
-    const strength = numberInput(run.regularizer.lambda ?? run.regularizer.p ?? 0.1, { min: 0 });
+    const regularizer = select(choices('regularizer'), run.regularizer.kind);
+    const strength = numberInput(run.regularizer.lambda ?? run.regularizer.p ?? defaultsOf('regularizer', 'l2').lambda, { min: 0 });
     const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
     this.runSwatches.push(swatch);
     this.runNames.push(name);
@@ -711,10 +698,12 @@ export class Editors {
             alpha: readNumber(alpha),
             length_normalize: lengthNormalize.checked,
             init: init.value === 'random' ? { kind: 'random', scale: readNumber(scale) } : { kind: init.value },
-            optimizer:
-              optimizerKind === 'sgd'
-                ? { kind: 'sgd', lr: readNumber(lr), momentum: readNumber(momentum) }
-                : { kind: 'adam', lr: readNumber(lr), beta1: old.optimizer.beta1 ?? 0.9, beta2: old.optimizer.beta2 ?? 0.999, eps: old.optimizer.eps ?? 1e-8 },
+            // Another kind starts from its defaults; the same kind keeps what the form does not show.
+            optimizer: {
+              ...(old.optimizer.kind === optimizerKind ? old.optimizer : defaultsOf('optimizer', optimizerKind)),
+              lr: readNumber(lr),
+              ...(optimizerKind === 'sgd' ? { momentum: readNumber(momentum) } : {}),
+            },
             batch_size: readNumber(batch, { integer: true, optional: true }),
             seed: readNumber(seed, { integer: true }),
             regularizer:

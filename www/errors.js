@@ -1,21 +1,26 @@
-// How a playground shows what went wrong with an edit: the engine's error text read as a field
-// path and a message, and the message shown beside the control whose path it names (the status
-// line says it too, through `view.note`).
+// How a playground shows what went wrong with an edit: the engine's errors (an `InputError` with
+// a field `path` and a `message`), and the message shown beside the control whose path it names
+// (the status line says it too, through `view.note`).
 
 import { validateScenario } from './pkg/dpo_playground.js';
 import { h } from './dom.js';
 
-/** Splits the engine's `"path: message"` error text. */
-export function splitError(text) {
-  const message = String(text ?? 'unknown error');
-  const at = message.indexOf(': ');
-  return at > 0 ? { path: message.slice(0, at), message: message.slice(at + 2) } : { path: '', message };
+/** The field path and message of an error the engine threw (an `InputError`), or of any other
+ * error (no path). */
+export function errorParts(error) {
+  return { path: typeof error?.path === 'string' ? error.path : '', message: String(error?.message ?? error ?? 'unknown error') };
+}
+
+/** An error as one sentence: `path: message`. */
+export function describeError(error) {
+  const { path, message } = errorParts(error);
+  return path ? `${path}: ${message}` : message;
 }
 
 /** `null` when `text` is a valid scenario, else a sentence naming the bad field. */
 export function problemWith(text) {
   const error = validateScenario(text);
-  return error ? `${error.path ? `${error.path}: ` : ''}${error.message}` : null;
+  return error ? describeError(error) : null;
 }
 
 /** Finds the control for an error path within `root`: the exact one, else the closest enclosing

@@ -5,7 +5,7 @@
 
 import { ScenarioParts, defaultScenario } from './pkg/dpo_playground.js';
 import { h, download } from './dom.js';
-import { problemWith } from './errors.js';
+import { describeError, problemWith } from './errors.js';
 import { modelFromEngine, scenarioText, approximateLength, hashFor, readHash } from './state.js';
 
 /** The largest scenario the JSON text area shows. */
@@ -76,7 +76,7 @@ export class Files {
     try {
       this.view.pg.setScenario(text);
     } catch (error) {
-      return error.message;
+      return describeError(error);
     }
     this.view.pg.reset();
     this.afterLoad(text, presetId, announce);
@@ -96,7 +96,7 @@ export class Files {
       try {
         view.pg.setScenario(text);
       } catch (error) {
-        return error.message;
+        return describeError(error);
       }
       view.pg.reset();
       await nextTask();
@@ -125,7 +125,7 @@ export class Files {
     } catch (error) {
       parts?.free();
       view.note('');
-      return error.message ?? String(error);
+      return describeError(error);
     }
     await nextTask();
     view.pg.reset();

@@ -7,13 +7,8 @@
 // loss, β, γ, margin, α and length normalisation (`derivedName`), and renamed when they change.
 
 import { h, select, numberInput } from './dom.js';
-import { FieldError } from './editors.js';
+import { FieldError, choices } from './editors.js';
 
-const LOSSES = [
-  ['logistic', 'logistic (DPO)'],
-  ['hinge', 'hinge (margin)'],
-  ['ipo', 'IPO (squared)'],
-];
 
 /** Slider positions 1..100 map to 10^((p − 60)/20): 0.0011 … 1 (at 60) … 100; γ's 0 is 0. */
 export function sliderValue(position) {
@@ -124,7 +119,7 @@ export class Knobs {
     const swatch = h('span', { class: 'swatch', 'aria-hidden': 'true' });
     const name = h('input', { type: 'text', class: 'knob-name', value: run.name, autocomplete: 'off', spellcheck: 'false', 'aria-label': `Run ${i + 1} name`, 'data-path': path('name') });
     name.setAttribute('aria-description', 'Named from its settings until you type a name of your own.');
-    const loss = select(LOSSES, run.loss, { 'aria-label': `Run ${i + 1} loss`, 'data-path': path('loss') });
+    const loss = select(choices('loss'), run.loss, { 'aria-label': `Run ${i + 1} loss`, 'data-path': path('loss') });
     const margin = numberInput(run.margin, { 'aria-label': `Run ${i + 1} margin m`, 'data-path': path('margin'), class: 'knob-number' });
     const slider = (label, value, min, help) => {
       const range = h('input', { type: 'range', min, max: 100, step: 1, value: sliderPosition(value, min), 'aria-label': `Run ${i + 1} ${label} slider` });

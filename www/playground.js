@@ -21,7 +21,16 @@ import { Backend } from './backend.js';
 import { Figures } from './figures.js';
 import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
-import { ErrorDisplay, splitError } from './errors.js';
+import { ErrorDisplay, errorParts } from './errors.js';
+
+/** The run settings whose change restarts a run (the engine's `Run::restart_reason`), in words. */
+const SETTING_WORDS = {
+  init: 'initial policy',
+  optimizer: 'optimiser',
+  seed: 'seed',
+  regularizer: 'regulariser',
+  length_normalize: 'length normalisation',
+};
 
 /**
  * Mounts a playground into `element` and resolves to its handle
@@ -231,7 +240,7 @@ class PlaygroundView {
     try {
       result = runsOnly ? this.pg.setRuns(runsText(next)) : this.pg.setScenario(scenarioText(next));
     } catch (error) {
-      const { path, message } = splitError(error.message);
+      const { path, message } = errorParts(error);
       this.errors.show(path, message, scope);
       return false;
     }
@@ -239,7 +248,7 @@ class PlaygroundView {
     this.model = next;
     this.errors.clear(scope);
     if (resetAll) this.pg.reset();
-    this.reportApplied(previous, next, result, resetAll);
+    this.reportApplied(next, result, resetAll);
     if (this.presetId) {
       this.presetId = '';
       this.presetSelect.value = '';
@@ -256,15 +265,18 @@ class PlaygroundView {
     return true;
   }
 
-  reportApplied(previous, next, result, resetAll) {
-    const data = (m) => JSON.stringify([m.prompts, m.outputs, m.reference, m.pairs, m.reward, m.generate]);
-    const sameData = next.pairs === previous.pairs; // a runs-only edit shares the data
-    const restarted = result.reset.filter((i) => i < previous.runs.length).map((i) => `“${next.runs[i].name}”`);
+  /** Says in the status line what an applied edit did to the runs (the engine's `applied`:
+   * which runs restarted and why, whether the data changed). */
+  reportApplied(next, result, resetAll) {
     if (resetAll) return;
+    const { restarted, new_data: newData } = result.applied;
+    const changed = restarted
+      .filter(([, reason]) => reason.kind === 'setting')
+      .map(([i, reason]) => `“${next.runs[i].name}” restarted (new ${SETTING_WORDS[reason.setting] ?? reason.setting})`);
     if (result.reshaped) this.note('The outputs or prompts changed, so every run restarted from step 0.');
-    else if (restarted.length)
-      this.note(`${restarted.join(', ')} restarted from step 0: a change to the initial policy, optimiser, seed, regulariser or length normalisation needs a fresh start.`);
-    else if (!sameData && data(previous) !== data(next)) this.note('The data changed: every run keeps training from where it is; the charts start over.');
+    else if (changed.length)
+      this.note(`${changed.join('; ')} from step 0: a run's state does not carry over to another initial policy, optimiser, seed, regulariser or length normalisation.`);
+    else if (newData) this.note('The data changed: every run keeps training from where it is; the charts start over.');
     else this.note('');
   }
 

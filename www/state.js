@@ -64,7 +64,8 @@ export function modelFromEngine(pg) {
   return model;
 }
 
-function runFromCanonical(run) {
+/** A run of the canonical form (init as a name or an object) as the editors hold it. */
+export function runFromCanonical(run) {
   const init = typeof run.init === 'string' ? { kind: run.init } : { ...run.init };
   return { ...run, init, optimizer: { ...run.optimizer }, regularizer: { ...run.regularizer } };
 }

@@ -234,7 +234,7 @@ for (const mode of MODES) {
       await stepTimes(page, 2);
       await root.getByLabel('Initial policy').nth(1).selectOption('reference');
       // On either backend only the edited run restarts; the device takes the CPU's state.
-      await page.waitForFunction(() => /“hinge” restarted/.test(document.querySelector('.dpo-status').textContent));
+      await page.waitForFunction(() => /“hinge” restarted \(new initial policy\) from step 0/.test(document.querySelector('.dpo-status').textContent));
       await waitFor(async () => (await metric(page, 'step', { run: 1 })) === '0');
       assert.equal(await metric(page, 'step', { run: 0 }), '7', 'the other runs keep their state (5 + 2 steps)');
       // And they train on from there, the restarted one from 0.
