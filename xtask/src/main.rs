@@ -10,12 +10,14 @@ const HELP: &str = "\
 cargo xtask <task>
 
 TASKS:
+    setup            install what the tests need and this machine lacks: Debian packages (when
+                     root), the wasm target, the npm lock file's packages (`test` runs it first)
     build            build the wasm crate (profile `web`: release, optimised for size) and its
                      JS bindings into www/pkg/
     serve [--port N] build, then serve the playground on http://127.0.0.1:N/ (default 8000)
     dist             build, then write a self-contained static site to dist/
-    test             every test: cargo tests, then the browser tests in headless Chromium
-                     (installs the npm lock file's packages if node_modules/ is missing)
+    test             setup, then every test: cargo tests, the GPU parity tests on whatever
+                     adapter there is, then the browser tests in headless Chromium
     bench            dpo bench on the CPU (and the GPU when built with it)
     fuzz [--cases N] [--seed S]
                      the property tests (tests/properties.rs, tests/estimate.rs) with many
@@ -30,6 +32,7 @@ ENVIRONMENT:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(true),
         Some("build") => build().map(|_| ()),
         Some("serve") => serve_command(&args[1..]),
         Some("dist") => dist().map(|_| ()),
@@ -213,23 +216,47 @@ fn serve_command(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Installs what the tests need and this machine lacks, in one place (`.ci/run` runs `test`,
+/// which starts here): the Debian packages (see [`install_debian_packages`]), the wasm target,
+/// and, for the browser tests, the npm lock file's packages.
+fn setup(browser: bool) -> Result<(), String> {
+    install_debian_packages(browser)?;
+    ensure_wasm_target()?;
+    if browser {
+        install_npm_packages()?;
+    }
+    Ok(())
+}
+
 /// Debian packages the tests need: Mesa's Vulkan driver (llvmpipe, a GPU adapter on the CPU for
-/// the GPU backend's parity tests), Chromium (with SwiftShader's WebGPU) and Node.js. Installed
-/// with apt-get when missing and this is root on Debian; otherwise a clear error.
-fn install_test_tools(browser: bool) -> Result<(), String> {
+/// the GPU backend's parity tests), Chromium (with SwiftShader's WebGPU), the Liberation fonts
+/// (the page's layout was measured with them) and Node.js with npm. Installed with apt-get,
+/// without recommended packages, when missing and this is root on Debian; otherwise a clear
+/// error naming them.
+fn install_debian_packages(browser: bool) -> Result<(), String> {
+    let installed = |package: &str| {
+        Command::new("dpkg")
+            .args(["-s", package])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     let mut missing = Vec::new();
-    let has_mesa = Command::new("dpkg")
-        .args(["-s", "mesa-vulkan-drivers"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_mesa && !Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists() {
+    if !installed("mesa-vulkan-drivers")
+        && !Path::new("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json").exists()
+    {
         missing.push("mesa-vulkan-drivers");
     }
     if browser && !Path::new("/usr/bin/chromium").exists() {
         missing.push("chromium");
     }
+    if browser && !installed("fonts-liberation") {
+        missing.push("fonts-liberation");
+    }
     if browser && Command::new("node").arg("--version").output().is_err() {
-        missing.extend(["nodejs", "npm"]);
+        missing.push("nodejs");
+    }
+    if browser && Command::new("npm").arg("--version").output().is_err() {
+        missing.push("npm");
     }
     if missing.is_empty() {
         return Ok(());
@@ -240,7 +267,7 @@ fn install_test_tools(browser: bool) -> Result<(), String> {
         .is_ok_and(|o| o.stdout.starts_with(b"0"));
     if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!(
-            "the tests need {} (on Debian: apt-get install {})",
+            "the tests need {} (on Debian: apt-get install --no-install-recommends {})",
             missing.join(", "),
             missing.join(" ")
         ));
@@ -248,14 +275,26 @@ fn install_test_tools(browser: bool) -> Result<(), String> {
     eprintln!("xtask: installing {}", missing.join(" "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// The npm lock file's packages (playwright-core drives Chromium, axe-core audits the page's
+/// accessibility), installed with `npm ci` unless every one is already there.
+fn install_npm_packages() -> Result<(), String> {
+    let installed = ["playwright-core", "axe-core"]
+        .iter()
+        .all(|package| root().join("node_modules").join(package).exists());
+    if installed {
+        return Ok(());
+    }
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))
+}
+
 fn test() -> Result<(), String> {
     let browser = std::env::var_os("DPO_SKIP_BROWSER").is_none();
-    install_test_tools(browser)?;
+    setup(browser)?;
     run(Command::new(cargo()).args(["test", "--release", "--workspace"]))?;
     // The GPU backend against the CPU engine, on whatever adapter there is (llvmpipe in CI). These
     // tests fail, not skip, without an adapter.
@@ -270,18 +309,10 @@ fn test() -> Result<(), String> {
         .env("DPO_BASE_URL", &base))
 }
 
-/// Builds the static site, installs the npm lock file's packages if missing, and serves the
-/// site on a free port in the background; returns its base URL (for the browser scripts).
+/// Builds the static site and serves it on a free port in the background; returns its base URL
+/// (for the browser scripts).
 fn serve_site_for_node() -> Result<String, String> {
     let dist = dist()?;
-    // Every package the browser tests import (playwright-core drives Chromium, axe-core audits
-    // the page's accessibility).
-    let installed = ["playwright-core", "axe-core"]
-        .iter()
-        .all(|package| root().join("node_modules").join(package).exists());
-    if !installed {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))?;
-    }
     let server = serve::Server::bind(dist, 0)?;
     let base = format!("http://127.0.0.1:{}/", server.port());
     std::thread::spawn(move || server.run_forever());
@@ -326,7 +357,7 @@ fn fuzz(args: &[String]) -> Result<(), String> {
 fn soak(args: &[String]) -> Result<(), String> {
     let minutes: f64 = option(args, "--minutes", 10.0)?;
     let steps: u64 = option(args, "--steps", 10_000_000)?;
-    install_test_tools(true)?;
+    setup(true)?;
     run(Command::new(cargo()).args(["build", "--release", "--bin", "dpo"]))?;
     let base = serve_site_for_node()?;
     run(Command::new("node")
