@@ -378,7 +378,7 @@ impl Playground {
 
     /// Trains every run `steps` steps on the CPU (switching from WebGPU to the CPU if it trained).
     pub fn step(&mut self, steps: u32) {
-        self.absorb();
+        self.take_landed_runs();
         #[cfg(feature = "gpu")]
         {
             self.use_cpu();
@@ -390,7 +390,7 @@ impl Playground {
 
     /// Every run back to step 0; the history starts over.
     pub fn reset(&mut self) {
-        self.absorb();
+        self.take_landed_runs();
         self.set.reset();
         self.metrics.take();
         #[cfg(feature = "gpu")]
@@ -401,7 +401,7 @@ impl Playground {
 
     /// Appends every run's current metrics and margins to the history.
     pub fn record(&mut self) {
-        self.absorb();
+        self.take_landed_runs();
         self.record_now();
     }
 
@@ -428,7 +428,7 @@ impl Playground {
     /// name, colour, step, metrics and predicted learning table, and the first generated pairs
     /// (`{runs, generated, generatedCount}`). See [`Playground::details`] for the rest.
     pub fn snapshot(&mut self) -> JsValue {
-        self.absorb();
+        self.take_landed_runs();
         let problem = self.set.problem();
         let explicit = self.scenario.pairs.len();
         let generated: Vec<PairInfo> = problem
@@ -450,7 +450,7 @@ impl Playground {
     /// Everything, for exports and tests: outputs, prompts, reference, every pair, and per run
     /// its metrics, policy, margins and predicted table. Its size grows with the scenario.
     pub fn details(&mut self) -> JsValue {
-        self.absorb();
+        self.take_landed_runs();
         let problem = self.set.problem();
         let k = problem.output_count();
         let outputs = problem
@@ -535,7 +535,7 @@ impl Playground {
 impl Playground {
     /// Applies a valid scenario, keeping each run's training state where the change allows.
     fn apply_scenario(&mut self, scenario: Scenario) -> Result<JsValue, JsValue> {
-        self.absorb();
+        self.take_landed_runs();
         let same_data = scenario.same_data(&self.scenario);
         let problem = if same_data {
             None
@@ -569,7 +569,7 @@ impl Playground {
     }
 
     /// Takes in the state the last WebGPU step read back, if any.
-    fn absorb(&mut self) {
+    fn take_landed_runs(&mut self) {
         #[cfg(feature = "gpu")]
         if let Some(runs) = self.gpu.take_landed() {
             if runs.len() == self.set.runs().len() {

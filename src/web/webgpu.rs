@@ -143,7 +143,7 @@ impl Playground {
     /// order); on failure nothing changes and `reason` says why.
     #[wasm_bindgen(js_name = useGpu)]
     pub fn use_gpu(&mut self) -> js_sys::Promise {
-        self.absorb();
+        self.take_landed_runs();
         let problem = self.set.problem().clone();
         let runs = self.set.runs().to_vec();
         let slot = self.gpu.clone();
@@ -181,7 +181,7 @@ impl Playground {
     /// when the device fails, after which the CPU continues from the last state read back.
     #[wasm_bindgen(js_name = stepAsync)]
     pub fn step_async(&mut self, steps: u32) -> js_sys::Promise {
-        self.absorb();
+        self.take_landed_runs();
         let slot = self.gpu.clone();
         // Everything is taken now, synchronously: the future owns what it works on.
         let step = match slot.start_step(|| (self.set.problem().clone(), self.set.runs().to_vec()))
@@ -223,7 +223,7 @@ impl Playground {
     /// Stops training on WebGPU; the CPU continues from the last state read back.
     #[wasm_bindgen(js_name = useCpu)]
     pub fn use_cpu(&mut self) {
-        self.absorb();
+        self.take_landed_runs();
         self.gpu.switch_off();
     }
 }
