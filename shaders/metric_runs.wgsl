@@ -1,28 +1,19 @@
-// metric_runs.wgsl: each run's metric sums, from its chunks' partials and its rows.
+// metric_runs.wgsl: each run's metric sums, from its chunks' PairSums and its rows.
+// After common.wgsl and reduce.wgsl.
 //
 // Bindings (group 0):
 //   0 sizes            uniform Sizes
-//   1 metric_partials  storage read  array<u32>        PARTIAL_WORDS per (run, chunk) (metric_pairs.wgsl)
-//   2 metric_rows      storage read  array<MetricRow>  per (run, prompt) (metric_rows.wgsl)
-//   3 metrics          storage rw    array<u32>        METRIC_WORDS per run, read back by the host
+//   1 metric_partials  storage read  array<PairSums>    per (run, chunk) (metric_pairs.wgsl)
+//   2 metric_rows      storage read  array<MetricRow>   per (run, prompt) (metric_rows.wgsl)
+//   3 metrics          storage rw    array<RunMetrics>  per run, read back by the host
 //
 // One workgroup sums one run: thread t takes chunks t, t + 256, ... and prompts t, t + 256, ...,
-// then tree reductions. A run's words:
-//   [0..20)  the chunks' partials added (same layout, see metric_pairs.wgsl; word 5 counts the
-//            non-finite margins)
-//   [20..24) sums over prompts of KL, entropy, expected true reward (f32 bits), 0
-//   [24..28) agreeing and comparable output pairs, each as 64 bits (low word first)
-//   [28]     non-finite logits; [29..32) 0
-// The host divides (by the total weight, by the prompt count) in f64.
+// then tree reductions. The host divides (by the total weight, by the prompt count) in f64.
 
 @group(0) @binding(0) var<uniform> sizes: Sizes;
-@group(0) @binding(1) var<storage, read> metric_partials: array<u32>;
+@group(0) @binding(1) var<storage, read> metric_partials: array<PairSums>;
 @group(0) @binding(2) var<storage, read> metric_rows: array<MetricRow>;
-@group(0) @binding(3) var<storage, read_write> metrics: array<u32>;
-
-fn partial(at: u32) -> vec4<f32> {
-    return bitcast<vec4<f32>>(vec4<u32>(metric_partials[at], metric_partials[at + 1u], metric_partials[at + 2u], metric_partials[at + 3u]));
-}
+@group(0) @binding(3) var<storage, read_write> metrics: array<RunMetrics>;
 
 @compute @workgroup_size(WORKGROUP)
 fn main(
@@ -30,56 +21,35 @@ fn main(
     @builtin(num_workgroups) workgroups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let run_index = workgroup.y * workgroups.x + workgroup.x;
+    let run_index = workgroup_index(workgroup, workgroups);
     if run_index >= sizes.runs {
         return;
     }
-    var first = vec4<f32>(0.0);
-    var second = vec4<f32>(0.0);
-    var cell_weights = vec4<f32>(0.0);
-    var cell_signals = vec4<f32>(0.0);
-    var cell_counts = vec4<u32>(0u);
+    var pair_sums = PairSums();
     for (var chunk = local; chunk < sizes.metric_chunks; chunk += WORKGROUP) {
-        let at = (run_index * sizes.metric_chunks + chunk) * PARTIAL_WORDS;
-        first += partial(at);
-        second += partial(at + 4u);
-        cell_weights += partial(at + 8u);
-        cell_signals += partial(at + 12u);
-        cell_counts += vec4<u32>(metric_partials[at + 16u], metric_partials[at + 17u], metric_partials[at + 18u], metric_partials[at + 19u]);
+        pair_sums = add_pair_sums(pair_sums, metric_partials[run_index * sizes.metric_chunks + chunk]);
     }
-    var rows = vec4<f32>(0.0);
+    // (KL, entropy, true reward, 0) and the (agree, comparable) counts of this thread's rows.
+    var row_sums = vec4<f32>(0.0);
     var ranking = vec4<u32>(0u);
     var non_finite = 0u;
     for (var prompt = local; prompt < sizes.prompts; prompt += WORKGROUP) {
         let row = metric_rows[run_index * sizes.prompts + prompt];
-        rows += vec4<f32>(row.kl, row.entropy, row.true_reward, 0.0);
+        row_sums += vec4<f32>(row.kl, row.entropy, row.true_reward, 0.0);
         ranking = add_wide(ranking, vec4<u32>(row.agree, 0u, row.comparable, 0u));
         non_finite += row.non_finite;
     }
-    var totals = array<vec4<f32>, 5>(
-        reduce_sum(local, first),
-        reduce_sum(local, second),
-        reduce_sum(local, cell_weights),
-        reduce_sum(local, cell_signals),
-        reduce_sum(local, rows),
-    );
-    let total_counts = reduce_counts(local, cell_counts, false);
-    let total_ranking = reduce_counts(local, ranking, true);
-    let total_non_finite = reduce_counts(local, vec4<u32>(non_finite, 0u, 0u, 0u), false).x;
+    var record = RunMetrics();
+    record.pairs = reduce_pair_sums(local, pair_sums);
+    let row_totals = reduce_sum(local, row_sums);
+    record.kl = row_totals.x;
+    record.entropy = row_totals.y;
+    record.true_reward = row_totals.z;
+    let ranking_totals = reduce_counts(local, ranking, true);
+    record.agree = ranking_totals.xy;
+    record.comparable = ranking_totals.zw;
+    record.non_finite_logits = reduce_counts(local, vec4<u32>(non_finite, 0u, 0u, 0u), false).x;
     if local == 0u {
-        let out = run_index * METRIC_WORDS;
-        for (var i = 0u; i < 4u; i++) {
-            metrics[out + i] = bitcast<u32>(totals[0][i]);
-            metrics[out + 4u + i] = bitcast<u32>(totals[1][i]);
-            metrics[out + 8u + i] = bitcast<u32>(totals[2][i]);
-            metrics[out + 12u + i] = bitcast<u32>(totals[3][i]);
-            metrics[out + 16u + i] = total_counts[i];
-            metrics[out + 20u + i] = bitcast<u32>(totals[4][i]);
-            metrics[out + 24u + i] = total_ranking[i];
-        }
-        metrics[out + 28u] = total_non_finite;
-        metrics[out + 29u] = 0u;
-        metrics[out + 30u] = 0u;
-        metrics[out + 31u] = 0u;
+        metrics[run_index] = record;
     }
 }

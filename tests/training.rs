@@ -665,7 +665,7 @@ fn the_accumulated_table_sums_the_signal_of_every_step() {
                     let slope = loss.derivative_f64(u as f64, run.config().beta as f64);
                     if slope != 0.0 {
                         let reference_right = run.reference_log_ratios()[p] > 0.0;
-                        let policy_right = u + run.offsets()[p] > 0.0;
+                        let policy_right = u + run.thresholds()[p] > 0.0;
                         ever[usize::from(!reference_right) * 2 + usize::from(!policy_right)]
                             .insert(p);
                     }

@@ -134,8 +134,8 @@ impl Run {
         &self.reference_log_ratios
     }
 
-    /// `gamma * h_0 + m` of each pair, in pair order.
-    pub fn offsets(&self) -> &[f32] {
+    /// `gamma * h_0 + m` of each pair, in pair order: what `beta * h_pi` must exceed.
+    pub fn thresholds(&self) -> &[f32] {
         &self.thresholds
     }
 
