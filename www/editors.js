@@ -198,7 +198,7 @@ export class Editors {
         { class: 'row output-row' },
         label,
         length,
-        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove output ${output.label}`, disabled: model.outputs.length <= 2, onclick: () => this.removeOutput(y) }, '×'),
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove output ${output.label}`, 'data-lock-path': 'outputs', disabled: model.outputs.length <= 2, onclick: () => this.removeOutput(y) }, '×'),
       );
       const edit = () =>
         this.view.apply(
@@ -219,7 +219,7 @@ export class Editors {
         'div',
         { class: 'row prompt-row' },
         label,
-        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove prompt ${prompt}`, disabled: model.prompts.length <= 1, onclick: () => this.removePrompt(x) }, '×'),
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove prompt ${prompt}`, 'data-lock-path': 'prompts', disabled: model.prompts.length <= 1, onclick: () => this.removePrompt(x) }, '×'),
       );
       label.addEventListener('input', () =>
         this.view.apply(
@@ -235,12 +235,12 @@ export class Editors {
       h('div', { class: 'row output-row row-head', 'aria-hidden': 'true' }, h('span', {}, 'Label'), h('span', {}, 'Length'), h('span', {})),
       outputPage.element,
       ...outputRows,
-      h('button', { type: 'button', onclick: () => this.addOutput(), 'aria-description': 'Adds an answer; its reference weight starts at the average.' }, '+ Add output'),
+      h('button', { type: 'button', 'data-lock-path': 'outputs', onclick: () => this.addOutput(), 'aria-description': 'Adds an answer; its reference weight starts at the average.' }, '+ Add output'),
       h('h3', {}, 'Prompts'),
       h('p', { class: 'help' }, 'Several prompts share the outputs; each has its own reference and pairs.'),
       promptPage.element,
       ...promptRows,
-      h('button', { type: 'button', onclick: () => this.addPrompt(), 'aria-description': 'Adds a prompt with a copy of the first prompt’s reference.' }, '+ Add prompt'),
+      h('button', { type: 'button', 'data-lock-path': 'prompts', onclick: () => this.addPrompt(), 'aria-description': 'Adds a prompt with a copy of the first prompt’s reference.' }, '+ Add prompt'),
     ];
   }
 
@@ -449,7 +449,7 @@ export class Editors {
         h('span', { class: 'prefers', 'aria-hidden': 'true' }, '≻'),
         rejected,
         weight,
-        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove pair ${n}`, onclick: () => this.removePair(i) }, '×'),
+        h('button', { type: 'button', class: 'icon', 'aria-label': `Remove pair ${n}`, 'data-lock-path': 'pairs', onclick: () => this.removePair(i) }, '×'),
       );
       const edit = () =>
         this.view.apply(
@@ -480,7 +480,7 @@ export class Editors {
     return [
       page.element,
       h('div', { class: 'pairs', 'data-path': 'pairs' }, model.pairs.length ? head : h('p', { class: 'help' }, 'No explicit pairs.'), rows),
-      h('button', { type: 'button', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
+      h('button', { type: 'button', 'data-lock-path': 'pairs', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
       this.buildReward(),
     ];
   }
@@ -598,7 +598,7 @@ export class Editors {
     return [
       page.element,
       ...cards,
-      h('button', { type: 'button', onclick: () => this.addRun(), 'aria-description': 'Adds a DPO run (logistic loss, gamma = beta) at the end.' }, '+ Add run'),
+      h('button', { type: 'button', 'data-lock-path': 'runs', onclick: () => this.addRun(), 'aria-description': 'Adds a DPO run (logistic loss, gamma = beta) at the end.' }, '+ Add run'),
     ];
   }
 
@@ -610,7 +610,7 @@ export class Editors {
     const gamma = numberInput(run.gamma, { min: 0 });
     const margin = numberInput(run.margin);
     const alpha = numberInput(run.alpha, { min: 0 });
-    const alphaSlider = h('input', { type: 'range', min: 0, max: 4, step: 0.05, value: Math.min(4, run.alpha), 'aria-label': `Alpha slider for ${run.name}` });
+    const alphaSlider = h('input', { type: 'range', min: 0, max: 4, step: 0.05, value: Math.min(4, run.alpha), 'aria-label': `Alpha slider for ${run.name}`, 'data-lock-path': path('alpha') });
     const lengthNormalize = h('input', { type: 'checkbox', checked: run.length_normalize });
     const init = select(choices('init'), run.init.kind);
     const scale = numberInput(run.init.scale ?? defaultsOf('init', 'random').scale, { min: 0 });
@@ -675,8 +675,8 @@ export class Editors {
       h(
         'div',
         { class: 'row buttons' },
-        h('button', { type: 'button', onclick: () => this.duplicateRun(i), 'aria-label': `Duplicate run ${run.name}` }, 'Duplicate'),
-        h('button', { type: 'button', onclick: () => this.removeRun(i), disabled: this.view.model.runs.length <= 1, 'aria-label': `Remove run ${run.name}` }, 'Remove'),
+        h('button', { type: 'button', 'data-lock-path': 'runs', onclick: () => this.duplicateRun(i), 'aria-label': `Duplicate run ${run.name}` }, 'Duplicate'),
+        h('button', { type: 'button', 'data-lock-path': 'runs', onclick: () => this.removeRun(i), disabled: this.view.model.runs.length <= 1, 'aria-label': `Remove run ${run.name}` }, 'Remove'),
       ),
     );
     alphaSlider.dataset.path = path('alpha');

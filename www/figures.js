@@ -13,8 +13,11 @@ export class Figures {
     // Each chart reads `view.pg` when it draws: a switch to the CPU may replace the engine.
 
     // The experiment first (curves and learning tables), the rest after the knobs (playground.js).
-    const curves = this.figure('Loss, accuracy and KL', 'Over training steps, a line per run. Accuracy: weighted share of pairs the policy ranks right (h_π > 0). KL(π ‖ π0), averaged over prompts.', 'curves');
-    for (const metric of ['loss', 'accuracy', 'kl']) this.addPlot(curves, { draw: (c) => view.pg.drawCurves(c, [metric]), svg: (w, h2) => view.pg.svg('curves', w, h2, metric) });
+    const compact = view.options.layout === 'compact';
+    const curves = this.figure(compact ? 'Loss and accuracy' : 'Loss, accuracy and KL', 'Over training steps, a line per run. Accuracy: weighted share of pairs the policy ranks right (h_π > 0). KL(π ‖ π0), averaged over prompts.', 'curves');
+    // The compact layout (embeds) keeps the two curves the argument is about.
+    const curveMetrics = compact ? ['loss', 'accuracy'] : ['loss', 'accuracy', 'kl'];
+    for (const metric of curveMetrics) this.addPlot(curves, { draw: (c) => view.pg.drawCurves(c, [metric]), svg: (w, h2) => view.pg.svg('curves', w, h2, metric) });
     this.figure(
       'Learning tables',
       'Pairs split by whether the reference (h_0 > 0) and the policy (h_π > 0) rank them right. Now: each cell’s pairs and its share of this step’s learning signal Σ w·|φ′(u)|, with a strip of the cell’s share of the pairs over the recorded steps (pairs moving between cells). Summed over training: each cell’s share of all the signal since the run started, the pairs that ever had signal there, and a strip of the cell’s share of each step’s signal, so you can see when learning happened.',

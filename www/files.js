@@ -34,13 +34,17 @@ function nextTask() {
 
 /** The scenario a playground starts from (see `mountPlayground`'s options), and a message when
  * the URL's or the given scenario could not be used. */
-export function initialScenario(options, presets) {
+export async function initialScenario(options, presets) {
   const fallback = () => {
+    if (options.scenario !== undefined && options.scenario !== null) return options.scenario;
+    if (!options.preset) return defaultScenario();
     const preset = presets.find((p) => p.id === options.preset);
-    return options.scenario ?? preset?.json ?? defaultScenario();
+    // A misspelt preset is an error the page shows, never a silent default.
+    if (!preset) throw new Error(`unknown preset “${options.preset}” (the presets: ${presets.map((p) => p.id).join(', ')})`);
+    return preset.json;
   };
   if (options.urlState) {
-    const fromHash = readHash(location.hash);
+    const fromHash = await readHash(location.hash, presets);
     if (fromHash) {
       const problem = fromHash.error ?? problemWith(fromHash.text);
       if (!problem) return { text: fromHash.text };
@@ -61,6 +65,7 @@ export class Files {
     // status line has said that this scenario is too big for a link.
     this.lastHash = '';
     this.linkTooBig = false;
+    this.hashWrites = 0;
     container.append(this.buildSection());
     this.bindDrop();
   }
@@ -184,10 +189,14 @@ export class Files {
     const { view } = this;
     if (!view.options.urlState) return;
     clearTimeout(this.hashTimer);
-    const write = () => {
-      // Far over the limit: say so without writing the scenario out (megabytes for a big one).
+    const write = async () => {
+      // Far over the limit: say so without writing the scenario out (megabytes for a big one;
+      // compression gains about 3 times on a scenario's JSON).
       const approximate = Math.ceil((approximateLength(view.model) * 4) / 3);
-      const hash = approximate > 4 * MAX_LINK_CHARS ? null : hashFor(scenarioText(view.model));
+      const written = ++this.hashWrites;
+      const hash = approximate > 12 * MAX_LINK_CHARS ? null : await this.linkHash();
+      // A later edit's write has started meanwhile: it has the newer scenario.
+      if (written !== this.hashWrites) return;
       if (hash === null || hash.length > MAX_LINK_CHARS) {
         // Too big for a link that survives being shared: no link rather than one that breaks,
         // and the address no longer holds an older scenario either.
@@ -210,11 +219,17 @@ export class Files {
     else this.hashTimer = setTimeout(write, 250);
   }
 
-  onHashChange() {
+  /** The share link's hash for the scenario as it is (see state.js for the forms). */
+  linkHash() {
+    const { view } = this;
+    return hashFor(scenarioText(view.model), view.presetId, view.presets);
+  }
+
+  async onHashChange() {
     if (location.hash === this.lastHash) return;
-    const fromHash = readHash(location.hash);
+    const fromHash = await readHash(location.hash, this.view.presets);
     if (!fromHash) return;
-    const problem = fromHash.error ?? this.load(fromHash.text, { announce: 'Loaded the scenario from the link.' });
+    const problem = fromHash.error ?? this.load(fromHash.text, { presetId: fromHash.presetId ?? null, announce: 'Loaded the scenario from the link.' });
     if (problem) {
       this.load(defaultScenario(), { presetId: 'default' });
       this.view.note(linkUnusable(problem), 'error');
@@ -223,7 +238,7 @@ export class Files {
 
   async copyLink() {
     const url = new URL(location.href);
-    url.hash = hashFor(scenarioText(this.view.model));
+    url.hash = await this.linkHash();
     if (url.hash.length > MAX_LINK_CHARS) {
       this.view.note(tooBigForLink(url.hash.length), 'error');
       return;
@@ -239,7 +254,7 @@ export class Files {
   // ---- The Scenario file section ----
 
   buildSection() {
-    const fileInput = h('input', { type: 'file', accept: '.json,application/json', class: 'visually-hidden' });
+    const fileInput = h('input', { type: 'file', accept: '.json,application/json', class: 'visually-hidden', 'data-lock-path': 'scenario' });
     fileInput.addEventListener('change', async () => {
       const file = fileInput.files?.[0];
       if (file) this.importText(await file.text(), file.name);
@@ -268,7 +283,7 @@ export class Files {
         h('button', { type: 'button', onclick: () => this.copyLink() }, 'Copy link'),
       ),
       this.scenarioArea,
-      h('div', { class: 'row buttons' }, h('button', { type: 'button', onclick: () => this.applyScenarioText() }, 'Apply JSON'), h('button', { type: 'button', onclick: () => this.refreshScenarioText(true) }, 'Revert')),
+      h('div', { class: 'row buttons' }, h('button', { type: 'button', 'data-lock-path': 'scenario', onclick: () => this.applyScenarioText() }, 'Apply JSON'), h('button', { type: 'button', onclick: () => this.refreshScenarioText(true) }, 'Revert')),
       this.scenarioCheck,
     );
     this.section.addEventListener('toggle', () => this.refreshScenarioText());
@@ -321,7 +336,8 @@ export class Files {
   /** A .json file dropped anywhere on the playground is imported. */
   bindDrop() {
     const { root } = this.view;
-    const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files');
+    // A page that locks the data or the runs takes no dropped scenario either.
+    const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes('Files') && !this.view.locked('scenario');
     root.addEventListener('dragover', (event) => {
       if (!hasFiles(event)) return;
       event.preventDefault();

@@ -121,13 +121,15 @@ export class Knobs {
     name.setAttribute('aria-description', 'Named from its settings until you type a name of your own.');
     const loss = select(choices('loss'), run.loss, { 'aria-label': `Run ${i + 1} loss`, 'data-path': path('loss') });
     const margin = numberInput(run.margin, { 'aria-label': `Run ${i + 1} margin m`, 'data-path': path('margin'), class: 'knob-number' });
-    const slider = (label, value, min, help) => {
-      const range = h('input', { type: 'range', min, max: 100, step: 1, value: sliderPosition(value, min), 'aria-label': `Run ${i + 1} ${label} slider` });
+    const slider = (label, value, min, help, field) => {
+      // `data-lock-path`: the field a `lock` attribute names locks the slider too (errors go to the
+      // number beside it, which has the `data-path`).
+      const range = h('input', { type: 'range', min, max: 100, step: 1, value: sliderPosition(value, min), 'aria-label': `Run ${i + 1} ${label} slider`, 'data-lock-path': path(field) });
       range.setAttribute('aria-description', help);
       return range;
     };
-    const betaSlider = slider('β (beta)', run.beta, 1, 'Logarithmic, 0.001 to 100; 1 in the middle.');
-    const gammaSlider = slider('γ (gamma)', run.gamma, 0, 'Logarithmic, 0.001 to 100; all the way left is γ = 0.');
+    const betaSlider = slider('β (beta)', run.beta, 1, 'Logarithmic, 0.001 to 100; 1 in the middle.', 'beta');
+    const gammaSlider = slider('γ (gamma)', run.gamma, 0, 'Logarithmic, 0.001 to 100; all the way left is γ = 0.', 'gamma');
     const beta = numberInput(run.beta, { min: 0, 'aria-label': `Run ${i + 1} β (beta)`, 'data-path': path('beta'), class: 'knob-number' });
     const gamma = numberInput(run.gamma, { min: 0, 'aria-label': `Run ${i + 1} γ (gamma)`, 'data-path': path('gamma'), class: 'knob-number' });
     const element = h(

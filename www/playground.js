@@ -23,6 +23,23 @@ import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
 import { ErrorDisplay, errorParts } from './errors.js';
 
+/** The parts of a playground an embedding page can show or hide by name (the `show` and `hide`
+ * options); a hidden part is not in the page at all for assistive technology. */
+export const PANELS = ['preset', 'transport', 'about', 'status', 'meta', 'curves', 'tables', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'knobs', 'editors', 'file'];
+
+/** What the compact layout leaves out (until "Edit the data and runs" for the editors): the charts
+ * that matter, the transport and the run cards stay; the host article says what the scenario is
+ * (or `show` brings the description back). */
+const COMPACT_HIDDEN = ['preset', 'about', 'meta', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'editors', 'file'];
+
+/** What a `lock` option may name besides a run field (`loss`, `beta`, `gamma`, `margin`, ...):
+ * `preset` (the preset menu), `data` (outputs, prompts, reference, pairs, reward and file import)
+ * and `runs` (every run setting, adding and removing runs). */
+const DATA_PATHS = /^(outputs|prompts|reference|pairs|reward|generate)\b/;
+
+/** The least time between two `dpo-step` events. */
+const STEP_EVENT_MS = 250;
+
 /** The run settings whose change restarts a run (the engine's `Run::restart_reason`), in words. */
 const SETTING_WORDS = {
   init: 'initial policy',
@@ -36,8 +53,12 @@ const SETTING_WORDS = {
  * Mounts a playground into `element` and resolves to its handle
  * `{element, play(), pause(), stepOnce(), reset(), load(text), scenario(), stats}` (also stored
  * as `element.dpoPlayground`). Options: `urlState` (this instance reads and writes the URL hash),
- * `preset` (a preset id to start from), `scenario` (scenario text to start from), `autoplay`,
- * `collapsed` (editors start closed, for embeds).
+ * `preset` (a preset id to start from; an unknown one is an error), `scenario` (scenario text to
+ * start from), `autoplay`, `collapsed` (editors start closed), `backend` (`auto`, `cpu`,
+ * `webgpu`), and for embeds: `layout` (`full` or `compact`), `show` and `hide` (lists of
+ * `PANELS`), `lock` (run fields, `preset`, `data` or `runs` shown but not editable), `stopAt`
+ * (steps after which playing stops, or starts over with `loop`), `theme` (`light`, `dark`,
+ * `auto`) and `eventTarget` (where the `dpo-step` events go; the element by default).
  */
 export async function mountPlayground(element, options = {}) {
   element.classList.add('dpo');
@@ -50,20 +71,27 @@ export async function mountPlayground(element, options = {}) {
     element.replaceChildren(h('p', { class: 'dpo-error' }, `The playground could not start: ${error.message}. It needs a browser with WebAssembly.`));
     throw error;
   }
-  const view = new PlaygroundView(element, options);
+  let view;
+  try {
+    // The scenario to start from first: reading a share link is asynchronous (decompression).
+    const initial = await initialScenario(options, presets());
+    view = new PlaygroundView(element, options, initial);
+  } catch (error) {
+    element.replaceChildren(h('p', { class: 'dpo-error', role: 'alert' }, `The playground could not start: ${error.message}.`));
+    throw error;
+  }
   element.dpoPlayground = view.handle();
   return element.dpoPlayground;
 }
 
 class PlaygroundView {
-  constructor(root, options) {
+  constructor(root, options, { text, message }) {
     this.root = root;
     this.options = options;
     this.presets = presets();
     // Runs whose name the user typed: the others are named from their settings (knobs.js).
     this.namedByUser = new Set();
 
-    const { text, message } = initialScenario(options, this.presets);
     this.pg = new Playground(text);
     this.model = modelFromEngine(this.pg);
     this.presetId = this.presetIdFor(text);
@@ -75,9 +103,101 @@ class PlaygroundView {
     this.refreshAbout();
     if (message) this.note(message, 'error');
     if (options.urlState) this.files.followHash();
+    this.applyPanels();
+    this.watchLocks();
+    this.watchVisibility();
     this.transport.schedule();
     this.backend.start(options.backend ?? 'auto');
     if (options.autoplay) this.transport.play();
+  }
+
+  // ---- Embedding: panels, locks, visibility, events ----
+
+  /** Whether the part `name` shows: in `show` when it is given, else not hidden by `hide` or by the
+   * compact layout (the editors show there once "Edit the data and runs" opens them). */
+  panelShown(name) {
+    const { show, hide = [], layout } = this.options;
+    if (show) return show.includes(name);
+    if (hide.includes(name)) return false;
+    if (layout === 'compact' && COMPACT_HIDDEN.includes(name)) return this.editorsOpen && (name === 'editors' || name === 'file');
+    return true;
+  }
+
+  applyPanels() {
+    for (const [name, element] of Object.entries(this.panels)) {
+      // The truth chart also waits for a ground-truth reward (figures.js).
+      if (name === 'truth') element.hidden ||= !this.panelShown(name);
+      else element.hidden = !this.panelShown(name);
+    }
+    const canOpen = this.options.layout === 'compact' && !this.options.show && !(this.options.hide ?? []).includes('editors');
+    this.openEditorsButton.hidden = !canOpen;
+    this.openEditorsButton.setAttribute('aria-expanded', String(Boolean(this.editorsOpen)));
+    this.openEditorsButton.textContent = this.editorsOpen ? 'Hide the data and run editors' : 'Edit the data and runs';
+  }
+
+  /** Whether the control for field `path` is locked by the `lock` option. */
+  locked(path) {
+    const lock = this.options.lock ?? [];
+    if (!lock.length || !path) return false;
+    if (lock.includes('data') && DATA_PATHS.test(path)) return true;
+    // A whole scenario in (the JSON editor, a file) would change locked fields too.
+    if (path === 'scenario') return lock.includes('data') || lock.includes('runs');
+    if (path === 'runs') return lock.includes('runs');
+    const run = /^runs\[\d+\]\.([a-z_]+)/.exec(path);
+    return Boolean(run && (lock.includes('runs') || lock.includes(run[1])));
+  }
+
+  /** Disables every locked control, now and whenever a part is rebuilt, with the reason. */
+  watchLocks() {
+    const lock = this.options.lock ?? [];
+    if (!lock.length) return;
+    const apply = () => {
+      for (const control of this.root.querySelectorAll('[data-path], [data-lock-path]')) {
+        if (!control.matches('input, select, textarea, button') || control.disabled) continue;
+        if (this.locked(control.dataset.lockPath ?? control.dataset.path)) {
+          control.disabled = true;
+          control.title = 'Locked by this page';
+        }
+      }
+      if (lock.includes('preset')) this.presetSelect.disabled = true;
+    };
+    apply();
+    let queued = false;
+    new MutationObserver(() => {
+      if (queued) return;
+      queued = true;
+      queueMicrotask(() => {
+        queued = false;
+        apply();
+      });
+    }).observe(this.root, { childList: true, subtree: true });
+  }
+
+  /** Training pauses while the playground is off screen (it resumes where it was when it comes
+   * back): a page with several embeds trains only what the reader sees. */
+  watchVisibility() {
+    this.onScreen = true;
+    if (typeof IntersectionObserver !== 'function') return;
+    new IntersectionObserver((entries) => {
+      const onScreen = entries[entries.length - 1].isIntersecting;
+      if (onScreen === this.onScreen) return;
+      this.onScreen = onScreen;
+      if (onScreen) this.transport.schedule();
+    }).observe(this.root);
+  }
+
+  /** Sends `type` (a `CustomEvent` that bubbles out of a shadow root) to the embedding page. */
+  emit(type, detail) {
+    (this.options.eventTarget ?? this.root).dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  /** After a frame's snapshot: a `dpo-step` event, at most every STEP_EVENT_MS while training. */
+  stepped(step, snapshot) {
+    const now = performance.now();
+    if (step === this.lastEventStep || now - (this.lastEventTime ?? -Infinity) < STEP_EVENT_MS) return;
+    this.lastEventStep = step;
+    this.lastEventTime = now;
+    this.emit('dpo-step', { step, runs: snapshot.runs.map(({ name, step: runStep, metrics }) => ({ name, step: runStep, metrics })) });
   }
 
   handle() {
@@ -159,17 +279,49 @@ class PlaygroundView {
       h('h2', { class: 'knobs-title' }, 'Runs: loss, β, γ, margin'),
       knobsBox,
     );
-    const side = h('div', { class: 'dpo-side' });
-    this.editors = new Editors(this, side);
-    this.files = new Files(this, side);
+    const editorsBox = h('div', { class: 'dpo-editors' });
+    const fileBox = h('div', { class: 'dpo-file' });
+    const side = h('div', { class: 'dpo-side' }, editorsBox, fileBox);
+    this.editors = new Editors(this, editorsBox);
+    this.files = new Files(this, fileBox);
     if (collapsed) for (const details of side.querySelectorAll('details')) details.open = false;
+    this.openEditorsButton = h('button', { type: 'button', class: 'small open-editors', 'aria-expanded': 'false', onclick: () => {
+      this.editorsOpen = !this.editorsOpen;
+      this.applyPanels();
+    } }, 'Edit the data and runs');
 
     const primary = h('div', { class: 'dpo-primary' }, curves.element, tables.element);
-    const secondary = h('div', { class: 'dpo-secondary' }, h('div', { class: 'plot' }, this.tables.metrics), rewards.element, truth.element, policy.element, margins.element);
+    const metricsTable = h('div', { class: 'plot' }, this.tables.metrics);
+    const secondary = h('div', { class: 'dpo-secondary' }, metricsTable, rewards.element, truth.element, policy.element, margins.element);
+    const presetBox = bar.querySelector('.bar-preset');
+    const intro = h('div', { class: 'dpo-intro' }, this.aboutBox, this.aboutMore);
+    this.panels = {
+      preset: presetBox,
+      transport: this.transport.element,
+      about: intro,
+      status: this.status,
+      meta,
+      curves: curves.element,
+      tables: tables.element,
+      predicted: this.tables.predicted,
+      claims: this.tables.claims,
+      metrics: metricsTable,
+      rewards: rewards.element,
+      truth: truth.element,
+      policy: policy.element,
+      margins: margins.element,
+      knobs,
+      editors: editorsBox,
+      file: fileBox,
+    };
+    if (this.options.layout) this.root.dataset.layout = this.options.layout;
+    if (this.options.theme) this.root.dataset.theme = this.options.theme;
+    // The compact layout's way to the editors sits at the end of the controls bar.
+    bar.append(this.openEditorsButton);
     this.root.replaceChildren(
       h('button', { type: 'button', class: 'skip-link', onclick: () => this.transport.playButton.focus() }, 'Skip to the controls'),
       bar,
-      h('div', { class: 'dpo-intro' }, this.aboutBox, this.aboutMore),
+      intro,
       meta,
       this.status,
       h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-stage' }, primary, secondary), h('div', { class: 'dpo-aside' }, knobs, side)),
@@ -194,12 +346,13 @@ class PlaygroundView {
   rebuildStructures() {
     this.figures.rebuild(this.model);
     this.tables.rebuild(this.model);
+    if (this.panels) this.applyPanels();
     this.transport.invalidate();
   }
 
   refreshAbout() {
     this.aboutTitle.textContent = this.model.title || 'Your scenario';
-    this.aboutText.textContent = this.model.description || 'Edit the data and the runs below; the link in the address bar reproduces this scenario.';
+    this.aboutText.textContent = this.model.description || (this.options.urlState ? 'Edit the data and the runs below; the link in the address bar reproduces this scenario.' : 'Change the runs below while they train.');
     this.presetSelect.value = this.presetId;
     // "Read more" only when the clamped description hides something.
     this.aboutBox.classList.add('clamped');

@@ -122,38 +122,81 @@ export function cloneModel(model, runsOnly = false) {
   return runsOnly ? { ...model, runs: structuredClone(model.runs) } : structuredClone(model);
 }
 
-// ---- The URL hash: `#s=` followed by the scenario text in base64url (RFC 4648 section 5). ----
+// ---- Share links: the scenario in the URL hash ----
+//
+// `#preset=ID`          a preset as shipped;
+// `#from=ID&z1=DATA`    a scenario whose title and description are preset ID's (an edited preset),
+//                       written without them;
+// `#z1=DATA`            any other scenario.
+// DATA is the scenario's compact JSON, compressed with raw DEFLATE (RFC 1951) and written in
+// base64url (RFC 4648 section 5); `z1` names this first compressed form, so that a later form can
+// come beside it. `#s=TEXT` (the scenario in base64url, uncompressed) is the first links' form
+// and is still read. `dpo run` reads all of them (docs/scenario-format.md, "Share links").
 
-function base64urlEncode(text) {
-  const bytes = new TextEncoder().encode(text);
+function base64urlEncode(bytes) {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-function base64urlDecode(data) {
+function base64urlBytes(data) {
   if (!/^[A-Za-z0-9_-]*$/.test(data)) throw new Error('the link contains characters that are not base64url');
   const base64 = data.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (data.length % 4)) % 4);
-  const binary = atob(base64);
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  // `fatal` so that a truncated link is reported, not decoded into replacement characters.
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+/** UTF-8 bytes as text; `fatal` so that a truncated link is reported, not decoded into
+ * replacement characters. */
+function utf8(bytes) {
   return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
 }
 
-/** The hash fragment (with `#`) that carries a scenario. */
-export function hashFor(text) {
-  return `#s=${base64urlEncode(text)}`;
+async function through(bytes, transform) {
+  return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(transform)).arrayBuffer());
 }
 
-/** Reads a location hash: `null` when it carries no scenario, else `{text}` or `{error}` (a
- * sentence saying why the link could not be read). */
-export function readHash(hash) {
+/** The hash fragment (with `#`) that carries a scenario: see the forms above. `presetId` names
+ * the preset the text is, unchanged; `presets` are the shipped ones (`{id, title, description}`). */
+export async function hashFor(text, presetId, presets) {
+  if (presetId) return `#preset=${encodeURIComponent(presetId)}`;
+  const scenario = JSON.parse(text);
+  const base = presets.find((p) => p.title && p.title === scenario.title && (p.description ?? '') === (scenario.description ?? ''));
+  let prefix = '';
+  if (base) {
+    delete scenario.title;
+    delete scenario.description;
+    prefix = `from=${encodeURIComponent(base.id)}&`;
+  }
+  const compressed = await through(new TextEncoder().encode(JSON.stringify(scenario)), new CompressionStream('deflate-raw'));
+  return `#${prefix}z1=${base64urlEncode(compressed)}`;
+}
+
+/** Reads a location hash: `null` when it carries no scenario, else `{text, presetId?}` or
+ * `{error}` (a sentence saying why the link could not be read). */
+export async function readHash(hash, presets) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
-  const data = params.get('s');
-  if (data === null) return null;
+  const presetNamed = (id) => {
+    const preset = presets.find((p) => p.id === id);
+    if (!preset) throw new Error(`it names a preset “${id}” that this version does not have`);
+    return preset;
+  };
   try {
-    return { text: base64urlDecode(data) };
+    if (params.has('preset')) {
+      const preset = presetNamed(params.get('preset'));
+      return { text: preset.json, presetId: preset.id };
+    }
+    if (params.has('z1')) {
+      const text = utf8(await through(base64urlBytes(params.get('z1')), new DecompressionStream('deflate-raw')).catch((error) => {
+        throw new Error(`its data is not a compressed scenario (${error.message})`);
+      }));
+      if (!params.has('from')) return { text };
+      const base = presetNamed(params.get('from'));
+      const scenario = JSON.parse(text);
+      return { text: JSON.stringify({ title: base.title, description: base.description, ...scenario }) };
+    }
+    if (params.has('s')) return { text: utf8(base64urlBytes(params.get('s'))) };
   } catch (error) {
     return { error: `the link's scenario could not be decoded (${error.message})` };
   }
+  return null;
 }

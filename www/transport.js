@@ -21,6 +21,12 @@ export class Transport {
     // The measured cost of a CPU step in ms (a moving average), null until the CPU has trained.
     this.stepCost = null;
     this.stats = { frames: 0, playFrames: 0, skippedFrames: 0, firstTrainedFrame: null, drawMs: 0 };
+    // The step the runs are at (the furthest run), and where playing stops (the `stopAt` option;
+    // with `loop` it starts over there instead).
+    this.currentStep = 0;
+    const { stopAt } = view.options;
+    this.stopAt = stopAt === 'scenario' ? (view.model.steps ?? 200) : Number.isInteger(stopAt) && stopAt > 0 ? stopAt : null;
+    this.loop = Boolean(view.options.loop);
     this.frame = this.frame.bind(this);
 
     this.playButton = h('button', { type: 'button', class: 'primary play', 'aria-keyshortcuts': 'Space', onclick: () => (this.playing ? this.pause() : this.play()) });
@@ -87,14 +93,29 @@ export class Transport {
     const { backend } = view;
     this.raf = 0;
     const start = performance.now();
+    if (this.playing && this.stopAt !== null && this.currentStep >= this.stopAt && !this.pending) {
+      if (this.loop) {
+        view.pg.reset();
+        this.currentStep = 0;
+        this.invalidate();
+      } else {
+        // Done: Play again trains on, past `stopAt` (the limit is autoplay's, not the reader's).
+        this.stopAt = null;
+        this.pause();
+        view.emit('dpo-finished', { step: this.currentStep });
+      }
+    }
+    // Off screen, a playing playground holds its training until it is seen again.
+    const training = this.playing && view.onScreen !== false;
     if (this.playing) this.stats.playFrames += 1;
-    if (this.playing && !backend.asyncStep) {
+    if (training && !backend.asyncStep) {
       // Keep a frame responsive on large scenarios: train at most what fits in ~12 ms, going by
-      // the measured cost of a step (the speed setting is the upper bound).
+      // the measured cost of a step (the speed setting is the upper bound), and not past `stopAt`.
       const affordable = this.stepCost ? Math.max(1, Math.floor(12 / this.stepCost)) : 1;
-      const steps = Math.min(this.speed, affordable);
+      const steps = Math.min(this.speed, affordable, this.stepsLeft());
       const before = performance.now();
       view.pg.step(steps);
+      this.currentStep += steps;
       const cost = (performance.now() - before) / steps;
       this.stepCost = this.stepCost ? 0.8 * this.stepCost + 0.2 * cost : cost;
       backend.reconsider();
@@ -104,13 +125,15 @@ export class Transport {
     // Draw before launching the next GPU step: once it is in flight the engine is busy until it
     // lands, and launching first would starve drawing while playing.
     if (this.dirty && !this.pending) this.render(start);
-    if (this.playing && backend.asyncStep) {
+    if (training && backend.asyncStep) {
       // A GPU step still in flight: skip this frame's training rather than queue another.
       if (this.pending) this.stats.skippedFrames += 1;
       else {
-        this.pending = view.pg.stepAsync(this.speed).then(
+        const steps = Math.min(this.speed, this.stepsLeft());
+        this.pending = view.pg.stepAsync(steps).then(
           () => {
             this.pending = null;
+            this.currentStep += steps;
             view.pg.record();
             this.invalidate();
           },
@@ -121,7 +144,12 @@ export class Transport {
         );
       }
     }
-    if (this.playing || this.dirty) this.schedule();
+    if (training || this.dirty) this.schedule();
+  }
+
+  /** Steps before `stopAt` (at least 1, so that a frame always trains; none past it). */
+  stepsLeft() {
+    return this.stopAt === null ? Infinity : Math.max(1, this.stopAt - this.currentStep);
   }
 
   /** Updates the text views from a snapshot, then redraws stale visible canvases within a budget. */
@@ -132,7 +160,9 @@ export class Transport {
     view.editors.update(snapshot);
     view.knobs.update(snapshot);
     const step = snapshot.runs.reduce((max, run) => Math.max(max, run.step), 0);
+    this.currentStep = step;
     this.stepOutput.textContent = `step ${step}`;
+    view.stepped(step, snapshot);
     if (step > 0 && this.stats.firstTrainedFrame === null) {
       this.stats.firstTrainedFrame = performance.now();
       performance.mark('dpo-first-trained-frame');

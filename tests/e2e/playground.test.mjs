@@ -10,7 +10,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, inflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -100,10 +100,15 @@ for (const mode of MODES) {
       return page.evaluate(() => JSON.parse(document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()));
     }
 
-    /** The scenario text in the page's `#s=` hash ('' when there is none). */
+    /** The scenario text in the page's hash ('' when there is none): `#z1=` (raw DEFLATE,
+     * base64url; with `from=`, without the preset's title and description), `#s=` (the first
+     * links' form) or `#preset=ID` (given as `preset:ID`). */
     async function hashScenario(page) {
-      const hash = new URL(page.url()).hash;
-      return hash.startsWith('#s=') ? Buffer.from(hash.slice(3), 'base64url').toString('utf8') : '';
+      const params = new URLSearchParams(new URL(page.url()).hash.slice(1));
+      if (params.has('z1')) return inflateRawSync(Buffer.from(params.get('z1'), 'base64url')).toString('utf8');
+      if (params.has('s')) return Buffer.from(params.get('s'), 'base64url').toString('utf8');
+      if (params.has('preset')) return `preset:${params.get('preset')}`;
+      return '';
     }
 
     async function waitFor(condition, timeout = 5000) {
@@ -384,6 +389,42 @@ for (const mode of MODES) {
       await fresh.close();
     });
 
+    test('share links: short, and the same runs on a fresh page and in `dpo run`', { skip: mode.webgpu && 'the links are the same with WebGPU' }, async () => {
+      const probe = await open();
+      const ids = await probe.evaluate(() => [...document.querySelector('.preset-select').options].map((o) => o.value).filter(Boolean));
+      await probe.close();
+      assert.ok(ids.length >= 10, `${ids}`);
+      const lengths = [];
+      for (const id of ids) {
+        const page = await open(`#preset=${id}`);
+        assert.equal(new URL(page.url()).hash, `#preset=${id}`, `${id}: an unchanged preset's link names it`);
+        // One edit: the first run's β.
+        await playground(page).getByLabel('Run 1 β (beta)', { exact: true }).fill('0.7');
+        await waitFor(async () => new URL(page.url()).hash.includes('z1='));
+        const url = page.url();
+        const hash = new URL(url).hash;
+        lengths.push(`${id} ${hash.length}`);
+        assert.ok(hash.length <= 600, `${id}: the link's hash is ${hash.length} characters`);
+        assert.match(hash, new RegExp(`^#from=${id}&z1=`), `${id}: an edited preset's link leaves out its texts`);
+        const fresh = await open(hash);
+        assert.deepEqual(await scenarioOf(fresh), await scenarioOf(page), `${id}: the link reproduces the scenario`);
+        await stepTimes(fresh, 5);
+        // `dpo run` on the link trains the same runs to the same numbers.
+        const report = JSON.parse(execFileSync(DPO, ['run', url, '--steps', '5', '--json']));
+        const runs = await fresh.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.details().runs);
+        assert.equal(report.runs.length, runs.length, id);
+        report.runs.forEach((cli, r) => {
+          assert.equal(cli.name, runs[r].name, id);
+          for (const key of ['loss', 'accuracy', 'kl']) assert.ok(Math.abs(cli.metrics[key] - runs[r].metrics[key]) <= 1e-12 * (1 + Math.abs(cli.metrics[key])), `${id}, ${cli.name}: ${key} page ${runs[r].metrics[key]} vs dpo run ${cli.metrics[key]}`);
+        });
+        assertNoErrors(page);
+        assertNoErrors(fresh);
+        await page.close();
+        await fresh.close();
+      }
+      console.log(`share_link_chars ${lengths.join(', ')}`);
+    });
+
     test('a tampered hash shows a message and the default scenario', async () => {
       for (const [hash, expected] of [
         ['#s=%%%not-base64%%%', /could not be decoded/],
@@ -494,7 +535,7 @@ for (const mode of MODES) {
     });
 
     test('two instances on one page train independently', async () => {
-      const page = await open('www/embed-demo.html');
+      const page = await open('www/two-playgrounds.html');
       assert.equal(await page.locator('[data-dpo-playground]').count(), 2);
       assert.equal(await page.locator('span[data-backend]').count(), 2);
       assert.equal(await page.locator('[data-dpo-playground] [id]').count(), 0, 'no element IDs');

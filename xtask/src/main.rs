@@ -172,8 +172,10 @@ fn dist() -> Result<PathBuf, String> {
     let dist = root.join("dist");
     let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
-    std::fs::copy(root.join("index.html"), dist.join("index.html"))
-        .map_err(|e| format!("index.html: {e}"))?;
+    // The full page and the iframe route (embed.html); `www/` holds everything they load.
+    for page in ["index.html", "embed.html"] {
+        std::fs::copy(root.join(page), dist.join(page)).map_err(|e| format!("{page}: {e}"))?;
+    }
     copy_dir(&root.join("www"), &dist.join("www"))?;
     eprintln!("xtask: wrote {}", dist.display());
     Ok(dist)

@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use dpo_playground::scenario::budget::Limits;
 use std::path::PathBuf;
 
-const SCENARIO_HELP: &str = "A scenario file (at most 64 MiB), `-` for standard input, or \
-`preset:NAME` for a shipped preset (see `dpo presets`)";
+const SCENARIO_HELP: &str = "A scenario file (at most 64 MiB), `-` for standard input, \
+`preset:NAME` for a shipped preset (see `dpo presets`), or a share link copied from the page \
+(quoted: 'https://…/#from=…&z1=…')";
 
 const AFTER_HELP: &str = "\
 EXIT STATUS:

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod console;
 mod interrupt;
+mod link;
 mod output;
 
 use clap::{CommandFactory, Parser};
@@ -307,13 +308,31 @@ fn load(
     usage: impl FnOnce(&Scenario) -> Usage,
     limits: &Limits,
 ) -> Result<Scenario, Failure> {
-    if let Some(name) = source.strip_prefix("preset:") {
-        let preset = Preset::find(name).ok_or_else(|| no_preset(name))?;
+    let shown = escape_control(source);
+    let preset = if let Some(name) = source.strip_prefix("preset:") {
+        Some(Preset::find(name).ok_or_else(|| no_preset(name))?)
+    } else if link::is_link(source) {
+        match link::read(source) {
+            Ok(link::Linked::Preset(preset)) => Some(preset),
+            Ok(link::Linked::Text(text)) => {
+                return Scenario::from_json_within(&text, usage, limits)
+                    .map_err(|e| Failure(format!("{shown}: {e}"), 2))
+            }
+            Err(reason) => {
+                return Err(Failure(
+                    format!("{shown}: the link could not be read: {reason}"),
+                    2,
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(preset) = preset {
         let scenario = preset.scenario()?;
         Estimate::new(&scenario, &usage(&scenario)).check(limits)?;
         return Ok(scenario);
     }
-    let shown = escape_control(source);
     let too_large = || {
         Failure(
             format!(

@@ -1,0 +1,179 @@
+// End-to-end tests of <dpo-playground> in a hostile host page (www/embed-demo.html: an article
+// with its own CSS on bare elements, a 680 px column, two elements and one iframe), with and
+// without WebGPU. Run with the other browser tests: DPO_BASE_URL=... node --test tests/e2e/
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.DPO_BASE_URL;
+if (!BASE) throw new Error('set DPO_BASE_URL to the static server serving the playground');
+const CHROMIUM = process.env.DPO_CHROMIUM ?? '/usr/bin/chromium';
+const COMMON_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+const MODES = [
+  { name: 'without WebGPU', args: COMMON_ARGS },
+  { name: 'with WebGPU', args: [...COMMON_ARGS, ...WEBGPU_ARGS] },
+];
+
+async function waitFor(condition, timeout = 8000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${condition}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The step count an element shows ('' before it is up). */
+function stepOf(page, id) {
+  return page.evaluate((id) => Number(document.getElementById(id).shadowRoot.querySelector('.step-count')?.textContent.replace('step ', '') ?? NaN), id);
+}
+
+for (const mode of MODES) {
+  describe(`<dpo-playground> ${mode.name}`, () => {
+    let browser;
+    before(async () => {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: mode.args });
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    async function open(path, viewport = { width: 1280, height: 900 }) {
+      const page = await browser.newPage({ viewport });
+      page.setDefaultTimeout(10000);
+      page.errors = [];
+      page.on('pageerror', (error) => page.errors.push(error.stack ?? String(error)));
+      page.wasmFetches = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('.wasm') && request.frame() === page.mainFrame()) page.wasmFetches.push(request.url());
+      });
+      await page.goto(new URL(path, BASE).href);
+      return page;
+    }
+
+    test('in a hostile article: isolated both ways, compact, autoplay to `steps`, locks, no address change', async () => {
+      // The article without the playgrounds, for its computed styles.
+      const bare = await open('www/embed-demo.html');
+      const articleStyles = (page) =>
+        page.evaluate(() => {
+          const body = getComputedStyle(document.body);
+          const article = document.querySelector('article');
+          const paragraph = getComputedStyle(document.querySelector('article p'));
+          return { font: `${body.fontFamily} ${body.fontSize}`, background: body.backgroundColor, width: article.getBoundingClientRect().width, paragraph: `${paragraph.fontFamily} ${paragraph.textAlign}` };
+        });
+      await bare.evaluate(() => {
+        for (const element of document.querySelectorAll('dpo-playground, iframe')) element.remove();
+      });
+      const without = await articleStyles(bare);
+      await bare.close();
+
+      const page = await open('www/embed-demo.html');
+      const address = page.url();
+      const first = page.locator('#first');
+      await first.scrollIntoViewIfNeeded();
+      // Autoplay: the first starts once half of it is in view and stops at the preset's 200 steps.
+      await waitFor(async () => (await stepOf(page, 'first')) === 200, 20000);
+      await page.waitForTimeout(300);
+      assert.equal(await stepOf(page, 'first'), 200, 'autoplay stops at `steps`');
+      assert.deepEqual(await articleStyles(page), without, 'the article looks the same with the playgrounds');
+      const inside = await page.evaluate(() => {
+        const root = document.getElementById('first').shadowRoot;
+        const button = root.querySelector('button.play');
+        const table = root.querySelector('table');
+        const label = root.querySelector('label');
+        const host = document.getElementById('first');
+        const overflowing = [...root.querySelectorAll('*')].filter((e) => e.getBoundingClientRect().right > host.getBoundingClientRect().right + 1 && e.checkVisibility()).map((e) => e.className || e.tagName);
+        return {
+          transform: getComputedStyle(button).textTransform,
+          font: getComputedStyle(button).fontFamily,
+          tableBorder: getComputedStyle(table).borderTopWidth,
+          labelStyle: getComputedStyle(label).fontStyle,
+          height: host.getBoundingClientRect().height,
+          width: host.getBoundingClientRect().width,
+          overflowing,
+          claimsShown: root.querySelector('details.claims').checkVisibility(),
+        };
+      });
+      assert.equal(inside.transform, 'none', 'the article’s button rule does not reach in');
+      assert.doesNotMatch(inside.font, /Georgia/);
+      assert.equal(inside.tableBorder, '0px', 'the article’s table rule does not reach in');
+      assert.equal(inside.labelStyle, 'normal');
+      assert.ok(inside.width <= 700, `in the article's column (${inside.width} px)`);
+      assert.ok(inside.height <= 900, `a compact element is at most 900 px tall (${inside.height} px)`);
+      assert.deepEqual(inside.overflowing, [], 'nothing overflows the element');
+      assert.equal(inside.claimsShown, false, '`hide="claims"` hides the claims');
+
+      // The second: an inline scenario, the loss locked (with the reason), β and γ not.
+      const second = page.locator('#second');
+      await second.scrollIntoViewIfNeeded();
+      await waitFor(() => page.evaluate(() => Boolean(document.getElementById('second').playground)));
+      assert.equal(await second.locator('.knob-card').count(), 2);
+      const loss = second.getByLabel('Run 1 loss');
+      assert.equal(await loss.isDisabled(), true, '`lock="loss"` disables the loss');
+      assert.equal(await loss.getAttribute('title'), 'Locked by this page');
+      assert.equal(await second.getByLabel('Run 1 γ (gamma)', { exact: true }).isDisabled(), false);
+      assert.equal(await stepOf(page, 'second'), 0, 'without autoplay the second waits');
+
+      // The article's text drives it: its button sets γ = 0 in every run.
+      await page.locator('#gamma-zero').click();
+      await waitFor(async () => (await second.getByLabel('Run 1 γ (gamma)', { exact: true }).inputValue()) === '0');
+
+      // Playing, it trains while seen and holds while scrolled away.
+      await second.getByRole('button', { name: 'Play' }).click();
+      await waitFor(async () => (await stepOf(page, 'second')) > 20);
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.waitForTimeout(400);
+      const away = await stepOf(page, 'second');
+      await page.waitForTimeout(600);
+      assert.equal(await stepOf(page, 'second'), away, 'an element out of view stops stepping');
+      await second.scrollIntoViewIfNeeded();
+      await waitFor(async () => (await stepOf(page, 'second')) > away);
+      await second.getByRole('button', { name: 'Pause' }).click();
+      assert.equal(await stepOf(page, 'first'), 200, 'the first did not move');
+
+      // The frame: the iframe route fills it, and it grows to its content's height.
+      const frame = page.locator('#frame');
+      await frame.scrollIntoViewIfNeeded();
+      await waitFor(async () => (await frame.evaluate((f) => f.getBoundingClientRect().height)) !== 600);
+      const framed = page.frameLocator('#frame');
+      await framed.locator('dpo-playground .step-count').waitFor();
+      const frameHeight = await frame.evaluate((f) => f.getBoundingClientRect().height);
+      assert.ok(frameHeight > 400 && frameHeight < 1200, `the frame sized itself (${frameHeight} px)`);
+
+      assert.equal(page.url(), address, 'no element writes the address');
+      assert.equal(page.wasmFetches.length, 1, `the engine is fetched once for the page: ${page.wasmFetches}`);
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    });
+
+    test('bad attributes say what is wrong, inside the element and as an event', async () => {
+      const page = await open('www/embed-demo.html');
+      const messages = await page.evaluate(async () => {
+        const cases = [
+          ['preset', 'gama-zero'],
+          ['src', 'no/such/scenario.json'],
+          ['layout', 'tiny'],
+          ['hide', 'curves, charts'],
+        ];
+        const results = [];
+        for (const [name, value] of cases) {
+          const element = document.createElement('dpo-playground');
+          element.setAttribute(name, value);
+          const event = new Promise((resolve) => element.addEventListener('dpo-error', (e) => resolve(e.detail.message), { once: true }));
+          document.querySelector('article').prepend(element);
+          const message = await event;
+          results.push([message, element.shadowRoot.querySelector('.dpo-error')?.textContent ?? '']);
+        }
+        return results;
+      });
+      const expected = [/unknown preset “gama-zero”.*gamma-zero/, /src="no\/such\/scenario.json" could not be fetched \(HTTP 404\)/, /layout="tiny" is not one of full, compact/, /hide: unknown name “charts”/];
+      messages.forEach(([event, shown], i) => {
+        assert.match(event, expected[i]);
+        assert.match(shown, expected[i], 'the element shows it too');
+      });
+      await page.close();
+    });
+  });
+}
