@@ -22,6 +22,7 @@ import { Figures } from './figures.js';
 import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
 import { ErrorDisplay, errorParts } from './errors.js';
+import { ShareDialog } from './share.js';
 
 /** The parts of a playground an embedding page can show or hide by name (the `show` and `hide`
  * options); a hidden part is not in the page at all for assistive technology. */
@@ -256,10 +257,12 @@ class PlaygroundView {
     this.aboutMore = h('button', { type: 'button', class: 'small link', 'aria-expanded': 'false', onclick: () => this.toggleAbout() }, 'Read more');
     this.status = h('p', { class: 'dpo-status', role: 'status', 'aria-live': 'polite' });
     this.backend = new Backend(this);
+    this.share = new ShareDialog(this);
     const meta = h(
       'div',
       { class: 'dpo-meta' },
       this.backend.element,
+      this.share.button,
       h('label', { class: 'check help-toggle' }, this.helpToggle(), 'Show all help'),
       h('span', { class: 'keys help' }, 'Keys: Space play/pause, . step, r reset'),
     );
