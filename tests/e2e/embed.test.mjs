@@ -148,6 +148,39 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('the Share / embed dialog writes snippets that reproduce the scenario', async () => {
+      const full = await open('');
+      await full.waitForFunction(() => document.querySelector('[data-dpo-playground]')?.dpoPlayground);
+      await full.getByLabel('Run 1 β (beta)', { exact: true }).fill('0.7');
+      await full.getByRole('button', { name: 'Share / embed' }).click();
+      const dialog = full.getByRole('dialog', { name: 'Share or embed this scenario' });
+      await dialog.getByLabel('Autoplay when seen').check();
+      await dialog.locator('fieldset', { hasText: 'Lock' }).getByLabel('loss').check();
+      await waitFor(async () => (await dialog.getByLabel('Element snippet').inputValue()).includes('autoplay'));
+      const link = await dialog.getByLabel('Link').inputValue();
+      const snippet = await dialog.getByLabel('Element snippet').inputValue();
+      const frame = await dialog.getByLabel('Iframe snippet').inputValue();
+      assert.match(link, /#from=default&z1=/);
+      assert.match(snippet, /<dpo-playground layout="compact" lock="loss" autoplay>/);
+      assert.match(snippet, /<script type="application\/json">/);
+      assert.match(frame, /embed\.html\?layout=compact&amp;lock=loss&amp;autoplay#from=default&amp;z1=/);
+      await full.close();
+
+      // The element snippet, put into another page, shows the edited runs with the lock.
+      const page = await open('www/embed-demo.html');
+      await page.evaluate((snippet) => {
+        const fragment = document.createRange().createContextualFragment(snippet.replace(/<script type="module"[^>]*><\/script>/, ''));
+        fragment.querySelector('dpo-playground').id = 'pasted';
+        document.querySelector('article').prepend(fragment);
+      }, snippet);
+      const pasted = page.locator('#pasted');
+      await pasted.getByLabel('Run 1 β (beta)', { exact: true }).waitFor();
+      assert.equal(await pasted.getByLabel('Run 1 β (beta)', { exact: true }).inputValue(), '0.7');
+      assert.equal(await pasted.getByLabel('Run 1 loss').isDisabled(), true);
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    });
+
     test('bad attributes say what is wrong, inside the element and as an event', async () => {
       const page = await open('www/embed-demo.html');
       const messages = await page.evaluate(async () => {
