@@ -23,6 +23,7 @@ import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
 import { ErrorDisplay, errorParts } from './errors.js';
 import { ShareDialog } from './share.js';
+import { Exercise } from './exercise.js';
 
 /** The parts of a playground an embedding page can show or hide by name (the `show` and `hide`
  * options); a hidden part is not in the page at all for assistive technology. */
@@ -117,6 +118,9 @@ class PlaygroundView {
   /** Whether the part `name` shows: in `show` when it is given, else not hidden by `hide` or by the
    * compact layout (the editors show there once "Edit the data and runs" opens them). */
   panelShown(name) {
+    // An exercise keeps the measured parts out until its reveal, and may hide more throughout.
+    if (this.exercise?.holds(name)) return false;
+    if ((this.model.exercise?.hide ?? []).includes(name)) return false;
     const { show, hide = [], layout } = this.options;
     if (show) return show.includes(name);
     if (hide.includes(name)) return false;
@@ -125,7 +129,20 @@ class PlaygroundView {
   }
 
   applyPanels() {
+    this.placeholders ??= new Map();
     for (const [name, element] of Object.entries(this.panels)) {
+      // What an exercise holds back is not in the page at all until the reveal (not merely
+      // hidden: a student's tools would still read it); a comment keeps its place.
+      const held = Boolean(this.exercise?.holds(name));
+      const placeholder = this.placeholders.get(name);
+      if (held && !placeholder) {
+        const mark = document.createComment(`${name}: after the exercise's reveal`);
+        element.replaceWith(mark);
+        this.placeholders.set(name, mark);
+      } else if (!held && placeholder) {
+        placeholder.replaceWith(element);
+        this.placeholders.delete(name);
+      }
       // The truth chart also waits for a ground-truth reward (figures.js).
       if (name === 'truth') element.hidden ||= !this.panelShown(name);
       else element.hidden = !this.panelShown(name);
@@ -138,7 +155,7 @@ class PlaygroundView {
 
   /** Whether the control for field `path` is locked by the `lock` option. */
   locked(path) {
-    const lock = this.options.lock ?? [];
+    const lock = [...(this.options.lock ?? []), ...(this.model.exercise?.lock ?? [])];
     if (!lock.length || !path) return false;
     if (lock.includes('data') && DATA_PATHS.test(path)) return true;
     // A whole scenario in (the JSON editor, a file) would change locked fields too.
@@ -150,9 +167,9 @@ class PlaygroundView {
 
   /** Disables every locked control, now and whenever a part is rebuilt, with the reason. */
   watchLocks() {
-    const lock = this.options.lock ?? [];
-    if (!lock.length) return;
     const apply = () => {
+      const lock = [...(this.options.lock ?? []), ...(this.model.exercise?.lock ?? [])];
+      if (!lock.length) return;
       for (const control of this.root.querySelectorAll('[data-path], [data-lock-path]')) {
         if (!control.matches('input, select, textarea, button') || control.disabled) continue;
         if (this.locked(control.dataset.lockPath ?? control.dataset.path)) {
@@ -258,6 +275,7 @@ class PlaygroundView {
     this.status = h('p', { class: 'dpo-status', role: 'status', 'aria-live': 'polite' });
     this.backend = new Backend(this);
     this.share = new ShareDialog(this);
+    this.exercise = new Exercise(this);
     const meta = h(
       'div',
       { class: 'dpo-meta' },
@@ -327,6 +345,7 @@ class PlaygroundView {
       intro,
       meta,
       this.status,
+      this.exercise.element,
       h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-stage' }, primary, secondary), h('div', { class: 'dpo-aside' }, knobs, side)),
     );
   }
@@ -349,6 +368,7 @@ class PlaygroundView {
   rebuildStructures() {
     this.figures.rebuild(this.model);
     this.tables.rebuild(this.model);
+    this.exercise?.render();
     if (this.panels) this.applyPanels();
     this.transport.invalidate();
   }

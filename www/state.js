@@ -48,6 +48,7 @@ export function modelFromCanonical(text) {
     generate: raw.generate ?? null,
     steps: raw.steps ?? 200,
     runs: raw.runs.map(runFromCanonical),
+    exercise: raw.exercise ?? null,
   };
 }
 
@@ -90,6 +91,7 @@ export function scenarioObject(model) {
   if (model.generate) scenario.generate = model.generate;
   scenario.steps = model.steps;
   scenario.runs = runsObject(model);
+  if (model.exercise) scenario.exercise = model.exercise;
   return scenario;
 }
 
