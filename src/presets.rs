@@ -1,7 +1,8 @@
 //! The scenarios the playground ships: the default comparison, the six claims of SPEC section 10,
 //! the argument's central case and implicit against explicit regularisation, each with a title
-//! and an explanation that `tests/claims.rs` checks sentence by sentence against the data. The
-//! files live in `presets/` so that the command line can run them by path too.
+//! and an explanation that `tests/claims.rs` checks sentence by sentence against the data, and
+//! three classroom exercises (`exercise-*`, checked by `tests/exercises.rs`). The files live in
+//! `presets/` so that the command line can run them by path too.
 
 use crate::engine::InputError;
 use crate::scenario::Scenario;
@@ -27,8 +28,10 @@ macro_rules! preset {
 
 /// Every preset: the default first, then the claims in SPEC order, then the argument's central
 /// case (started at the reference with gamma much larger than beta), implicit against explicit
-/// regularisation, and un-learning through shared outputs.
-pub const PRESETS: [Preset; 10] = [
+/// regularisation, and un-learning through shared outputs; last the classroom exercises (each
+/// with an `exercise` block whose answer `tests/exercises.rs` holds to what the engine measures):
+/// gamma much larger than beta, gamma = 0, and initialised at the reference.
+pub const PRESETS: [Preset; 13] = [
     preset!("default"),
     preset!("reference-wrong-large-gamma"),
     preset!("gamma-zero"),
@@ -39,6 +42,9 @@ pub const PRESETS: [Preset; 10] = [
     preset!("central-case"),
     preset!("implicit-vs-explicit"),
     preset!("unlearning"),
+    preset!("exercise-large-gamma"),
+    preset!("exercise-gamma-zero"),
+    preset!("exercise-reference-init"),
 ];
 
 impl Preset {

@@ -7,6 +7,7 @@
 pub mod claims;
 pub mod config;
 pub mod error;
+pub mod exercise;
 pub mod history;
 pub mod loss;
 pub mod metrics;
@@ -21,6 +22,10 @@ pub mod runset;
 pub use claims::{check_claims, ClaimCheck, Verdict};
 pub use config::{Init, Optimizer, Regularizer, RunConfig};
 pub use error::{escape_control, InputError};
+pub use exercise::{
+    check_answers, mark, measured_cells, Cells, Compare, CompareMetric, Exercise, Marking,
+    Mismatch, PredictRun, StudentPrediction, LEARNS_SHARE,
+};
 pub use history::History;
 pub use loss::LossKind;
 pub use metrics::{LearningCell, LearningTable, Metrics, RANKING_MAX_OUTPUTS, SCALAR_METRICS};

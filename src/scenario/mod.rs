@@ -5,6 +5,11 @@
 pub mod budget;
 mod reader;
 
+use crate::engine::error::join_path;
+use crate::engine::exercise::{
+    quoted_list, Cells, Compare, CompareMetric, Exercise, PredictRun, StudentPrediction, CELLS,
+    COMPARE_METRICS, LOCKABLE, PANELS,
+};
 use crate::engine::options::{
     expected_names, named, Kind, INITS, LOSSES, OPTIMIZERS, REGULARIZERS,
 };
@@ -57,6 +62,8 @@ pub struct Scenario {
     pub steps: u64,
     /// The runs.
     pub runs: Vec<RunConfig>,
+    /// A classroom exercise about the runs: a question, the answer, what the page hides and locks.
+    pub exercise: Option<Exercise>,
 }
 
 /// The three runs the playground compares by default: DPO (`gamma = beta`), the hinge, and
@@ -222,6 +229,10 @@ impl Scenario {
             Some(value) => read_runs(value)?,
             None => default_runs(),
         };
+        let exercise = top
+            .get("exercise")
+            .map(|value| read_exercise(value, &runs))
+            .transpose()?;
         top.finish()?;
         let scenario = Scenario {
             title,
@@ -234,6 +245,7 @@ impl Scenario {
             generate,
             steps,
             runs,
+            exercise,
         };
         Ok(scenario)
     }
@@ -331,7 +343,60 @@ impl Scenario {
             "runs".into(),
             Value::Array(self.runs.iter().map(run_to_value).collect()),
         );
+        if let Some(exercise) = &self.exercise {
+            top.insert("exercise".into(), exercise_to_value(exercise));
+        }
         Value::Object(top)
+    }
+
+    /// A student's prediction for this scenario's exercise, from the page:
+    /// `{"runs": [{"run": 0, "learns": ["rr"]}], "higher": 1}`. Runs are named by index or name,
+    /// as in the exercise, and must be among its predicted runs; a predicted run left out ticks no
+    /// cell; `higher` (the run chosen for the comparison) is optional, and only for an exercise
+    /// with a `compare`. Errors name the field (`runs[0].learns[1]`), or `exercise` when the
+    /// scenario has none.
+    pub fn prediction_from_json(&self, text: &str) -> Result<StudentPrediction, InputError> {
+        let Some(exercise) = &self.exercise else {
+            return Err(InputError::new("exercise", "this scenario has no exercise"));
+        };
+        let value = reader::parse(text)?;
+        let mut top = object("", &value)?;
+        let names = RunNames::new(&self.runs);
+        let asked = predicted_runs(&exercise.predict, self.runs.len());
+        let mut runs: Vec<PredictRun> = Vec::new();
+        // Where each run is listed, so that a run listed twice is found in one pass.
+        let mut listed: Vec<Option<usize>> = vec![None; self.runs.len()];
+        if let Some(items) = top.get("runs") {
+            for (i, item) in array("runs", items)?.iter().enumerate() {
+                let path = format!("runs[{i}]");
+                let predict = read_predict_run(&path, item, &names)?;
+                check_predicted(&join_path(&path, "run"), predict.run, &asked, &names)?;
+                if let Some(first) = listed[predict.run] {
+                    return Err(InputError::new(
+                        join_path(&path, "run"),
+                        format!(
+                            "{} is already listed at runs[{first}]",
+                            names.describe(predict.run)
+                        ),
+                    ));
+                }
+                listed[predict.run] = Some(i);
+                runs.push(predict);
+            }
+        }
+        let higher = match top.get("higher") {
+            None => None,
+            Some(value) => {
+                if exercise.compare.is_none() {
+                    return Err(InputError::new("higher", "the exercise has no comparison"));
+                }
+                let run = names.resolve("higher", value)?;
+                check_predicted("higher", run, &asked, &names)?;
+                Some(run)
+            }
+        };
+        top.finish()?;
+        Ok(StudentPrediction { runs, higher })
     }
 
     /// The canonical form as pretty-printed JSON text.
@@ -794,4 +859,262 @@ fn read_regularizer(path: &str, value: &Value) -> Result<Regularizer, InputError
     };
     reader.finish()?;
     Ok(regularizer)
+}
+
+/// The runs by name, built once per exercise: a name given to several runs is ambiguous (run names
+/// need not be unique), and such a run is named by its index instead.
+struct RunNames<'a> {
+    runs: &'a [RunConfig],
+    by_name: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> RunNames<'a> {
+    fn new(runs: &'a [RunConfig]) -> RunNames<'a> {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, run) in runs.iter().enumerate() {
+            by_name.entry(run.name.as_str()).or_default().push(i);
+        }
+        RunNames { runs, by_name }
+    }
+
+    /// `run 2 ("DPO")`, as messages name a run.
+    fn describe(&self, run: usize) -> String {
+        match self.runs.get(run) {
+            Some(config) => format!("run {run} ({:?})", config.name),
+            None => format!("run {run}"),
+        }
+    }
+
+    /// A run named by its name (a string) or its index (an integer).
+    fn resolve(&self, path: &str, value: &Value) -> Result<usize, InputError> {
+        let count = self.runs.len();
+        match value {
+            Value::String(name) => match self.by_name.get(name.as_str()).map(Vec::as_slice) {
+                Some([run]) => Ok(*run),
+                Some([first, second, ..]) => Err(InputError::new(
+                    path,
+                    format!(
+                        "runs {first} and {second} are both named {name:?}: name the run by its index"
+                    ),
+                )),
+                _ => Err(InputError::new(path, format!("no run named {name:?}"))),
+            },
+            Value::Number(_) => {
+                let index = integer(path, value)?;
+                if index < count as u64 {
+                    Ok(index as usize)
+                } else {
+                    Err(InputError::new(
+                        path,
+                        format!("no run {index} (there are {count})"),
+                    ))
+                }
+            }
+            other => Err(expected(path, "a run name or index", other)),
+        }
+    }
+}
+
+/// Per run (of `count`), whether `predict` asks about it.
+fn predicted_runs(predict: &[PredictRun], count: usize) -> Vec<bool> {
+    let mut asked = vec![false; count];
+    for p in predict {
+        if let Some(slot) = asked.get_mut(p.run) {
+            *slot = true;
+        }
+    }
+    asked
+}
+
+/// `Err` at `path` unless `run` is one of the exercise's predicted runs (`asked`, from
+/// [`predicted_runs`]).
+fn check_predicted(
+    path: &str,
+    run: usize,
+    asked: &[bool],
+    names: &RunNames,
+) -> Result<(), InputError> {
+    if asked.get(run).copied().unwrap_or(false) {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            path,
+            format!("{} is not among the predicted runs", names.describe(run)),
+        ))
+    }
+}
+
+/// A set of learning-table cells by name ([`CELLS`]), each at most once.
+fn read_cells(path: &str, value: &Value) -> Result<Cells, InputError> {
+    let mut cells = Cells::default();
+    let mut at = [0usize; 4];
+    for (i, item) in array(path, value)?.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let name = string(&item_path, item)?;
+        let Some(cell) = Cells::index_of(name) else {
+            return Err(InputError::new(
+                item_path,
+                format!("unknown cell {name:?} (expected {})", quoted_list(&CELLS)),
+            ));
+        };
+        if cells.0[cell] {
+            return Err(InputError::new(
+                item_path,
+                format!("cell {name:?} is already listed at {path}[{}]", at[cell]),
+            ));
+        }
+        cells.0[cell] = true;
+        at[cell] = i;
+    }
+    Ok(cells)
+}
+
+/// `{"run": run name or index, "learns": [cells]}`.
+fn read_predict_run(path: &str, value: &Value, names: &RunNames) -> Result<PredictRun, InputError> {
+    let mut item = object(path, value)?;
+    let run = names.resolve(&item.path_of("run"), item.require("run")?)?;
+    let learns = read_cells(&item.path_of("learns"), item.require("learns")?)?;
+    item.finish()?;
+    Ok(PredictRun { run, learns })
+}
+
+/// A list of names from `known` (`what`: "panel", ...), each at most once; a name not known gets
+/// a "did you mean" hint when it is close to one, else the list.
+fn read_names(
+    path: &str,
+    value: &Value,
+    known: &[&'static str],
+    what: &str,
+) -> Result<Vec<String>, InputError> {
+    let mut names: Vec<String> = Vec::new();
+    for (i, item) in array(path, value)?.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let name = string(&item_path, item)?;
+        if !known.contains(&name) {
+            let hint = match reader::closest(name, known) {
+                Some(close) => format!("did you mean {close:?}?"),
+                None => format!("expected {}", quoted_list(known)),
+            };
+            return Err(InputError::new(
+                item_path,
+                format!("unknown {what} {name:?} ({hint})"),
+            ));
+        }
+        if let Some(first) = names.iter().position(|n| n == name) {
+            return Err(InputError::new(
+                item_path,
+                format!("{what} {name:?} is already listed at {path}[{first}]"),
+            ));
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+/// The `exercise` block: a question, the runs to predict with the answer, an optional
+/// comparison and explanation, and what the page hides and locks.
+fn read_exercise(value: &Value, runs: &[RunConfig]) -> Result<Exercise, InputError> {
+    let mut block = object("exercise", value)?;
+    let question = string(&block.path_of("question"), block.require("question")?)?;
+    if question.trim().is_empty() {
+        return Err(InputError::new(
+            "exercise.question",
+            "must not be empty: say what the student predicts",
+        ));
+    }
+    let names = RunNames::new(runs);
+    let items = array("exercise.predict", block.require("predict")?)?;
+    if items.is_empty() {
+        return Err(InputError::new(
+            "exercise.predict",
+            "needs at least one run to predict",
+        ));
+    }
+    let mut predict: Vec<PredictRun> = Vec::with_capacity(items.len().min(runs.len()));
+    // Where each run is listed, so that a run listed twice is found in one pass.
+    let mut listed: Vec<Option<usize>> = vec![None; runs.len()];
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("exercise.predict[{i}]");
+        let entry = read_predict_run(&path, item, &names)?;
+        if let Some(first) = listed[entry.run] {
+            return Err(InputError::new(
+                join_path(&path, "run"),
+                format!(
+                    "{} is already listed at exercise.predict[{first}]",
+                    names.describe(entry.run)
+                ),
+            ));
+        }
+        listed[entry.run] = Some(i);
+        predict.push(entry);
+    }
+    let compare = match block.get("compare") {
+        None => None,
+        Some(value) => {
+            let mut compare = object("exercise.compare", value)?;
+            let metric_name = string(&compare.path_of("metric"), compare.require("metric")?)?;
+            let metric = CompareMetric::named(metric_name).ok_or_else(|| {
+                InputError::new(
+                    "exercise.compare.metric",
+                    format!(
+                        "unknown metric {metric_name:?} (expected {})",
+                        quoted_list(&COMPARE_METRICS)
+                    ),
+                )
+            })?;
+            let higher = names.resolve(&compare.path_of("higher"), compare.require("higher")?)?;
+            compare.finish()?;
+            if predict.len() < 2 {
+                return Err(InputError::new(
+                    "exercise.compare",
+                    "needs at least two predicted runs to compare",
+                ));
+            }
+            let asked = predicted_runs(&predict, runs.len());
+            check_predicted("exercise.compare.higher", higher, &asked, &names)?;
+            Some(Compare { metric, higher })
+        }
+    };
+    let explanation = block.string("explanation")?.map(str::to_string);
+    let hide = match block.get("hide") {
+        Some(value) => read_names("exercise.hide", value, &PANELS, "panel")?,
+        None => Vec::new(),
+    };
+    let lock = match block.get("lock") {
+        Some(value) => read_names("exercise.lock", value, &LOCKABLE, "lock")?,
+        None => Vec::new(),
+    };
+    block.finish()?;
+    Ok(Exercise {
+        question: question.to_string(),
+        predict,
+        compare,
+        explanation,
+        hide,
+        lock,
+    })
+}
+
+/// An exercise in the scenario format: runs by index, cells in table order, every list explicit.
+pub fn exercise_to_value(exercise: &Exercise) -> Value {
+    let mut block = Map::new();
+    block.insert("question".into(), json!(exercise.question));
+    let predict: Vec<Value> = exercise
+        .predict
+        .iter()
+        .map(|p| json!({"run": p.run, "learns": p.learns.names()}))
+        .collect();
+    block.insert("predict".into(), Value::Array(predict));
+    if let Some(compare) = exercise.compare {
+        block.insert(
+            "compare".into(),
+            json!({"metric": compare.metric.name(), "higher": compare.higher}),
+        );
+    }
+    if let Some(explanation) = &exercise.explanation {
+        block.insert("explanation".into(), json!(explanation));
+    }
+    block.insert("hide".into(), json!(exercise.hide));
+    block.insert("lock".into(), json!(exercise.lock));
+    Value::Object(block)
 }

@@ -163,6 +163,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
+/// The name of `known` closest to `word` when it is within two edits (a likely typo), for "did
+/// you mean" hints on names that are values rather than fields (an exercise's panels and locks).
+pub fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|&name| (edit_distance(word, name), name))
+        .min()
+        .filter(|&(distance, _)| distance <= 2)
+        .map(|(_, name)| name)
+}
+
 impl<'a> ObjectReader<'a> {
     /// The path of field `name` of this object.
     pub fn path_of(&self, name: &str) -> String {
@@ -437,5 +448,14 @@ mod tests {
         );
         let error = parse(r#"{"a": [{"b": 1}, {"b": 1, "c": {"d": 0, "d": 1}}]}"#).unwrap_err();
         assert_eq!(error.to_string(), "a[1].c.d: duplicate field");
+    }
+
+    #[test]
+    fn closest_names_a_likely_typo_only() {
+        let known = ["curves", "claims", "tables"];
+        assert_eq!(closest("curve", &known), Some("curves"));
+        assert_eq!(closest("tabels", &known), Some("tables"));
+        assert_eq!(closest("margins", &known), None);
+        assert_eq!(closest("x", &[]), None);
     }
 }

@@ -376,6 +376,38 @@ impl Playground {
         self.scenario.to_json_pretty()
     }
 
+    /// Marks a student's prediction for the scenario's exercise against the runs as they are now
+    /// (`engine::exercise::mark`): `prediction_json` is `{"runs": [{"run": 0, "learns": ["rr"]}],
+    /// "higher": 1}` (runs by index or name; a predicted run left out ticked no cell; `higher`
+    /// only for an exercise with a `compare`). Returns `{available, reason?, runs: [{run, name,
+    /// step, right, cells: [{cell, meaning, predicted, measured, answer, share, right}]},
+    /// compare?: {metric, values: [{run, name, value}], measured, chosen, answer, right}, score,
+    /// total, explanation?}`; `available: false` with a `reason` (and nothing marked) when a
+    /// predicted run has not trained or was trained on WebGPU, which does not track the table
+    /// summed over training. Throws an `InputError` (see [`js_error`]) for a bad prediction or a
+    /// scenario without an exercise.
+    #[wasm_bindgen(js_name = markExercise)]
+    pub fn mark_exercise(&mut self, prediction_json: &str) -> Result<JsValue, JsValue> {
+        self.take_landed_runs();
+        let prediction = self
+            .scenario
+            .prediction_from_json(prediction_json)
+            .map_err(js_error)?;
+        let Some(exercise) = &self.scenario.exercise else {
+            return Err(js_error(InputError::new(
+                "exercise",
+                "this scenario has no exercise",
+            )));
+        };
+        let marking = crate::engine::exercise::mark(
+            exercise,
+            &self.scenario.runs,
+            self.current_metrics(),
+            &prediction,
+        );
+        Ok(to_js(&marking))
+    }
+
     /// Trains every run `steps` steps on the CPU (switching from WebGPU to the CPU if it trained).
     pub fn step(&mut self, steps: u32) {
         self.take_landed_runs();
