@@ -425,6 +425,31 @@ for (const mode of MODES) {
       console.log(`share_link_chars ${lengths.join(', ')}`);
     });
 
+    test('an exercise: nothing measured in the page before the reveal, then each cell marked', async () => {
+      const page = await open('#preset=exercise-large-gamma');
+      const root = playground(page);
+      const measuredParts = () => page.evaluate(() => ({
+        tables: document.querySelectorAll('.canvases-tables, table.learning, table.metrics, .canvases-curves').length,
+        transport: document.querySelectorAll('.transport').length,
+      }));
+      assert.deepEqual(await measuredParts(), { tables: 0, transport: 0 }, 'the measured tables, curves and the transport are not in the page');
+      assert.match(await root.locator('.exercise-question').textContent(), /γ = 20/);
+      // A prediction with one cell wrong: ticks "reference right, policy wrong" for γ = 20 too.
+      for (const label of ['hinge, γ = 20: reference right, policy right learns', 'hinge, γ = 20: reference right, policy wrong learns', 'hinge, γ = 0: reference wrong, policy wrong learns']) await root.getByLabel(label).check();
+      await root.getByLabel('hinge, γ = 0', { exact: true }).check();
+      await root.getByRole('button', { name: 'Run and reveal' }).click();
+      await waitFor(async () => /cells right/.test(await root.locator('.exercise-result').textContent()), 15000);
+      assert.match(await root.locator('.exercise-result').textContent(), /^7 of 8 cells right; the comparison right/);
+      const marks = await root.locator('.exercise-table td').evaluateAll((cells) => cells.map((c) => c.className));
+      assert.equal(marks.filter((c) => c === 'wrong').length, 1, 'the wrong cell is marked wrong');
+      assert.equal(marks.filter((c) => c === 'right').length, 7);
+      assert.ok((await measuredParts()).tables > 0, 'revealed');
+      assert.equal(await metric(page, 'step', { run: 0 }), '200', 'trained to the scenario’s steps');
+      assert.match(await root.locator('.exercise-explanation').textContent(), /reference/);
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('a tampered hash shows a message and the default scenario', async () => {
       for (const [hash, expected] of [
         ['#s=%%%not-base64%%%', /could not be decoded/],
