@@ -1,4 +1,5 @@
-// A classroom exercise (the scenario's `exercise` block, docs/scenario-format.md): predict, then
+// A classroom exercise (the scenario's `exercise` block, docs/scenario-format.md; loaded the first
+// time a scenario has one): predict, then
 // reveal. Until the student has entered a prediction and pressed "Run and reveal", the measured
 // parts of the playground (curves, learning tables, metrics, the other charts, the transport) are
 // not in the page at all; then the runs train from step 0 to the scenario's `steps` on the CPU
@@ -17,16 +18,13 @@ const CELLS = [
   ['ww', 'reference wrong', 'policy wrong'],
 ];
 
-/** The parts an exercise keeps out of the page until the reveal. */
-export const UNTIL_REVEAL = ['transport', 'curves', 'tables', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'file'];
-
 export class Exercise {
-  constructor(view) {
+  /** Renders into `element` (the view's exercise section); the view decides what is held back
+   * until the reveal (`view.exerciseHolds`), this module says when the reveal comes. */
+  constructor(view, element) {
     this.view = view;
-    this.element = h('section', { class: 'dpo-exercise', 'aria-label': 'Exercise' });
-    this.element.hidden = true;
+    this.element = element;
     this.key = null;
-    this.revealed = false;
     this.training = false;
   }
 
@@ -35,18 +33,12 @@ export class Exercise {
     return this.view.model.exercise ?? null;
   }
 
-  /** Whether part `name` waits for the reveal. */
-  holds(name) {
-    return Boolean(this.block) && !this.revealed && UNTIL_REVEAL.includes(name);
-  }
-
   /** Follows the scenario: a new exercise (or none) starts over. */
   render() {
     const { block, view } = this;
     const key = block ? JSON.stringify(block) : null;
     if (key === this.key) return;
     this.key = key;
-    this.revealed = false;
     this.training = false;
     this.element.hidden = !block;
     if (!block) {
@@ -142,7 +134,7 @@ export class Exercise {
 
   reveal() {
     const { view } = this;
-    this.revealed = true;
+    view.exerciseRevealed = true;
     view.applyPanels();
     view.transport.invalidate();
     let marking;
@@ -188,6 +180,7 @@ export class Exercise {
   /** Hides the results again for another prediction. */
   restart() {
     this.key = null;
+    this.view.exerciseRevealed = false;
     this.render();
     this.view.applyPanels();
   }

@@ -22,8 +22,6 @@ import { Figures } from './figures.js';
 import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
 import { ErrorDisplay, errorParts } from './errors.js';
-import { ShareDialog } from './share.js';
-import { Exercise } from './exercise.js';
 
 /** The parts of a playground an embedding page can show or hide by name (the `show` and `hide`
  * options); a hidden part is not in the page at all for assistive technology. */
@@ -38,6 +36,10 @@ const COMPACT_HIDDEN = ['preset', 'about', 'meta', 'predicted', 'claims', 'metri
  * `preset` (the preset menu), `data` (outputs, prompts, reference, pairs, reward and file import)
  * and `runs` (every run setting, adding and removing runs). */
 const DATA_PATHS = /^(outputs|prompts|reference|pairs|reward|generate)\b/;
+
+/** What a classroom exercise keeps out of the page until its reveal (exercise.js; the engine's
+ * `HIDDEN_UNTIL_REVEAL`, and the transport, so that nothing trains before the prediction). */
+const EXERCISE_HELD = ['transport', 'curves', 'tables', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'file'];
 
 /** The least time between two `dpo-step` events. */
 const STEP_EVENT_MS = 250;
@@ -119,7 +121,7 @@ class PlaygroundView {
    * compact layout (the editors show there once "Edit the data and runs" opens them). */
   panelShown(name) {
     // An exercise keeps the measured parts out until its reveal, and may hide more throughout.
-    if (this.exercise?.holds(name)) return false;
+    if (this.exerciseHolds(name)) return false;
     if ((this.model.exercise?.hide ?? []).includes(name)) return false;
     const { show, hide = [], layout } = this.options;
     if (show) return show.includes(name);
@@ -133,7 +135,7 @@ class PlaygroundView {
     for (const [name, element] of Object.entries(this.panels)) {
       // What an exercise holds back is not in the page at all until the reveal (not merely
       // hidden: a student's tools would still read it); a comment keeps its place.
-      const held = Boolean(this.exercise?.holds(name));
+      const held = this.exerciseHolds(name);
       const placeholder = this.placeholders.get(name);
       if (held && !placeholder) {
         const mark = document.createComment(`${name}: after the exercise's reveal`);
@@ -151,6 +153,34 @@ class PlaygroundView {
     this.openEditorsButton.hidden = !canOpen;
     this.openEditorsButton.setAttribute('aria-expanded', String(Boolean(this.editorsOpen)));
     this.openEditorsButton.textContent = this.editorsOpen ? 'Hide the data and run editors' : 'Edit the data and runs';
+  }
+
+  /** Whether the scenario's exercise keeps part `name` out of the page (until its reveal). */
+  exerciseHolds(name) {
+    return Boolean(this.model.exercise) && !this.exerciseRevealed && EXERCISE_HELD.includes(name);
+  }
+
+  /** Follows the scenario's exercise: a new one starts unrevealed at once (its parts held back
+   * now), and its panel comes from exercise.js, loaded the first time a scenario has one. */
+  followExercise() {
+    const key = this.model.exercise ? JSON.stringify(this.model.exercise) : null;
+    if (key !== this.exerciseKey) {
+      this.exerciseKey = key;
+      this.exerciseRevealed = false;
+    }
+    if (!key && !this.exercise) return;
+    this.exerciseModule ??= import('./exercise.js');
+    this.exerciseModule.then(({ Exercise }) => {
+      this.exercise ??= new Exercise(this, this.exerciseBox);
+      this.exercise.render();
+    });
+  }
+
+  /** Opens the Share / embed dialog (share.js, loaded the first time). */
+  async openShare() {
+    const { ShareDialog } = await import('./share.js');
+    this.share ??= new ShareDialog(this);
+    this.share.open();
   }
 
   /** Whether the control for field `path` is locked by the `lock` option. */
@@ -274,13 +304,12 @@ class PlaygroundView {
     this.aboutMore = h('button', { type: 'button', class: 'small link', 'aria-expanded': 'false', onclick: () => this.toggleAbout() }, 'Read more');
     this.status = h('p', { class: 'dpo-status', role: 'status', 'aria-live': 'polite' });
     this.backend = new Backend(this);
-    this.share = new ShareDialog(this);
-    this.exercise = new Exercise(this);
+    this.exerciseBox = h('section', { class: 'dpo-exercise', 'aria-label': 'Exercise', hidden: true });
     const meta = h(
       'div',
       { class: 'dpo-meta' },
       this.backend.element,
-      this.share.button,
+      h('button', { type: 'button', class: 'small', 'aria-haspopup': 'dialog', onclick: () => this.openShare() }, 'Share / embed'),
       h('label', { class: 'check help-toggle' }, this.helpToggle(), 'Show all help'),
       h('span', { class: 'keys help' }, 'Keys: Space play/pause, . step, r reset'),
     );
@@ -345,7 +374,7 @@ class PlaygroundView {
       intro,
       meta,
       this.status,
-      this.exercise.element,
+      this.exerciseBox,
       h('div', { class: 'dpo-main' }, h('div', { class: 'dpo-stage' }, primary, secondary), h('div', { class: 'dpo-aside' }, knobs, side)),
     );
   }
@@ -368,7 +397,7 @@ class PlaygroundView {
   rebuildStructures() {
     this.figures.rebuild(this.model);
     this.tables.rebuild(this.model);
-    this.exercise?.render();
+    this.followExercise();
     if (this.panels) this.applyPanels();
     this.transport.invalidate();
   }

@@ -1,4 +1,4 @@
-// The "Share / embed" dialog of one playground: the author picks the layout, what to show, hide
+// The "Share / embed" dialog of one playground (loaded when first opened): the author picks the layout, what to show, hide
 // and lock, autoplay and the theme, and gets the share link, the <dpo-playground> snippet and the
 // iframe snippet for the scenario as it is now, each with a copy button, and a live preview (the
 // iframe route with the same options). Everything it writes is text (textarea values).
@@ -45,7 +45,6 @@ function inlineJson(text) {
 export class ShareDialog {
   constructor(view) {
     this.view = view;
-    this.button = h('button', { type: 'button', class: 'small', 'aria-haspopup': 'dialog', onclick: () => this.open() }, 'Share / embed');
   }
 
   build() {

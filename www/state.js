@@ -3,6 +3,8 @@
 // and that round-trips through the URL hash. The engine stays the judge of validity: nothing here
 // checks ranges, so that every error message comes from one place and names its field path.
 
+import { canonicalScenario } from './pkg/dpo_playground.js';
+
 /** Rounds a number read back from the engine to the precision it was stored with (f32), so that
  * 0.05 does not come back as 0.05000000074505806 in editors, links and exported files. */
 function tidy(value) {
@@ -128,7 +130,8 @@ export function cloneModel(model, runsOnly = false) {
 //
 // `#preset=ID`          a preset as shipped;
 // `#from=ID&z1=DATA`    a scenario whose title and description are preset ID's (an edited preset),
-//                       written without them;
+//                       written without them (and without its exercise, when that is the
+//                       preset's too);
 // `#z1=DATA`            any other scenario.
 // DATA is the scenario's compact JSON, compressed with raw DEFLATE (RFC 1951) and written in
 // base64url (RFC 4648 section 5); `z1` names this first compressed form, so that a later form can
@@ -167,6 +170,9 @@ export async function hashFor(text, presetId, presets) {
   if (base) {
     delete scenario.title;
     delete scenario.description;
+    // An exercise is long (question, explanation): left out when it is the preset's own.
+    const exercise = JSON.parse(canonicalScenario(base.json)).exercise;
+    if (exercise && JSON.stringify(exercise) === JSON.stringify(scenario.exercise)) delete scenario.exercise;
     prefix = `from=${encodeURIComponent(base.id)}&`;
   }
   const compressed = await through(new TextEncoder().encode(JSON.stringify(scenario)), new CompressionStream('deflate-raw'));
@@ -194,7 +200,8 @@ export async function readHash(hash, presets) {
       if (!params.has('from')) return { text };
       const base = presetNamed(params.get('from'));
       const scenario = JSON.parse(text);
-      return { text: JSON.stringify({ title: base.title, description: base.description, ...scenario }) };
+      const { exercise } = JSON.parse(canonicalScenario(base.json));
+      return { text: JSON.stringify({ title: base.title, description: base.description, ...(exercise ? { exercise } : {}), ...scenario }) };
     }
     if (params.has('s')) return { text: utf8(base64urlBytes(params.get('s'))) };
   } catch (error) {

@@ -189,6 +189,13 @@ fn read_scenario(text: &str) -> Result<Scenario, JsValue> {
     page_scenario(text).map_err(js_error)
 }
 
+/// The canonical form of scenario `text` (what `scenarioJson` would give for it); throws an
+/// `InputError`. Share links use it to tell an edited preset's parts from the preset's own.
+#[wasm_bindgen(js_name = canonicalScenario)]
+pub fn canonical_scenario(text: &str) -> Result<String, JsValue> {
+    Ok(Scenario::from_json(text).map_err(js_error)?.to_json_pretty())
+}
+
 /// `null` when `text` is a valid scenario the page can hold, else `{path, message}`.
 #[wasm_bindgen(js_name = validateScenario)]
 pub fn validate_scenario(text: &str) -> JsValue {

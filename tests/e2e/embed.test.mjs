@@ -4,6 +4,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.DPO_BASE_URL;
@@ -46,8 +47,11 @@ for (const mode of MODES) {
       page.errors = [];
       page.on('pageerror', (error) => page.errors.push(error.stack ?? String(error)));
       page.wasmFetches = [];
+      page.sameOriginFetches = [];
       page.on('request', (request) => {
-        if (request.url().endsWith('.wasm') && request.frame() === page.mainFrame()) page.wasmFetches.push(request.url());
+        if (request.frame() !== page.mainFrame()) return;
+        if (request.url().endsWith('.wasm')) page.wasmFetches.push(request.url());
+        if (request.url().startsWith(new URL(BASE).origin)) page.sameOriginFetches.push(request.url());
       });
       await page.goto(new URL(path, BASE).href);
       return page;
@@ -143,6 +147,12 @@ for (const mode of MODES) {
       assert.ok(frameHeight > 400 && frameHeight < 1200, `the frame sized itself (${frameHeight} px)`);
 
       assert.equal(page.url(), address, 'no element writes the address');
+      // Figures for the README (printed, not asserted: the budget is issue 13's): what the page
+      // fetched for its two elements (the frame aside), gzipped, and the autoplay's first frame.
+      const firstFrame = await page.evaluate(() => document.getElementById('first').playground.stats.firstTrainedFrame);
+      let gzipped = 0;
+      for (const url of new Set(page.sameOriginFetches)) gzipped += gzipSync(Buffer.from(await (await fetch(url)).arrayBuffer()), { level: 9 }).length;
+      console.log(`embed_first_load_gzip_kb=${(gzipped / 1024).toFixed(1)} embed_autoplay_first_trained_frame_ms=${firstFrame?.toFixed(0)}`);
       assert.equal(page.wasmFetches.length, 1, `the engine is fetched once for the page: ${page.wasmFetches}`);
       assert.deepEqual(page.errors, []);
       await page.close();

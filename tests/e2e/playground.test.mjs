@@ -291,7 +291,9 @@ for (const mode of MODES) {
     test('every preset trains on the page as `dpo run` trains it', async () => {
       const page = await open();
       const select = playground(page).getByLabel('Preset');
-      const ids = (await select.locator('option').evaluateAll((options) => options.map((o) => o.value))).filter(Boolean);
+      // The exercises keep the metrics and the transport out of the page until their reveal: the
+      // exercise test trains one through its reveal and compares it with `dpo run`.
+      const ids = (await select.locator('option').evaluateAll((options) => options.map((o) => o.value))).filter((id) => id && !id.startsWith('exercise-'));
       assert.ok(ids.length >= 7, `presets offered: ${ids.join(', ')}`);
       for (const id of ids) {
         await select.selectOption(id);
@@ -398,8 +400,14 @@ for (const mode of MODES) {
       for (const id of ids) {
         const page = await open(`#preset=${id}`);
         assert.equal(new URL(page.url()).hash, `#preset=${id}`, `${id}: an unchanged preset's link names it`);
-        // One edit: the first run's β.
-        await playground(page).getByLabel('Run 1 β (beta)', { exact: true }).fill('0.7');
+        // One edit: the first run's β (through the handle: an exercise may lock the field).
+        await page.evaluate(async () => {
+          const handle = document.querySelector('[data-dpo-playground]').dpoPlayground;
+          const scenario = JSON.parse(handle.scenario());
+          scenario.runs[0].beta = 0.7;
+          const problem = await handle.load(JSON.stringify(scenario));
+          if (problem) throw new Error(problem);
+        });
         await waitFor(async () => new URL(page.url()).hash.includes('z1='));
         const url = page.url();
         const hash = new URL(url).hash;
@@ -408,7 +416,11 @@ for (const mode of MODES) {
         assert.match(hash, new RegExp(`^#from=${id}&z1=`), `${id}: an edited preset's link leaves out its texts`);
         const fresh = await open(hash);
         assert.deepEqual(await scenarioOf(fresh), await scenarioOf(page), `${id}: the link reproduces the scenario`);
-        await stepTimes(fresh, 5);
+        await fresh.evaluate(() => {
+          const engine = document.querySelector('[data-dpo-playground]').dpoPlayground.playground;
+          engine.step(5);
+          engine.record();
+        });
         // `dpo run` on the link trains the same runs to the same numbers.
         const report = JSON.parse(execFileSync(DPO, ['run', url, '--steps', '5', '--json']));
         const runs = await fresh.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.playground.details().runs);
@@ -446,6 +458,8 @@ for (const mode of MODES) {
       assert.ok((await measuredParts()).tables > 0, 'revealed');
       assert.equal(await metric(page, 'step', { run: 0 }), '200', 'trained to the scenario’s steps');
       assert.match(await root.locator('.exercise-explanation').textContent(), /reference/);
+      // The CPU trained it (exercises are marked against its summed table), as `dpo run` does.
+      await assertAgreesWithCli(page, 200, 'exercise-large-gamma', 1e-12);
       assertNoErrors(page);
       await page.close();
     });
@@ -950,7 +964,10 @@ for (const mode of MODES) {
       console.log(`${label}first_frame_ms=${firstFrame.toFixed(0)} ${label}fps=${fps.toFixed(1)} site_gzip_kb=${(gzipped / 1024).toFixed(1)}`);
       assert.ok(firstFrame < 5000, `first trained frame after ${firstFrame} ms`);
       assert.ok(fps > 20, `${fps} frames per second while training`);
-      assert.ok(gzipped <= 300 * 1024, `the site is ${gzipped} bytes gzipped`);
+      // A guard against growth by accident, not the target (issue 13's is 200 KB): it was 300 KB
+      // until the page gained exercises, the Share / embed dialog (both loaded only when used)
+      // and the embedding options, which brought the first load to about 315 KB.
+      assert.ok(gzipped <= 320 * 1024, `the site is ${gzipped} bytes gzipped`);
 
       await page.waitForTimeout(500); // charts off screen catch up once paused
       mkdirSync(ARTIFACTS, { recursive: true });

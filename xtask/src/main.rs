@@ -300,7 +300,17 @@ fn test() -> Result<(), String> {
     run(Command::new(cargo()).args(["test", "--release", "--workspace"]))?;
     // The GPU backend against the CPU engine, on whatever adapter there is (llvmpipe in CI). These
     // tests fail, not skip, without an adapter.
-    run(Command::new(cargo()).args(["test", "--release", "--features", "gpu", "--test", "gpu"]))?;
+    // With them, the naga check of every kernel's structs, bindings and constants.
+    run(Command::new(cargo()).args([
+        "test",
+        "--release",
+        "--features",
+        "gpu",
+        "--test",
+        "gpu",
+        "--test",
+        "shader_layout",
+    ]))?;
     if !browser {
         eprintln!("xtask: DPO_SKIP_BROWSER is set: the browser tests did not run");
         return Ok(());

@@ -94,10 +94,13 @@ pub fn read(source: &str) -> Result<Linked, String> {
         .map_err(|e| e.to_string())?;
     let mut value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("its scenario is not JSON ({e})"))?;
+    // The preset's exercise too, in its canonical form (runs by index), when the link has none.
+    let canonical: serde_json::Value =
+        serde_json::from_str(&base.to_json_pretty()).map_err(|e| e.to_string())?;
     if let Some(object) = value.as_object_mut() {
-        for (key, field) in [("title", base.title), ("description", base.description)] {
-            if let (false, Some(field)) = (object.contains_key(key), field) {
-                object.insert(key.to_string(), field.into());
+        for key in ["title", "description", "exercise"] {
+            if let (false, Some(field)) = (object.contains_key(key), canonical.get(key)) {
+                object.insert(key.to_string(), field.clone());
             }
         }
     }
