@@ -227,7 +227,12 @@ fn edits_keep_or_reset_state_as_documented() {
 fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
     type Edit = fn(&mut Vec<RunConfig>);
     // What changes, the edit, the runs kept, the runs restarted with their reasons.
-    type Row = (&'static str, Edit, &'static [usize], &'static [(usize, Restart)]);
+    type Row = (
+        &'static str,
+        Edit,
+        &'static [usize],
+        &'static [(usize, Restart)],
+    );
     let base = scenario_set(None, 0, Regularizer::None, Init::Reference);
     let first = base.runs()[0].config().clone();
     let two = vec![

@@ -193,7 +193,9 @@ fn read_scenario(text: &str) -> Result<Scenario, JsValue> {
 /// `InputError`. Share links use it to tell an edited preset's parts from the preset's own.
 #[wasm_bindgen(js_name = canonicalScenario)]
 pub fn canonical_scenario(text: &str) -> Result<String, JsValue> {
-    Ok(Scenario::from_json(text).map_err(js_error)?.to_json_pretty())
+    Ok(Scenario::from_json(text)
+        .map_err(js_error)?
+        .to_json_pretty())
 }
 
 /// `null` when `text` is a valid scenario the page can hold, else `{path, message}`.
