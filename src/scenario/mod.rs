@@ -363,27 +363,14 @@ impl Scenario {
         let mut top = object("", &value)?;
         let names = RunNames::new(&self.runs);
         let asked = predicted_runs(&exercise.predict, self.runs.len());
-        let mut runs: Vec<PredictRun> = Vec::new();
-        // Where each run is listed, so that a run listed twice is found in one pass.
-        let mut listed: Vec<Option<usize>> = vec![None; self.runs.len()];
-        if let Some(items) = top.get("runs") {
-            for (i, item) in array("runs", items)?.iter().enumerate() {
-                let path = format!("runs[{i}]");
-                let predict = read_predict_run(&path, item, &names)?;
-                check_predicted(&join_path(&path, "run"), predict.run, &asked, &names)?;
-                if let Some(first) = listed[predict.run] {
-                    return Err(InputError::new(
-                        join_path(&path, "run"),
-                        format!(
-                            "{} is already listed at runs[{first}]",
-                            names.describe(predict.run)
-                        ),
-                    ));
-                }
-                listed[predict.run] = Some(i);
-                runs.push(predict);
+        let runs = match top.get("runs") {
+            None => Vec::new(),
+            Some(items) => {
+                read_predict_list("runs", array("runs", items)?, &names, |path, run| {
+                    check_predicted(path, run, &asked, &names)
+                })?
             }
-        }
+        };
         let higher = match top.get("higher") {
             None => None,
             Some(value) => {
@@ -877,6 +864,11 @@ impl<'a> RunNames<'a> {
         RunNames { runs, by_name }
     }
 
+    /// How many runs there are.
+    fn len(&self) -> usize {
+        self.runs.len()
+    }
+
     /// `run 2 ("DPO")`, as messages name a run.
     fn describe(&self, run: usize) -> String {
         match self.runs.get(run) {
@@ -970,6 +962,36 @@ fn read_cells(path: &str, value: &Value) -> Result<Cells, InputError> {
 }
 
 /// `{"run": run name or index, "learns": [cells]}`.
+/// A list of predicted runs at `list` (`exercise.predict`, or a student's `runs`): each read by
+/// [`read_predict_run`] and passed to `check` (with its `run` field's path), none listed twice.
+fn read_predict_list(
+    list: &str,
+    items: &[Value],
+    names: &RunNames,
+    check: impl Fn(&str, usize) -> Result<(), InputError>,
+) -> Result<Vec<PredictRun>, InputError> {
+    let mut predict: Vec<PredictRun> = Vec::with_capacity(items.len().min(names.len()));
+    // Where each run is listed, so that a run listed twice is found in one pass.
+    let mut listed: Vec<Option<usize>> = vec![None; names.len()];
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("{list}[{i}]");
+        let entry = read_predict_run(&path, item, names)?;
+        check(&join_path(&path, "run"), entry.run)?;
+        if let Some(first) = listed[entry.run] {
+            return Err(InputError::new(
+                join_path(&path, "run"),
+                format!(
+                    "{} is already listed at {list}[{first}]",
+                    names.describe(entry.run)
+                ),
+            ));
+        }
+        listed[entry.run] = Some(i);
+        predict.push(entry);
+    }
+    Ok(predict)
+}
+
 fn read_predict_run(path: &str, value: &Value, names: &RunNames) -> Result<PredictRun, InputError> {
     let mut item = object(path, value)?;
     let run = names.resolve(&item.path_of("run"), item.require("run")?)?;
@@ -1030,24 +1052,7 @@ fn read_exercise(value: &Value, runs: &[RunConfig]) -> Result<Exercise, InputErr
             "needs at least one run to predict",
         ));
     }
-    let mut predict: Vec<PredictRun> = Vec::with_capacity(items.len().min(runs.len()));
-    // Where each run is listed, so that a run listed twice is found in one pass.
-    let mut listed: Vec<Option<usize>> = vec![None; runs.len()];
-    for (i, item) in items.iter().enumerate() {
-        let path = format!("exercise.predict[{i}]");
-        let entry = read_predict_run(&path, item, &names)?;
-        if let Some(first) = listed[entry.run] {
-            return Err(InputError::new(
-                join_path(&path, "run"),
-                format!(
-                    "{} is already listed at exercise.predict[{first}]",
-                    names.describe(entry.run)
-                ),
-            ));
-        }
-        listed[entry.run] = Some(i);
-        predict.push(entry);
-    }
+    let predict = read_predict_list("exercise.predict", items, &names, |_, _| Ok(()))?;
     let compare = match block.get("compare") {
         None => None,
         Some(value) => {
