@@ -603,6 +603,19 @@ impl<'a> Labels<'a> {
     }
 }
 
+/// An index (an integer below `count`) naming one of `count` things (`what`: output, prompt, run).
+fn index_below(path: &str, value: &Value, count: usize, what: &str) -> Result<usize, InputError> {
+    let index = integer(path, value)?;
+    if index < count as u64 {
+        Ok(index as usize)
+    } else {
+        Err(InputError::new(
+            path,
+            format!("no {what} {index} (there are {count})"),
+        ))
+    }
+}
+
 /// Resolves a prompt or output named by label (a string) or index (an integer).
 fn resolve(
     path: &str,
@@ -616,17 +629,7 @@ fn resolve(
             .get(label.as_str())
             .copied()
             .ok_or_else(|| InputError::new(path, format!("no {what} named {label:?}"))),
-        Value::Number(_) => {
-            let index = integer(path, value)?;
-            if index < count as u64 {
-                Ok(index as usize)
-            } else {
-                Err(InputError::new(
-                    path,
-                    format!("no {what} {index} (there are {count})"),
-                ))
-            }
-        }
+        Value::Number(_) => index_below(path, value, count, what),
         other => Err(expected(path, &format!("an {what} label or index"), other)),
     }
 }
@@ -891,17 +894,7 @@ impl<'a> RunNames<'a> {
                 )),
                 _ => Err(InputError::new(path, format!("no run named {name:?}"))),
             },
-            Value::Number(_) => {
-                let index = integer(path, value)?;
-                if index < count as u64 {
-                    Ok(index as usize)
-                } else {
-                    Err(InputError::new(
-                        path,
-                        format!("no run {index} (there are {count})"),
-                    ))
-                }
-            }
+            Value::Number(_) => index_below(path, value, count, "run"),
             other => Err(expected(path, "a run name or index", other)),
         }
     }
