@@ -19,8 +19,6 @@ const LOAD_MARGIN = '600px';
 const LAYOUTS = ['full', 'compact'];
 const THEMES = ['light', 'dark', 'auto'];
 const BACKENDS = ['auto', 'cpu', 'webgpu'];
-/** What `lock` may name besides `preset`, `data` and `runs`: a run's fields. */
-const RUN_FIELDS = ['name', 'loss', 'beta', 'gamma', 'margin', 'alpha', 'length_normalize', 'init', 'optimizer', 'batch_size', 'seed', 'regularizer'];
 
 /** A list attribute (`show`, `hide`, `lock`): names separated by spaces or commas. */
 function names(value) {
@@ -114,8 +112,9 @@ export class DpoPlayground extends HTMLElement {
     try {
       const options = this.#options();
       const scenario = await this.#scenarioText();
-      const { mountPlayground, PANELS } = await import('./playground.js');
-      const lockable = ['preset', 'data', 'runs', ...RUN_FIELDS];
+      const { mountPlayground, loadEmbeddingNames } = await import('./playground.js');
+      // The panel and lock names are the engine's (`engine::exercise`), so the engine comes first.
+      const { panels, lockable } = await loadEmbeddingNames();
       this.#container.dataset.theme = options.theme;
       this.#handle = await mountPlayground(this.#container, {
         preset: scenario === null ? (this.getAttribute('preset') ?? undefined) : undefined,
@@ -124,8 +123,8 @@ export class DpoPlayground extends HTMLElement {
         layout: options.layout,
         theme: options.theme,
         backend: options.backend,
-        show: this.hasAttribute('show') ? options.list('show', PANELS) : undefined,
-        hide: options.list('hide', PANELS),
+        show: this.hasAttribute('show') ? options.list('show', panels) : undefined,
+        hide: options.list('hide', panels),
         lock: options.list('lock', lockable),
         // Autoplay stops at the scenario's own `steps` unless the element names its own.
         stopAt: options.steps ?? (this.hasAttribute('autoplay') ? 'scenario' : null),

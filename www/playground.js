@@ -10,7 +10,7 @@
 // (knobs.js) and the editors (editors.js). The editors are rebuilt only when the scenario's shape
 // changes, never per frame.
 
-import { Playground, presets } from './pkg/dpo_playground.js';
+import { Playground, presets, embedNames } from './pkg/dpo_playground.js';
 import { h, select } from './dom.js';
 import { loadEngine, memoryBytes } from './engine.js';
 import { Editors, FieldError } from './editors.js';
@@ -23,9 +23,20 @@ import { Tables } from './tables.js';
 import { Files, initialScenario } from './files.js';
 import { ErrorDisplay, errorParts } from './errors.js';
 
-/** The parts of a playground an embedding page can show or hide by name (the `show` and `hide`
- * options); a hidden part is not in the page at all for assistive technology. */
-export const PANELS = ['preset', 'transport', 'about', 'status', 'meta', 'curves', 'tables', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'knobs', 'editors', 'file'];
+/** The engine's names for the embedding options and exercises (`embedNames`): `panels` (what
+ * `show` and `hide` name; a hidden part is not in the page at all for assistive technology),
+ * `hiddenUntilReveal` and `lockable`. Read once the module has loaded. */
+let names = null;
+function embeddingNames() {
+  names ??= embedNames();
+  return names;
+}
+
+/** `embeddingNames()` for a page that has not mounted a playground yet (loads the engine). */
+export async function loadEmbeddingNames() {
+  await loadEngine();
+  return embeddingNames();
+}
 
 /** What the compact layout leaves out (until "Edit the data and runs" for the editors): the charts
  * that matter, the transport and the run cards stay; the host article says what the scenario is
@@ -36,10 +47,6 @@ const COMPACT_HIDDEN = ['preset', 'about', 'meta', 'predicted', 'claims', 'metri
  * `preset` (the preset menu), `data` (outputs, prompts, reference, pairs, reward and file import)
  * and `runs` (every run setting, adding and removing runs). */
 const DATA_PATHS = /^(outputs|prompts|reference|pairs|reward|generate)\b/;
-
-/** What a classroom exercise keeps out of the page until its reveal (exercise.js; the engine's
- * `HIDDEN_UNTIL_REVEAL`, and the transport, so that nothing trains before the prediction). */
-const EXERCISE_HELD = ['transport', 'curves', 'tables', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'file'];
 
 /** The least time between two `dpo-step` events. */
 const STEP_EVENT_MS = 250;
@@ -60,7 +67,7 @@ const SETTING_WORDS = {
  * `preset` (a preset id to start from; an unknown one is an error), `scenario` (scenario text to
  * start from), `autoplay`, `collapsed` (editors start closed), `backend` (`auto`, `cpu`,
  * `webgpu`), and for embeds: `layout` (`full` or `compact`), `show` and `hide` (lists of
- * `PANELS`), `lock` (run fields, `preset`, `data` or `runs` shown but not editable), `stopAt`
+ * the engine's `embedNames().panels`), `lock` (run fields, `preset`, `data` or `runs` shown but not editable), `stopAt`
  * (steps after which playing stops, or starts over with `loop`), `theme` (`light`, `dark`,
  * `auto`) and `eventTarget` (where the `dpo-step` events go; the element by default).
  */
@@ -157,7 +164,9 @@ class PlaygroundView {
 
   /** Whether the scenario's exercise keeps part `name` out of the page (until its reveal). */
   exerciseHolds(name) {
-    return Boolean(this.model.exercise) && !this.exerciseRevealed && EXERCISE_HELD.includes(name);
+    // The engine's list, and the transport, so that nothing trains before the prediction.
+    const held = name === 'transport' || embeddingNames().hiddenUntilReveal.includes(name);
+    return Boolean(this.model.exercise) && !this.exerciseRevealed && held;
   }
 
   /** Follows the scenario's exercise: a new one starts unrevealed at once (its parts held back

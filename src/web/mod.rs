@@ -110,6 +110,19 @@ fn kinds<T: Copy>(
         .collect()
 }
 
+/// The names the page's embedding options and exercises use, declared once in
+/// `engine::exercise`: `{panels, hiddenUntilReveal, lockable}` (the parts `show`/`hide` name, those
+/// an exercise keeps out of the page until its reveal, and what `lock` may name).
+#[wasm_bindgen(js_name = embedNames)]
+pub fn embed_names() -> JsValue {
+    use crate::engine::exercise::{HIDDEN_UNTIL_REVEAL, LOCKABLE, PANELS};
+    to_js(&serde_json::json!({
+        "panels": PANELS,
+        "hiddenUntilReveal": HIDDEN_UNTIL_REVEAL,
+        "lockable": LOCKABLE,
+    }))
+}
+
 /// The run options the page's editors offer, from the engine's one declaration of them
 /// (`engine::options`): `{loss, init, optimizer, regularizer}`, each a list of
 /// `{name, label, value}`, and `defaultRun`, the run "Add run" adds (in the format).
