@@ -80,20 +80,54 @@ impl RunSet {
     }
 
     /// Trains every run for `steps` steps.
+    ///
+    /// Natively, a set whose work is large enough is trained on every core (rayon), a run per
+    /// task: runs share nothing but the read-only problem, and each run's arithmetic is the same
+    /// sequence on any thread, so the result is bit for bit the same whatever the thread count
+    /// (`tests/threads.rs`). In the browser there is one thread.
     pub fn step(&mut self, steps: u64) {
-        for run in &mut self.runs {
+        let problem = &self.problem;
+        let train = |run: &mut Run| {
             for _ in 0..steps {
-                run.step(&self.problem);
+                run.step(problem);
             }
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.worth_threads(steps) {
+            use rayon::prelude::*;
+            self.runs.par_iter_mut().for_each(train);
+            return;
         }
+        self.runs.iter_mut().for_each(train);
     }
 
-    /// Every run's metrics at its current step.
+    /// Every run's metrics at its current step (on every core natively, as [`RunSet::step`]).
     pub fn metrics(&self) -> Vec<Metrics> {
-        self.runs
-            .iter()
-            .map(|run| run.metrics(&self.problem))
-            .collect()
+        let measure = |run: &Run| run.metrics(&self.problem);
+        #[cfg(not(target_arch = "wasm32"))]
+        if self.worth_threads(1) {
+            use rayon::prelude::*;
+            return self.runs.par_iter().map(measure).collect();
+        }
+        self.runs.iter().map(measure).collect()
+    }
+
+    /// Whether `steps` steps of this set are worth handing to other threads: more than one run,
+    /// and enough work that a task's start (a few microseconds) is small beside it. The work is
+    /// counted as each step's pairs and logits, an upper bound of what one step touches.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn worth_threads(&self, steps: u64) -> bool {
+        /// About 50 µs of stepping: below that a thread pool's hand-off costs more than it saves.
+        const MIN_WORK: u64 = 100_000;
+        let per_step = (self.problem.pairs().len()
+            + self.problem.prompt_count() * self.problem.output_count())
+            as u64;
+        self.runs.len() > 1
+            && rayon::current_num_threads() > 1
+            && per_step
+                .saturating_mul(self.runs.len() as u64)
+                .saturating_mul(steps)
+                >= MIN_WORK
     }
 
     /// Every run back to step 0.

@@ -51,12 +51,19 @@ impl Binding {
     }
 }
 
+/// A kernel file from `shaders/`, as `build.rs` wrote it without its comments.
+macro_rules! wgsl {
+    ($file:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/shaders/", $file))
+    };
+}
+
 /// Declarations every kernel shares.
-const COMMON: &str = include_str!("../../shaders/common.wgsl");
+const COMMON: &str = wgsl!("common.wgsl");
 /// The problem buffer read by name, for the kernels that bind `sizes` and `problem`.
-const PROBLEM: &str = include_str!("../../shaders/problem.wgsl");
+const PROBLEM: &str = wgsl!("problem.wgsl");
 /// Workgroup reductions.
-const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
+const REDUCE: &str = wgsl!("reduce.wgsl");
 
 /// One kernel: its name, the WGSL files it is compiled from (in order, its own last) and the
 /// buffers it binds, to bindings 0, 1, ... of group 0.
@@ -75,18 +82,13 @@ impl KernelSpec {
 
 pub(super) const ROWS: KernelSpec = KernelSpec {
     name: "rows",
-    modules: &[
-        COMMON,
-        PROBLEM,
-        REDUCE,
-        include_str!("../../shaders/rows.wgsl"),
-    ],
+    modules: &[COMMON, PROBLEM, REDUCE, wgsl!("rows.wgsl")],
     bindings: &[Sizes, Problem, Runs, Schedule, Logits, Rows],
 };
 
 pub(super) const PAIRS: KernelSpec = KernelSpec {
     name: "pairs",
-    modules: &[COMMON, PROBLEM, include_str!("../../shaders/pairs.wgsl")],
+    modules: &[COMMON, PROBLEM, wgsl!("pairs.wgsl")],
     bindings: &[
         Sizes,
         Problem,
@@ -102,17 +104,13 @@ pub(super) const PAIRS: KernelSpec = KernelSpec {
 
 pub(super) const COEFFICIENTS: KernelSpec = KernelSpec {
     name: "coefficients",
-    modules: &[
-        COMMON,
-        PROBLEM,
-        include_str!("../../shaders/coefficients.wgsl"),
-    ],
+    modules: &[COMMON, PROBLEM, wgsl!("coefficients.wgsl")],
     bindings: &[Sizes, Problem, Runs, PairValues, Rows],
 };
 
 pub(super) const UPDATE: KernelSpec = KernelSpec {
     name: "update",
-    modules: &[COMMON, PROBLEM, include_str!("../../shaders/update.wgsl")],
+    modules: &[COMMON, PROBLEM, wgsl!("update.wgsl")],
     bindings: &[
         Sizes, Problem, Runs, Schedule, Logits, Moments, Rows, PairValues,
     ],
@@ -120,29 +118,19 @@ pub(super) const UPDATE: KernelSpec = KernelSpec {
 
 pub(super) const ADVANCE: KernelSpec = KernelSpec {
     name: "advance",
-    modules: &[COMMON, include_str!("../../shaders/advance.wgsl")],
+    modules: &[COMMON, wgsl!("advance.wgsl")],
     bindings: &[Schedule],
 };
 
 pub(super) const METRIC_ROWS: KernelSpec = KernelSpec {
     name: "metric rows",
-    modules: &[
-        COMMON,
-        PROBLEM,
-        REDUCE,
-        include_str!("../../shaders/metric_rows.wgsl"),
-    ],
+    modules: &[COMMON, PROBLEM, REDUCE, wgsl!("metric_rows.wgsl")],
     bindings: &[Sizes, Problem, Logits, MetricRows],
 };
 
 pub(super) const METRIC_PAIRS: KernelSpec = KernelSpec {
     name: "metric pairs",
-    modules: &[
-        COMMON,
-        PROBLEM,
-        REDUCE,
-        include_str!("../../shaders/metric_pairs.wgsl"),
-    ],
+    modules: &[COMMON, PROBLEM, REDUCE, wgsl!("metric_pairs.wgsl")],
     bindings: &[
         Sizes,
         Problem,
@@ -157,11 +145,7 @@ pub(super) const METRIC_PAIRS: KernelSpec = KernelSpec {
 
 pub(super) const METRIC_RUNS: KernelSpec = KernelSpec {
     name: "metric runs",
-    modules: &[
-        COMMON,
-        REDUCE,
-        include_str!("../../shaders/metric_runs.wgsl"),
-    ],
+    modules: &[COMMON, REDUCE, wgsl!("metric_runs.wgsl")],
     bindings: &[Sizes, MetricPartials, MetricRows, Metrics],
 };
 

@@ -17,7 +17,7 @@ use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::{
     init_to_value, optimizer_to_value, regularizer_to_value, run_to_value, Scenario,
 };
-use canvas::CssCanvas;
+use canvas::{CssCanvas, Surface};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
@@ -572,8 +572,11 @@ impl Playground {
         let chart = Chart::parse(kind, arg).map_err(|e| JsError::new(&e))?;
         let mut text = String::new();
         {
-            let area = SVGBackend::with_string(&mut text, (width.max(10), height.max(10)))
-                .into_drawing_area();
+            let area = Surface::Svg(SVGBackend::with_string(
+                &mut text,
+                (width.max(10), height.max(10)),
+            ))
+            .into_drawing_area();
             self.render(&area, &chart)?;
         }
         Ok(text)
@@ -701,11 +704,7 @@ impl Playground {
     }
 
     /// Draws `chart` on `area` (the names in the legends say which runs diverged) and presents it.
-    fn render<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        chart: &Chart,
-    ) -> Result<(), JsError> {
+    fn render(&self, area: &DrawingArea<Surface<'_>, Shift>, chart: &Chart) -> Result<(), JsError> {
         let names = self.names();
         let sources = Sources::new(&self.set, &self.history, self.current_metrics(), &names);
         plot::render(area, &sources, chart).map_err(|e| JsError::new(&e))?;
@@ -714,9 +713,9 @@ impl Playground {
 
     /// Draws `chart` on `canvas` in CSS pixels (see [`CssCanvas`]).
     fn on_canvas(&self, canvas: HtmlCanvasElement, chart: &Chart) -> Result<(), JsError> {
-        let area = CssCanvas::new(canvas)
-            .ok_or_else(|| JsError::new("the canvas has no 2D context"))?
-            .into_drawing_area();
+        let canvas =
+            CssCanvas::new(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
+        let area = Surface::Canvas(canvas).into_drawing_area();
         self.render(&area, chart)
     }
 }

@@ -1,0 +1,125 @@
+//! A run set trained on several threads gives bit for bit what one thread gives: the runs share
+//! nothing but the read-only problem, so the thread count may change the speed and nothing else.
+
+use dpo_playground::engine::{
+    Init, LossKind, Optimizer, Output, Pair, Problem, Regularizer, RunConfig, RunSet,
+};
+
+/// Three prompts, 30 outputs of different lengths, 40 pairs with uneven weights, all drawn from a
+/// fixed little generator so that the test needs no preset.
+fn problem() -> Problem {
+    let outputs: Vec<Output> = (0..30)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0 + (y % 5) as f32,
+        })
+        .collect();
+    let reference: Vec<Vec<f64>> = (0..3)
+        .map(|x| {
+            (0..30)
+                .map(|y| 0.05 + ((x * 31 + y * 17) % 23) as f64 / 23.0)
+                .collect()
+        })
+        .collect();
+    let pairs = (0..40)
+        .map(|i| {
+            let chosen = (i * 7) % 30;
+            Pair {
+                prompt: i % 3,
+                chosen,
+                rejected: (chosen + 1 + (i * 11) % 29) % 30,
+                weight: 0.5 + (i % 4) as f32,
+            }
+        })
+        .collect();
+    let prompts = (0..3).map(|x| format!("x{x}")).collect();
+    Problem::new(prompts, outputs, &reference, pairs, None).unwrap()
+}
+
+/// 24 runs that exercise every per-run random and stateful path: random inits, minibatches,
+/// mixout masks, length normalisation, the regularisers, Adam and SGD with and without momentum.
+fn configs() -> Vec<RunConfig> {
+    (0..24u64)
+        .map(|i| RunConfig {
+            name: format!("run {i}"),
+            loss: [LossKind::Logistic, LossKind::Hinge, LossKind::Ipo][i as usize % 3],
+            beta: 0.5 + i as f32 * 0.1,
+            gamma: (i % 4) as f32 * 0.5,
+            margin: (i % 2) as f32 * 0.3,
+            length_normalize: i % 5 == 0,
+            init: if i % 2 == 0 {
+                Init::Random { scale: 0.3 }
+            } else {
+                Init::Reference
+            },
+            optimizer: match i % 3 {
+                0 => Optimizer::adam(0.05),
+                1 => Optimizer::sgd(0.5),
+                _ => Optimizer::Sgd {
+                    lr: 0.2,
+                    momentum: 0.9,
+                },
+            },
+            batch_size: (i % 3 == 1).then_some(7),
+            seed: 1000 + i,
+            regularizer: match i % 4 {
+                0 => Regularizer::None,
+                1 => Regularizer::L2 { lambda: 0.01 },
+                2 => Regularizer::Kl { lambda: 0.05 },
+                _ => Regularizer::Mixout { p: 0.2 },
+            },
+            ..RunConfig::default()
+        })
+        .collect()
+}
+
+/// Trains the set for 300 steps in a pool of `threads` threads; every run's logits as bits, and
+/// its metrics as JSON (which spells out every field).
+fn train(threads: usize) -> (Vec<Vec<u32>>, String) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut set = RunSet::new(problem(), configs()).unwrap();
+        // 24 runs x (40 pairs + 90 logits) x 100 steps: above the set's threshold for threads.
+        for _ in 0..3 {
+            set.step(100);
+        }
+        let logits = set
+            .runs()
+            .iter()
+            .map(|run| run.logits().iter().map(|l| l.to_bits()).collect())
+            .collect();
+        (logits, serde_json::to_string(&set.metrics()).unwrap())
+    })
+}
+
+#[test]
+fn thread_count_changes_no_bit() {
+    let (one_logits, one_metrics) = train(1);
+    // The runs moved (so equality below is not that of untouched starting points).
+    let start = RunSet::new(problem(), configs()).unwrap();
+    let moved = start
+        .runs()
+        .iter()
+        .zip(&one_logits)
+        .filter(|(run, bits)| {
+            run.logits()
+                .iter()
+                .zip(bits.iter())
+                .any(|(l, &b)| l.to_bits() != b)
+        })
+        .count();
+    assert!(moved >= 20, "only {moved} of 24 runs moved in 300 steps");
+    for threads in [2, 3, 8] {
+        let (logits, metrics) = train(threads);
+        for (run, (a, b)) in one_logits.iter().zip(&logits).enumerate() {
+            assert_eq!(a, b, "run {run}'s logits differ with {threads} threads");
+        }
+        assert_eq!(
+            one_metrics, metrics,
+            "metrics differ with {threads} threads"
+        );
+    }
+}
