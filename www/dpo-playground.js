@@ -11,7 +11,8 @@
 //   layout="compact|full"; show / hide (panel names, space- or comma-separated); lock (run fields,
 //   `preset`, `data`, `runs`); autoplay (starts when half visible, stops at `steps` unless `loop`);
 //   steps; loop; theme="light|dark|auto"; backend="auto|cpu|webgpu"; url-state (this element reads
-//   and writes the page address; none does by default).
+//   and writes the page address; none does by default). Changing an attribute other than autoplay
+//   and url-state rebuilds the element from its attributes.
 
 const STYLESHEET = new URL('./playground.css', import.meta.url).href;
 /** How far below the viewport an element starts loading (the engine takes a moment). */
@@ -35,6 +36,8 @@ export class DpoPlayground extends HTMLElement {
   #started = false;
   #visible = false;
   #autoStarted = false;
+  #starting = null;
+  #rebuildQueued = false;
 
   connectedCallback() {
     if (this.#root) return;
@@ -106,9 +109,41 @@ export class DpoPlayground extends HTMLElement {
     return inline ? inline.textContent : null;
   }
 
-  async #start() {
+  /** Attributes that rebuild a started element when they change (`autoplay` and `url-state` are
+   * read when it starts). */
+  static observedAttributes = ['preset', 'src', 'layout', 'show', 'hide', 'lock', 'theme', 'backend', 'steps', 'loop'];
+
+  attributeChangedCallback(name, before, after) {
+    // Before the element starts (and while the parser sets the attributes) there is nothing to redo.
+    if (!this.#started || before === after || this.#rebuildQueued) return;
+    // Several attributes set in one go rebuild once.
+    this.#rebuildQueued = true;
+    queueMicrotask(() => this.#rebuild());
+  }
+
+  /** Throws the playground away and starts again from the attributes as they are now. */
+  async #rebuild() {
+    await this.#starting;
+    this.#rebuildQueued = false;
+    const previous = this.#handle;
+    this.#handle = null;
+    this.#autoStarted = false;
+    await previous?.destroy();
+    const container = document.createElement('div');
+    container.className = 'dpo';
+    this.#container.replaceWith(container);
+    this.#container = container;
+    this.#started = false;
+    this.#start();
+  }
+
+  #start() {
     if (this.#started) return;
     this.#started = true;
+    this.#starting = this.#mount();
+  }
+
+  async #mount() {
     try {
       const options = this.#options();
       const scenario = await this.#scenarioText();

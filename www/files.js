@@ -182,7 +182,13 @@ export class Files {
   /** Writes the scenario to the address now, and loads the scenario of a link opened later. */
   followHash() {
     this.saveHash(true);
-    window.addEventListener('hashchange', () => this.onHashChange());
+    this.hashListener = () => this.onHashChange();
+    window.addEventListener('hashchange', this.hashListener);
+  }
+
+  unfollowHash() {
+    if (this.hashListener) window.removeEventListener('hashchange', this.hashListener);
+    clearTimeout(this.hashTimer);
   }
 
   saveHash(now = false) {

@@ -220,7 +220,7 @@ class PlaygroundView {
     };
     apply();
     let queued = false;
-    new MutationObserver(() => {
+    this.lockObserver = new MutationObserver(() => {
       if (queued) return;
       queued = true;
       queueMicrotask(() => {
@@ -235,7 +235,7 @@ class PlaygroundView {
   watchVisibility() {
     this.onScreen = true;
     if (typeof IntersectionObserver !== 'function') return;
-    new IntersectionObserver((entries) => {
+    this.visibilityObserver = new IntersectionObserver((entries) => {
       const onScreen = entries[entries.length - 1].isIntersecting;
       if (onScreen === this.onScreen) return;
       this.onScreen = onScreen;
@@ -278,7 +278,24 @@ class PlaygroundView {
       get playground() {
         return view.pg;
       },
+      // Stops training for good, lets an in-flight WebGPU step land, lets go of the observers and
+      // listeners and frees the engine's runs: what `<dpo-playground>` does before it rebuilds
+      // itself for a changed attribute.
+      destroy: () => view.destroy(),
     };
+  }
+
+  async destroy() {
+    if (this.destroyed) return;
+    this.transport.pause();
+    await this.transport.settled();
+    this.destroyed = true;
+    if (this.transport.raf) cancelAnimationFrame(this.transport.raf);
+    this.transport.raf = 0;
+    for (const observer of [this.lockObserver, this.visibilityObserver, this.figures.intersections, this.figures.resizes]) observer?.disconnect();
+    this.files.unfollowHash();
+    this.pg.free();
+    this.pg = null;
   }
 
   presetIdFor(text) {

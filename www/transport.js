@@ -78,6 +78,7 @@ export class Transport {
   // ---- The loop ----
 
   schedule() {
+    if (this.view.destroyed) return;
     if (!this.raf) this.raf = requestAnimationFrame(this.frame);
   }
 

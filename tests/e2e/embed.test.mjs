@@ -218,5 +218,53 @@ for (const mode of MODES) {
       });
       await page.close();
     });
+
+    test('changed attributes rebuild a started element; a bad one is said, a good one recovers', async () => {
+      const page = await open('www/embed-demo.html');
+      const seen = await page.evaluate(async () => {
+        const element = document.createElement('dpo-playground');
+        element.setAttribute('preset', 'default');
+        const ready = () => new Promise((resolve) => element.addEventListener('dpo-ready', resolve, { once: true }));
+        const failed = () => new Promise((resolve) => element.addEventListener('dpo-error', (e) => resolve(e.detail.message), { once: true }));
+        let up = ready();
+        document.querySelector('article').prepend(element);
+        await up;
+        const state = () => ({
+          title: JSON.parse(element.scenario).title,
+          editors: element.shadowRoot.querySelector('.dpo-editors')?.hidden === false,
+          containers: element.shadowRoot.querySelectorAll('.dpo').length,
+        });
+        const before = state();
+        // Two attributes in one go: one rebuild, to the new preset, without the editors.
+        up = ready();
+        element.setAttribute('preset', 'gamma-zero');
+        element.setAttribute('hide', 'editors');
+        await up;
+        const after = state();
+        element.play();
+        const stepShown = () => Number(element.shadowRoot.querySelector('.step-count')?.textContent.replace('step ', ''));
+        // The first WebGPU step takes a moment (the device and its pipelines).
+        for (let waited = 0; !(stepShown() > 0) && waited < 8000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+        const step = stepShown();
+        const bad = failed();
+        element.setAttribute('preset', 'gama-zero');
+        const message = await bad;
+        up = ready();
+        element.setAttribute('preset', 'simpo');
+        await up;
+        return { before, after, step, message, recovered: state() };
+      });
+      assert.equal(seen.before.title, 'DPO vs hinge vs gamma = 0');
+      assert.equal(seen.before.editors, true, 'the full layout has the editors');
+      assert.notEqual(seen.after.title, seen.before.title, 'the new preset is loaded');
+      assert.match(seen.after.title, /gamma = 0|γ = 0/i);
+      assert.equal(seen.after.editors, false, 'hide="editors" took effect');
+      assert.equal(seen.after.containers, 1, 'the old playground is gone');
+      assert.ok(seen.step > 0, `the rebuilt element trains (step ${seen.step})`);
+      assert.match(seen.message, /unknown preset “gama-zero”/);
+      assert.match(seen.recovered.title, /SimPO/i);
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    });
   });
 }
