@@ -191,6 +191,47 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('a teacher makes an exercise in the dialog; its link marks the measured answer all right', async () => {
+      const full = await open('#preset=default');
+      await full.waitForFunction(() => document.querySelector('[data-dpo-playground]')?.dpoPlayground);
+      await full.getByRole('button', { name: 'Share / embed' }).click();
+      const dialog = full.getByRole('dialog', { name: 'Share or embed this scenario' });
+      await dialog.getByLabel('Make it an exercise').check();
+      await dialog.getByLabel('Question').fill('Which cells learn when γ = β?');
+      await dialog.getByLabel('Explanation shown after the reveal').fill('<b>not bold</b>: text, never HTML');
+      // Last, so that the update it makes reads every field (the text fields update after a pause).
+      await dialog.getByLabel('Also ask which run ends with').selectOption('kl');
+      await waitFor(async () => /^The answer, measured over \d+ steps.*higher kl/.test(await dialog.locator('.exercise-answer').textContent()) && (await dialog.getByLabel('Link').inputValue()).includes('z1='), 20000);
+      const answer = await dialog.locator('.exercise-answer').textContent();
+      const link = await dialog.getByLabel('Link').inputValue();
+      assert.doesNotMatch(link, /#preset=/, 'an exercise makes the preset another scenario');
+      await full.close();
+
+      // A student opens the link: the question, nothing measured, then the measured answer marks
+      // every cell right.
+      const student = await open(link);
+      await student.waitForFunction(() => document.querySelector('[data-dpo-playground]')?.dpoPlayground);
+      const root = student.locator('[data-dpo-playground]');
+      assert.equal(await root.locator('.exercise-question').textContent(), 'Which cells learn when γ = β?');
+      const block = await student.evaluate(() => JSON.parse(document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()).exercise);
+      assert.ok(block.predict.length >= 2 && block.compare?.metric === 'kl', JSON.stringify(block));
+      const fieldsets = root.locator('.exercise-run');
+      for (const [i, { learns }] of block.predict.entries()) {
+        for (const cell of learns) await fieldsets.nth(i).locator(`input[value="${cell}"]`).check();
+      }
+      const runNames = await student.evaluate(() => JSON.parse(document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()).runs.map((r) => r.name));
+      const higher = typeof block.compare.higher === 'number' ? block.compare.higher : runNames.indexOf(block.compare.higher);
+      assert.match(answer, new RegExp(`higher kl: “${runNames[higher].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}”`));
+      await root.locator(`.exercise-run input[type="radio"][value="${higher}"]`).check();
+      await root.getByRole('button', { name: 'Run and reveal' }).click();
+      await waitFor(async () => /cells right/.test(await root.locator('.exercise-result').textContent()), 20000);
+      const cells = block.predict.length * 4;
+      assert.match(await root.locator('.exercise-result').textContent(), new RegExp(`^${cells} of ${cells} cells right; the comparison right`));
+      assert.equal(await root.locator('.exercise-explanation').textContent(), '<b>not bold</b>: text, never HTML');
+      assert.deepEqual(student.errors, []);
+      await student.close();
+    });
+
     test('bad attributes say what is wrong, inside the element and as an event', async () => {
       const page = await open('www/embed-demo.html');
       const messages = await page.evaluate(async () => {
