@@ -713,3 +713,69 @@ fn echoed_arguments_carry_no_control_characters() {
         );
     }
 }
+
+#[test]
+fn sweep_reports_settings_as_json_csv_and_plots() {
+    let dir = temp_dir("sweep");
+    let csv = dir.join("stats.csv");
+    let plots = dir.join("plots");
+    let out = dpo(&[
+        "sweep",
+        "preset:gamma-sweep",
+        "--steps",
+        "40",
+        "--every",
+        "10",
+        "--json",
+        "--runs",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sweep"]["runs"], 2 * 7 * 8);
+    assert_eq!(report["sweep"]["steps"], 40);
+    let settings = report["settings"].as_array().unwrap();
+    assert_eq!(settings.len(), 14);
+    assert_eq!(settings[3]["template"], "hinge");
+    assert_eq!(settings[3]["point"]["gamma_over_beta"], 2.0);
+    assert_eq!(settings[3]["runs"], 8);
+    let accuracy = &settings[3]["final"]["accuracy"];
+    assert_eq!(accuracy["count"], 8);
+    let (min, mean, max) = (
+        accuracy["min"].as_f64().unwrap(),
+        accuracy["mean"].as_f64().unwrap(),
+        accuracy["max"].as_f64().unwrap(),
+    );
+    assert!(min <= mean && mean <= max && (0.0..=1.0).contains(&min));
+    // No held-out pairs: no best checkpoint.
+    assert!(settings[3].get("best").is_none());
+    assert_eq!(report["runs"].as_array().unwrap().len(), 112);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("template,gamma_over_beta,checkpoint,metric,count,mean,std,min,max\n"));
+    assert!(text.contains("\nhinge,2,final,accuracy,8,"), "{text}");
+    assert!(plots.join("final-accuracy.svg").exists());
+    // The same sweep prints a table without --json.
+    let table = dpo(&["sweep", "preset:gamma-sweep", "--steps", "5"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("setting"), "{table}");
+    assert!(table.contains("DPO (gamma_over_beta = 20)"), "{table}");
+    // A bad sweep is a bad scenario: status 2, the field named.
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"outputs": ["A", "B"], "pairs": [{"chosen": "A", "rejected": "B"}],
+            "sweep": {"axes": [{"field": "bta", "values": [1]}]}}"#,
+    )
+    .unwrap();
+    let out = dpo(&["sweep", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("sweep.axes[0].field: unknown field \"bta\" (did you mean \"beta\"?"));
+}

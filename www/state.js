@@ -51,6 +51,10 @@ export function modelFromCanonical(text) {
     steps: raw.steps ?? 200,
     runs: raw.runs.map(runFromCanonical),
     exercise: raw.exercise ?? null,
+    // A sweep and held-out pairs travel with the scenario (the command line's `dpo sweep` runs
+    // the sweep; the page trains the templates on the training pairs).
+    sweep: raw.sweep ?? null,
+    validation: raw.validation ?? null,
   };
 }
 
@@ -94,6 +98,8 @@ export function scenarioObject(model) {
   scenario.steps = model.steps;
   scenario.runs = runsObject(model);
   if (model.exercise) scenario.exercise = model.exercise;
+  if (model.sweep) scenario.sweep = model.sweep;
+  if (model.validation) scenario.validation = model.validation;
   return scenario;
 }
 

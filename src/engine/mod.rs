@@ -18,6 +18,7 @@ pub mod problem;
 pub mod rng;
 pub mod run;
 pub mod runset;
+pub mod sweep;
 
 pub use claims::{check_claims, ClaimCheck, Verdict};
 pub use config::{Init, Optimizer, Regularizer, RunConfig};

@@ -16,6 +16,8 @@ pub mod stream {
     pub const BATCH: u64 = 0x1D1F_5EED_0000_0002;
     /// Bradley-Terry pair generation.
     pub const GENERATE: u64 = 0x1D1F_5EED_0000_0003;
+    /// The pairs a scenario's `validation` holds out.
+    pub const VALIDATION: u64 = 0x1D1F_5EED_0000_0004;
 }
 
 impl SplitMix64 {

@@ -2,6 +2,7 @@
 //! the command line writes them as SVG and PNG.
 
 mod chart;
+pub mod sweep;
 
 pub use chart::{render, Chart, Sources};
 

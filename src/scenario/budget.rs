@@ -86,6 +86,9 @@ pub struct Usage {
     pub plots: bool,
     /// Metric records computed over the whole run (CSV rows, plot points, page frames).
     pub metric_records: u64,
+    /// Whether the scenario's `sweep` is expanded (`dpo sweep`): each run is a template for
+    /// every point of the grid and every replicate.
+    pub sweep: bool,
 }
 
 /// What a scenario will cost under a [`Usage`].
@@ -128,7 +131,12 @@ impl Estimate {
             .as_ref()
             .map_or(0, |g| (g.count as u64).saturating_mul(prompts));
         let pairs = (scenario.pairs.len() as u64).saturating_add(generated);
-        let runs = scenario.runs.len() as u64;
+        // A swept scenario trains each template once per point and replicate.
+        let copies = match (&scenario.sweep, usage.sweep) {
+            (Some(sweep), true) => sweep.run_count(1) as u64,
+            _ => 1,
+        };
+        let runs = (scenario.runs.len() as u64).saturating_mul(copies);
 
         let label_bytes: u64 = scenario
             .outputs
@@ -169,6 +177,8 @@ impl Estimate {
                 seconds_per_step += logits as f64 * SECONDS_PER_DENSE_LOGIT;
             }
         }
+        run_bytes = run_bytes.saturating_mul(copies);
+        seconds_per_step *= copies as f64;
 
         let margins_per_record = if usage.margins {
             pairs.min(MARGIN_LINES as u64)

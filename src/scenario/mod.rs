@@ -4,6 +4,7 @@
 
 pub mod budget;
 mod reader;
+pub mod sweep;
 
 use crate::engine::error::join_path;
 use crate::engine::exercise::{
@@ -14,6 +15,8 @@ use crate::engine::options::{
     expected_names, named, Kind, INITS, LOSSES, OPTIMIZERS, REGULARIZERS,
 };
 use crate::engine::problem::check_labels;
+use crate::engine::rng::{stream, SplitMix64};
+use crate::engine::sweep::{Sweep, Validation};
 use crate::engine::{
     Generation, Init, InputError, LossKind, Optimizer, Output, Pair, PairSampling, Problem,
     Regularizer, RunConfig, RunSet,
@@ -64,6 +67,11 @@ pub struct Scenario {
     pub runs: Vec<RunConfig>,
     /// A classroom exercise about the runs: a question, the answer, what the page hides and locks.
     pub exercise: Option<Exercise>,
+    /// A grid of settings and seeds over the runs as templates (`dpo sweep`; the page trains the
+    /// templates).
+    pub sweep: Option<Sweep>,
+    /// Pairs held out of training and scored beside it.
+    pub validation: Option<Validation>,
 }
 
 /// The three runs the playground compares by default: DPO (`gamma = beta`), the hinge, and
@@ -233,6 +241,14 @@ impl Scenario {
             .get("exercise")
             .map(|value| read_exercise(value, &runs))
             .transpose()?;
+        let sweep = top
+            .get("sweep")
+            .map(|value| sweep::read_sweep(value, runs.len()))
+            .transpose()?;
+        let validation = top
+            .get("validation")
+            .map(sweep::read_validation)
+            .transpose()?;
         top.finish()?;
         let scenario = Scenario {
             title,
@@ -246,7 +262,13 @@ impl Scenario {
             steps,
             runs,
             exercise,
+            sweep,
+            validation,
         };
+        if let Some(sweep) = &scenario.sweep {
+            // Every configuration the sweep makes is valid, or the file is refused now.
+            sweep.expand(&scenario.runs)?;
+        }
         Ok(scenario)
     }
 
@@ -260,10 +282,60 @@ impl Scenario {
             && self.pairs == other.pairs
             && self.reward == other.reward
             && self.generate == other.generate
+            && self.validation == other.validation
     }
 
-    /// The shared data, with generated pairs appended to the explicit ones.
+    /// The shared data the runs train on: the explicit pairs, the generated ones appended, less
+    /// the pairs `validation` holds out.
     pub fn problem(&self) -> Result<Problem, InputError> {
+        Ok(self.problems()?.0)
+    }
+
+    /// The training data, and the held-out pairs' (with `validation`): the same prompts, outputs,
+    /// reference and reward, the pairs split. The held-out pairs are a seeded draw of
+    /// `round(fraction * pairs)` of them (at least one, and at least one left to train on).
+    pub fn problems(&self) -> Result<(Problem, Option<Problem>), InputError> {
+        let all = self.all_pairs_problem()?;
+        let Some(validation) = self.validation else {
+            return Ok((all, None));
+        };
+        let pairs = all.pairs();
+        let n = pairs.len();
+        if n < 2 {
+            return Err(InputError::new(
+                "validation",
+                format!("needs at least 2 pairs to hold some out, and there is {n}"),
+            ));
+        }
+        let held = ((validation.fraction * n as f64).round() as usize).clamp(1, n - 1);
+        let mut order: Vec<usize> = (0..n).collect();
+        SplitMix64::new(validation.seed, stream::VALIDATION).shuffle(&mut order);
+        let mut held_out = vec![false; n];
+        for &i in &order[..held] {
+            held_out[i] = true;
+        }
+        let pick = |keep: bool| -> Vec<Pair> {
+            pairs
+                .iter()
+                .zip(&held_out)
+                .filter(|&(_, &h)| h == keep)
+                .map(|(pair, _)| *pair)
+                .collect()
+        };
+        let build = |pairs: Vec<Pair>| {
+            Problem::new(
+                self.prompts.clone(),
+                self.outputs.clone(),
+                &self.reference,
+                pairs,
+                self.reward.clone(),
+            )
+        };
+        Ok((build(pick(false))?, Some(build(pick(true))?)))
+    }
+
+    /// Every pair, explicit and generated, none held out.
+    fn all_pairs_problem(&self) -> Result<Problem, InputError> {
         let mut problem = Problem::new(
             self.prompts.clone(),
             self.outputs.clone(),
@@ -345,6 +417,12 @@ impl Scenario {
         );
         if let Some(exercise) = &self.exercise {
             top.insert("exercise".into(), exercise_to_value(exercise));
+        }
+        if let Some(sweep) = &self.sweep {
+            top.insert("sweep".into(), sweep::sweep_to_value(sweep));
+        }
+        if let Some(validation) = &self.validation {
+            top.insert("validation".into(), sweep::validation_to_value(validation));
         }
         Value::Object(top)
     }

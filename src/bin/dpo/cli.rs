@@ -58,6 +58,9 @@ pub enum Command {
         #[command(flatten)]
         memory: MemoryArg,
     },
+    /// Train a scenario's sweep (its runs over a grid of settings and seeds) and report each
+    /// setting's spread over its replicates
+    Sweep(SweepArgs),
     /// Time one training step (and one metrics record) on the standard workloads
     Bench(BenchArgs),
     /// List the shipped presets
@@ -110,9 +113,42 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct SweepArgs {
+    #[arg(value_name = "SCENARIO", help = SCENARIO_HELP)]
+    pub scenario: String,
+    /// Train N steps instead of the scenario's `steps`
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u64>,
+    /// Score every run every N steps (N >= 1): the checkpoints early stopping chooses from
+    /// [default: about 50 per run]
+    #[arg(long, value_name = "N", value_parser = parse_every)]
+    pub every: Option<u64>,
+    /// Print one JSON object, {"sweep", "settings": [{"template", "point", "runs", "diverged",
+    /// "final", "best", "best_step"}]}, instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// With --json, also every run's final metrics ("runs")
+    #[arg(long)]
+    pub runs: bool,
+    /// Write the statistics as CSV: a row per setting, metric and checkpoint kind (final, best)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write plots to DIR: each metric against the first numeric axis, a line per template with
+    /// a band from the replicates' minimum to their maximum
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+    /// No progress bar and no time estimate
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Print {"workloads": [{"name", "runs", "prompts", "outputs", "pairs", "backend",
-    /// "seconds_per_step", "seconds_per_metrics"}]} (medians)
+    /// "seconds_per_step", "seconds_per_metrics"}]} (medians); a dense workload on the CPU adds
+    /// "bytes_per_step" (its memory-traffic floor) and the report "copy_bytes_per_second"
     #[arg(long)]
     pub json: bool,
     /// Only this workload

@@ -6,6 +6,7 @@ mod console;
 mod interrupt;
 mod link;
 mod output;
+mod sweep;
 
 use clap::{CommandFactory, Parser};
 use cli::{Backend, Cli, Command, RunArgs};
@@ -123,6 +124,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Run(args) => run(&args),
         Command::Check { scenario, memory } => check(&scenario, &memory.limits()).map(|()| 0),
         Command::Bench(args) => bench::command(&args).map(|()| 0),
+        Command::Sweep(args) => sweep::command(&args),
         Command::Presets => {
             let mut text = String::new();
             for preset in PRESETS {
@@ -303,7 +305,7 @@ impl Trainer {
 /// Reads a scenario from a path, `-` (standard input) or `preset:NAME`, refusing (before its
 /// data is built) one whose estimate under `usage` passes `limits`. Every failure here is a bad
 /// scenario source: status 2.
-fn load(
+pub(crate) fn load(
     source: &str,
     usage: impl FnOnce(&Scenario) -> Usage,
     limits: &Limits,
@@ -416,6 +418,7 @@ fn run_usage(options: &RunArgs, scenario: &Scenario) -> Usage {
         margins: plots,
         plots,
         metric_records: records,
+        sweep: false,
     }
 }
 

@@ -1,0 +1,407 @@
+//! `dpo sweep`: a scenario's runs over its sweep's grid of settings and seeds, trained together
+//! (on every core), scored every `--every` steps on the training and the held-out pairs, and
+//! summarised per setting over its replicates: at the end, and at each replicate's best
+//! checkpoint by held-out loss (early stopping).
+
+use super::cli::SweepArgs;
+use super::{console, load, output, Failure};
+use dpo_playground::engine::escape_control;
+use dpo_playground::engine::sweep::{
+    Axis, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue,
+};
+use dpo_playground::plot::sweep::{draw_sweep, SweepLine};
+use dpo_playground::scenario::budget::{Estimate, Usage};
+use dpo_playground::scenario::Scenario;
+use plotters::prelude::*;
+use serde_json::{json, Map, Value};
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Checkpoints per run when `--every` is not given.
+const CHECKPOINTS: u64 = 50;
+
+fn usage(args: &SweepArgs, scenario: &Scenario) -> Usage {
+    let (steps, every) = steps_and_every(args, scenario);
+    Usage {
+        steps,
+        metric_records: steps / every + 2,
+        sweep: true,
+        ..Usage::default()
+    }
+}
+
+fn steps_and_every(args: &SweepArgs, scenario: &Scenario) -> (u64, u64) {
+    let steps = args.steps.unwrap_or(scenario.steps);
+    let every = args.every.unwrap_or((steps / CHECKPOINTS).max(1));
+    (steps, every)
+}
+
+pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
+    let limits = args.memory.limits();
+    let scenario = load(&args.scenario, |s| usage(args, s), &limits)?;
+    let (steps, every) = steps_and_every(args, &scenario);
+    let estimate = Estimate::new(&scenario, &usage(args, &scenario));
+    // Without a `sweep` block: each run once, which is what `dpo run` trains.
+    let sweep = scenario.sweep.clone().unwrap_or(Sweep {
+        axes: Vec::new(),
+        replicates: 1,
+    });
+    if let Some(dir) = &args.plots {
+        output::prepare_plot_dir(dir)?;
+    }
+    let (train, validation) = scenario.problems()?;
+    let mut training = SweepTraining::new(&sweep, &scenario.runs, train, validation)?;
+    let runs = training.expanded.runs.len();
+    let terminal = !args.quiet && std::io::stderr().is_terminal();
+    if !args.quiet && estimate.seconds > 10.0 {
+        console::note(&format!(
+            "dpo: {runs} runs ({} settings); {}",
+            training.expanded.settings.len(),
+            estimate.summary()
+        ));
+    }
+    let started = Instant::now();
+    training.checkpoint();
+    let mut done = 0;
+    while done < steps {
+        let n = every.min(steps - done);
+        training.step(n);
+        done += n;
+        training.checkpoint();
+        if terminal && started.elapsed().as_secs_f64() > 2.0 {
+            let elapsed = started.elapsed().as_secs_f64();
+            let left = elapsed / done as f64 * (steps - done) as f64;
+            let filled = (40 * done / steps.max(1)) as usize;
+            console::progress(&format!(
+                "\r[{}{}] {done}/{steps} steps, {runs} runs, about {:.0} s left ",
+                "#".repeat(filled),
+                " ".repeat(40 - filled),
+                left
+            ));
+        }
+    }
+    if terminal && started.elapsed().as_secs_f64() > 2.0 {
+        console::progress("\n");
+    }
+    let summaries = training.summaries();
+    if let Some(path) = &args.csv {
+        let text = csv(&sweep, &summaries);
+        std::fs::write(path, text).map_err(|e| {
+            Failure(
+                format!(
+                    "cannot write {}: {e}",
+                    escape_control(&path.display().to_string())
+                ),
+                1,
+            )
+        })?;
+    }
+    if let Some(dir) = &args.plots {
+        plots(dir, &sweep, &summaries)?;
+    }
+    if args.json {
+        let mut report = json!({
+            "sweep": {
+                "templates": scenario.runs.len(),
+                "points": sweep.points(),
+                "replicates": sweep.replicates,
+                "runs": runs,
+                "steps": steps,
+                "every": every,
+                "validation_pairs": scenario.validation.is_some(),
+            },
+            "settings": summaries.iter().map(|s| setting_json(&sweep, s)).collect::<Vec<_>>(),
+        });
+        if args.runs {
+            let rows: Vec<Value> = training
+                .latest()
+                .iter()
+                .zip(&training.expanded.runs)
+                .map(|(checkpoint, config)| {
+                    let metrics: Map<String, Value> = dpo_playground::engine::sweep::SWEEP_METRICS
+                        .iter()
+                        .filter_map(|&name| {
+                            let value = checkpoint.as_ref()?.value(name)?;
+                            Some((name.to_string(), json!(finite(value))))
+                        })
+                        .collect();
+                    json!({"name": config.name, "seed": config.seed, "metrics": metrics})
+                })
+                .collect();
+            report["runs"] = Value::Array(rows);
+        }
+        console::println(&serde_json::to_string_pretty(&report).expect("JSON"))?;
+    } else {
+        console::print(&table(&sweep, &summaries))?;
+    }
+    Ok(0)
+}
+
+/// A number for JSON (`null` when it is not finite, which JSON cannot hold).
+fn finite(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
+}
+
+fn summary_json(summary: &Summary) -> Value {
+    json!({
+        "count": summary.count,
+        "mean": finite(summary.mean),
+        "std": finite(summary.std),
+        "min": finite(summary.min),
+        "max": finite(summary.max),
+    })
+}
+
+fn point_json(sweep: &Sweep, point: &[AxisValue]) -> Value {
+    let map: Map<String, Value> = sweep
+        .axes
+        .iter()
+        .zip(point)
+        .map(|(axis, value)| {
+            let value = match value {
+                AxisValue::Number(x) => json!(x),
+                AxisValue::Loss(loss) => json!(loss.name()),
+            };
+            (axis.field.name().to_string(), value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
+    let metrics = |list: &[(&str, Summary)]| -> Value {
+        Value::Object(
+            list.iter()
+                .map(|(name, s)| (name.to_string(), summary_json(s)))
+                .collect(),
+        )
+    };
+    let mut row = json!({
+        "template": summary.setting.template_name,
+        "point": point_json(sweep, &summary.setting.point),
+        "runs": summary.setting.runs.len(),
+        "diverged": summary.diverged,
+        "final": metrics(&summary.latest),
+    });
+    if !summary.best.is_empty() {
+        row["best"] = metrics(&summary.best);
+    }
+    if let Some(step) = &summary.best_step {
+        row["best_step"] = summary_json(step);
+    }
+    row
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn csv(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
+    let mut header = vec!["template".to_string()];
+    header.extend(sweep.axes.iter().map(|a| a.field.name().to_string()));
+    header.extend(["checkpoint", "metric", "count", "mean", "std", "min", "max"].map(String::from));
+    let mut text = header.join(",") + "\n";
+    for summary in summaries {
+        let mut key = vec![field(&summary.setting.template_name)];
+        key.extend(summary.setting.point.iter().map(|v| field(&v.text())));
+        let kinds = [("final", &summary.latest), ("best", &summary.best)];
+        for (kind, list) in kinds {
+            for (name, s) in list.iter() {
+                text += &format!(
+                    "{},{kind},{name},{},{},{},{},{}\n",
+                    key.join(","),
+                    s.count,
+                    s.mean,
+                    s.std,
+                    s.min,
+                    s.max
+                );
+            }
+        }
+        if let Some(s) = &summary.best_step {
+            text += &format!(
+                "{},best,step,{},{},{},{},{}\n",
+                key.join(","),
+                s.count,
+                s.mean,
+                s.std,
+                s.min,
+                s.max
+            );
+        }
+    }
+    text
+}
+
+/// The metrics the table shows, where they apply.
+const TABLE_METRICS: [&str; 4] = ["accuracy", "kl", "validation_accuracy", "true_reward"];
+
+fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
+    let shown: Vec<&str> = TABLE_METRICS
+        .iter()
+        .copied()
+        .filter(|m| {
+            summaries
+                .iter()
+                .any(|s| s.latest.iter().any(|(n, _)| n == m))
+        })
+        .collect();
+    let mut rows = vec![{
+        let mut head = vec!["setting".to_string(), "runs".to_string()];
+        head.extend(shown.iter().map(|m| format!("{m} (mean ± sd)")));
+        if summaries.iter().any(|s| s.best_step.is_some()) {
+            head.push("best validation accuracy".into());
+            head.push("best step".into());
+        }
+        head
+    }];
+    for summary in summaries {
+        let label = summary.setting.label(&sweep.axes);
+        let name = if label.is_empty() {
+            summary.setting.template_name.clone()
+        } else {
+            format!("{} ({label})", summary.setting.template_name)
+        };
+        let mut row = vec![
+            escape_control(&name).into_owned(),
+            if summary.diverged > 0 {
+                format!(
+                    "{} ({} diverged)",
+                    summary.setting.runs.len(),
+                    summary.diverged
+                )
+            } else {
+                summary.setting.runs.len().to_string()
+            },
+        ];
+        let pick = |list: &[(&str, Summary)], metric: &str| {
+            list.iter()
+                .find(|(n, _)| *n == metric)
+                .map_or("-".to_string(), |(_, s)| {
+                    format!("{:.4} ± {:.4}", s.mean, s.std)
+                })
+        };
+        row.extend(shown.iter().map(|m| pick(&summary.latest, m)));
+        if let Some(step) = &summary.best_step {
+            row.push(pick(&summary.best, "validation_accuracy"));
+            row.push(format!("{:.0} ± {:.0}", step.mean, step.std));
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |t| t.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            row.iter()
+                .zip(&widths)
+                .map(|(t, w)| format!("{t:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// One SVG per metric against the first numeric axis: a line per template and point of the
+/// other axes.
+fn plots(
+    dir: &std::path::Path,
+    sweep: &Sweep,
+    summaries: &[SettingSummary],
+) -> Result<(), Failure> {
+    let Some(a) = sweep
+        .axes
+        .iter()
+        .position(|axis: &Axis| axis.points().iter().all(|v| v.number().is_some()))
+    else {
+        console::note("dpo: no numeric axis to plot against; no plots written");
+        return Ok(());
+    };
+    let axis = &sweep.axes[a];
+    let log = matches!(
+        axis.values,
+        dpo_playground::engine::sweep::Values::Range {
+            scale: dpo_playground::engine::sweep::Scale::Log,
+            ..
+        }
+    );
+    let metrics: Vec<&str> = dpo_playground::engine::sweep::SWEEP_METRICS
+        .iter()
+        .copied()
+        .filter(|m| {
+            summaries
+                .iter()
+                .any(|s| s.latest.iter().any(|(n, _)| n == m))
+        })
+        .collect();
+    for (kind, best) in [("final", false), ("best", true)] {
+        for metric in &metrics {
+            // Lines: settings grouped by template and the other axes' values.
+            let mut lines: Vec<(String, SweepLine)> = Vec::new();
+            for summary in summaries {
+                let list = if best { &summary.best } else { &summary.latest };
+                let Some((_, s)) = list.iter().find(|(n, _)| n == metric) else {
+                    continue;
+                };
+                let others: Vec<String> = sweep
+                    .axes
+                    .iter()
+                    .zip(&summary.setting.point)
+                    .enumerate()
+                    .filter(|&(i, _)| i != a)
+                    .map(|(_, (axis, v))| format!("{} = {}", axis.field.name(), v.text()))
+                    .collect();
+                let label = if others.is_empty() {
+                    summary.setting.template_name.clone()
+                } else {
+                    format!("{} ({})", summary.setting.template_name, others.join(", "))
+                };
+                let x = summary.setting.point[a].number().expect("a numeric axis");
+                match lines.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, line)) => line.points.push((x, *s)),
+                    None => lines.push((
+                        label.clone(),
+                        SweepLine {
+                            label,
+                            points: vec![(x, *s)],
+                        },
+                    )),
+                }
+            }
+            if lines.is_empty() {
+                continue;
+            }
+            let lines: Vec<SweepLine> = lines
+                .into_iter()
+                .map(|(_, mut line)| {
+                    line.points.sort_by(|p, q| p.0.total_cmp(&q.0));
+                    line
+                })
+                .collect();
+            let path = dir.join(format!("{kind}-{metric}.svg"));
+            let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
+            draw_sweep(&root, metric, axis.field.name(), &lines, log)
+                .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+            root.present()
+                .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! Sweeps: the format's `sweep` and `validation` blocks, the grid's expansion, the held-out
+//! split, the statistics, and that neither a one-point sweep nor the thread count changes a bit.
+
+use dpo_playground::engine::sweep::{
+    replicate_seed, summarize, Summary, Sweep, SweepTraining, Value,
+};
+use dpo_playground::engine::{Init, LossKind, RunSet};
+use dpo_playground::presets::Preset;
+use dpo_playground::scenario::Scenario;
+
+/// The default preset with `extra` fields added at its top level.
+fn scenario_with(extra: &str) -> Result<Scenario, String> {
+    let base = Preset::find("default").unwrap().json.trim_end();
+    let text = format!("{},{extra}}}", base.strip_suffix('}').unwrap());
+    Scenario::from_json(&text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn replicate_seeds_are_stable_and_distinct() {
+    // 42 + r * 0x9E3779B97F4A7C15 mod 2^64, computed with Python's integers.
+    let golden = [
+        42,
+        11_400_714_819_323_198_527,
+        4_354_685_564_936_845_396,
+        15_755_400_384_260_043_881,
+    ];
+    for (r, &seed) in golden.iter().enumerate() {
+        assert_eq!(replicate_seed(42, r as u32), seed, "replicate {r}");
+    }
+    let seeds: std::collections::HashSet<u64> = (0..10_000).map(|r| replicate_seed(7, r)).collect();
+    assert_eq!(seeds.len(), 10_000);
+}
+
+#[test]
+fn statistics_by_hand() {
+    // 1, 2, 3, 4: mean 2.5; sample variance ((1.5^2 + 0.5^2) * 2) / 3 = 5/3.
+    let s = summarize(&[4.0, 1.0, 3.0, 2.0]).unwrap();
+    assert_eq!(s.count, 4);
+    assert_eq!(s.mean, 2.5);
+    assert!((s.std - (5.0f64 / 3.0).sqrt()).abs() < 1e-15, "{}", s.std);
+    assert_eq!((s.min, s.max), (1.0, 4.0));
+    // Values that are not finite (a diverged run's) are left out; one value has no spread.
+    let one = summarize(&[f64::NAN, 0.25, f64::INFINITY]).unwrap();
+    assert_eq!(
+        one,
+        Summary {
+            count: 1,
+            mean: 0.25,
+            std: 0.0,
+            min: 0.25,
+            max: 0.25
+        }
+    );
+    assert_eq!(summarize(&[f64::NAN]), None);
+    assert_eq!(summarize(&[]), None);
+}
+
+#[test]
+fn the_grid_expands_in_order_with_derived_gamma_last() {
+    let scenario = scenario_with(
+        r#""sweep": {"axes": [{"field": "gamma_over_beta", "values": [0, 2]},
+                              {"field": "beta", "from": 0.1, "to": 10, "count": 3, "scale": "log"}],
+                     "replicates": 2}"#,
+    )
+    .unwrap();
+    let sweep = scenario.sweep.as_ref().unwrap();
+    assert_eq!(sweep.points(), 6);
+    assert_eq!(sweep.run_count(scenario.runs.len()), 3 * 6 * 2);
+    let expanded = sweep.expand(&scenario.runs).unwrap();
+    assert_eq!(expanded.settings.len(), 3 * 6);
+    assert_eq!(expanded.runs.len(), 36);
+    // The first axis slowest; a log range's ends exactly as written, its middle at 10^0 = 1.
+    let betas: Vec<f32> = expanded.runs[..12]
+        .iter()
+        .step_by(2)
+        .map(|r| r.beta)
+        .collect();
+    assert_eq!(betas[0], 0.1);
+    assert!((betas[1] - 1.0).abs() < 1e-6);
+    assert_eq!(betas[2], 10.0);
+    assert_eq!(betas[3], 0.1);
+    // gamma = (gamma / beta) * beta, with the setting's beta, whatever the axes' order.
+    let setting = &expanded.settings[5];
+    assert_eq!(setting.point, vec![Value::Number(2.0), Value::Number(10.0)]);
+    let run = &expanded.runs[setting.runs.start];
+    assert_eq!((run.beta, run.gamma), (10.0, 20.0));
+    assert_eq!(setting.label(&sweep.axes), "gamma_over_beta = 2, beta = 10");
+    // Replicates: same settings, seeds of replicate_seed.
+    let (a, b) = (&expanded.runs[10], &expanded.runs[11]);
+    assert_eq!((a.beta, a.gamma, a.loss), (b.beta, b.gamma, b.loss));
+    assert_eq!(b.seed, replicate_seed(a.seed, 1));
+    assert!(b.name.ends_with("#1"), "{}", b.name);
+}
+
+#[test]
+fn a_one_point_sweep_is_the_template_bit_for_bit() {
+    let scenario = Preset::find("learning-table").unwrap().scenario().unwrap();
+    let one = Sweep {
+        axes: Vec::new(),
+        replicates: 1,
+    };
+    let mut training =
+        SweepTraining::new(&one, &scenario.runs, scenario.problem().unwrap(), None).unwrap();
+    let mut set: RunSet = scenario.run_set().unwrap();
+    training.step(150);
+    set.step(150);
+    for (a, b) in training.set.runs().iter().zip(set.runs()) {
+        let bits = |run: &dpo_playground::engine::Run| -> Vec<u32> {
+            run.logits().iter().map(|l| l.to_bits()).collect()
+        };
+        assert_eq!(bits(a), bits(b), "{}", a.config().name);
+        assert_eq!(a.config(), b.config());
+    }
+}
+
+/// A sweep with random inits, minibatches and held-out pairs, trained in a pool of `threads`.
+fn train_in_pool(threads: usize) -> Vec<dpo_playground::engine::sweep::SettingSummary> {
+    let mut scenario = scenario_with(
+        r#""sweep": {"axes": [{"field": "gamma", "values": [0, 1, 4]}], "replicates": 5},
+           "validation": {"fraction": 0.34, "seed": 9}"#,
+    )
+    .unwrap();
+    for run in &mut scenario.runs {
+        run.init = Init::Random { scale: 0.5 };
+    }
+    let (train, validation) = scenario.problems().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let sweep = scenario.sweep.as_ref().unwrap();
+        let mut training = SweepTraining::new(sweep, &scenario.runs, train, validation).unwrap();
+        training.checkpoint();
+        for _ in 0..10 {
+            training.step(20);
+            training.checkpoint();
+        }
+        training.summaries()
+    })
+}
+
+#[test]
+fn the_thread_count_changes_no_bit_of_a_sweep() {
+    let one = train_in_pool(1);
+    assert_eq!(one.len(), 9);
+    // The replicates differ (random inits), so the spread is not zero, and there is a best step.
+    let kl = one[0].latest.iter().find(|(n, _)| *n == "kl").unwrap().1;
+    assert!(kl.std > 0.0 && kl.count == 5, "{kl:?}");
+    assert!(one[0].best_step.is_some());
+    assert!(one[0].best.iter().any(|(n, _)| *n == "validation_accuracy"));
+    for threads in [2, 4] {
+        assert_eq!(one, train_in_pool(threads), "{threads} threads");
+    }
+}
+
+#[test]
+fn validation_holds_out_a_seeded_share_of_the_pairs() {
+    let text = |seed: u64| {
+        let pairs: Vec<String> = (0..20)
+            .map(|i| {
+                let (a, b) = [("A", "B"), ("B", "C"), ("A", "C"), ("C", "D")][i % 4];
+                format!(
+                    r#"{{"chosen": "{a}", "rejected": "{b}", "weight": {}}}"#,
+                    1 + i
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"outputs": ["A", "B", "C", "D"], "pairs": [{}],
+                "validation": {{"fraction": 0.25, "seed": {seed}}}}}"#,
+            pairs.join(",")
+        )
+    };
+    let scenario = Scenario::from_json(&text(1)).unwrap();
+    let (train, held) = scenario.problems().unwrap();
+    let held = held.unwrap();
+    assert_eq!((train.pairs().len(), held.pairs().len()), (15, 5));
+    // Disjoint, and together every pair (the weights 1..=20 tell them apart).
+    let mut weights: Vec<f32> = train
+        .pairs()
+        .iter()
+        .chain(held.pairs())
+        .map(|p| p.weight)
+        .collect();
+    weights.sort_by(f32::total_cmp);
+    assert_eq!(weights, (1..=20).map(|w| w as f32).collect::<Vec<_>>());
+    // Training sees only the training pairs; the same seed holds out the same pairs.
+    assert_eq!(scenario.problem().unwrap().pairs(), train.pairs());
+    let again = Scenario::from_json(&text(1)).unwrap().problems().unwrap();
+    assert_eq!(again.1.unwrap().pairs(), held.pairs());
+    let other = Scenario::from_json(&text(2)).unwrap().problems().unwrap();
+    assert_ne!(other.1.unwrap().pairs(), held.pairs());
+}
+
+#[test]
+fn sweeps_round_trip_through_the_canonical_form() {
+    let scenario = scenario_with(
+        r#""sweep": {"axes": [{"field": "loss", "values": ["hinge", "ipo"]},
+                              {"field": "seed", "values": [1, 2]},
+                              {"field": "lr", "from": 0.01, "to": 0.1, "count": 4}],
+                     "replicates": 3},
+           "validation": {"fraction": 0.5, "seed": 4}"#,
+    )
+    .unwrap();
+    let again = Scenario::from_json(&scenario.to_json_pretty()).unwrap();
+    assert_eq!(again, scenario);
+    let expanded = scenario
+        .sweep
+        .as_ref()
+        .unwrap()
+        .expand(&scenario.runs)
+        .unwrap();
+    assert_eq!(expanded.runs[0].loss, LossKind::Hinge);
+    assert_eq!(expanded.runs.len(), 3 * 2 * 2 * 4 * 3);
+}
+
+#[test]
+fn bad_sweeps_are_named() {
+    let cases = [
+        (
+            r#""sweep": {"axes": [{"field": "gama", "values": [1]}]}"#,
+            r#"sweep.axes[0].field: unknown field "gama" (did you mean "gamma"?"#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "values": []}]}"#,
+            "sweep.axes[0].values: is empty: give at least one value",
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "from": 0, "to": 1, "count": 3, "scale": "log"}]}"#,
+            "sweep.axes[0]: a log range cannot reach 0 or below (from 0 to 1)",
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "gamma", "values": [1]}, {"field": "gamma_over_beta", "values": [1]}]}"#,
+            r#"sweep.axes[1]: "gamma" (sweep.axes[0]) and "gamma_over_beta" (sweep.axes[1]) both set gamma"#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "values": [1], "from": 1}]}"#,
+            r#"sweep.axes[0]: give either "values" or a range"#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "from": 1, "to": 2, "count": 0}]}"#,
+            "sweep.axes[0].count: must be from 1 to 65536, not 0",
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "init_scale", "values": [1]}]}"#,
+            r#"sweep.axes[0]: run 0 ("DPO"): init_scale needs a random initial policy"#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "values": [-1]}]}"#,
+            r#"sweep: run 0 ("DPO") at beta = -1: "#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "beta", "values": [1]}, {"field": "beta", "values": [2]}]}"#,
+            r#"sweep.axes[1].field: "beta" is already swept at sweep.axes[0]"#,
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "seed", "from": 0, "to": 99, "count": 100}], "replicates": 300}"#,
+            "sweep: 3 runs x 100 seed values x 300 replicates make 90000 runs, more than the 65536",
+        ),
+        (
+            r#""sweep": {"axes": [{"field": "loss", "values": ["dpo"]}]}"#,
+            r#"sweep.axes[0].values[0]: unknown loss "dpo""#,
+        ),
+        (
+            r#""validation": {"fraction": 1}"#,
+            "validation.fraction: must be between 0 and 1",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let error = scenario_with(extra).unwrap_err();
+        assert!(
+            error.starts_with(expected),
+            "{extra}\n  gave: {error}\n  expected: {expected}"
+        );
+    }
+    // lambda on a run without an l2 or kl regulariser.
+    let scenario = scenario_with(r#""sweep": {"axes": [{"field": "lambda", "values": [0.1]}]}"#);
+    assert!(scenario
+        .unwrap_err()
+        .contains("lambda needs an \"l2\" or \"kl\" regularizer"));
+}
+
+/// The `gamma-sweep` preset says what its sweep measures: the share of the learning signal on
+/// pairs the reference ranks wrongly falls as gamma / beta grows, to exactly 0 for the hinge
+/// from 10 on (only the reference-right row learns) but not for DPO; at gamma = 0 the hinge
+/// learns only in the policy-wrong column; accuracy falls with gamma.
+#[test]
+fn the_gamma_sweep_preset_says_what_it_measures() {
+    let scenario = Preset::find("gamma-sweep").unwrap().scenario().unwrap();
+    let sweep = scenario.sweep.as_ref().unwrap();
+    let mut training =
+        SweepTraining::new(sweep, &scenario.runs, scenario.problem().unwrap(), None).unwrap();
+    training.step(scenario.steps);
+    training.checkpoint();
+    let summaries = training.summaries();
+    let mean = |setting: usize, metric: &str| {
+        let s = &summaries[setting];
+        s.latest.iter().find(|(n, _)| *n == metric).unwrap().1
+    };
+    let wrong_reference = |s: usize| mean(s, "share_wr").mean + mean(s, "share_ww").mean;
+    let ratios: Vec<f64> = summaries[..7]
+        .iter()
+        .map(|s| s.setting.point[0].number().unwrap())
+        .collect();
+    assert_eq!(ratios, [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]);
+    for template in [0, 7] {
+        let shares: Vec<f64> = (template..template + 7).map(wrong_reference).collect();
+        assert!(shares.windows(2).all(|w| w[1] <= w[0]), "{shares:?}");
+        assert!(shares[0] > 0.35, "{shares:?}");
+        let accuracy = |s| mean(s, "accuracy").mean;
+        assert!(accuracy(template) > accuracy(template + 6) + 0.3);
+    }
+    // The hinge: at gamma = 0 only the policy-wrong column (rr and wr never learn, in any
+    // replicate); from gamma = 10 beta no reference-wrong cell does.
+    assert_eq!(mean(0, "share_rr").max + mean(0, "share_wr").max, 0.0);
+    for s in [5, 6] {
+        assert_eq!(mean(s, "share_wr").max + mean(s, "share_ww").max, 0.0);
+    }
+    // DPO: falling, never zero, under 1% at gamma = 20 beta.
+    let dpo_end = wrong_reference(13);
+    assert!(dpo_end > 0.0 && dpo_end < 0.01, "{dpo_end}");
+    assert_eq!(summaries[0].setting.template_name, "hinge");
+    assert_eq!(summaries[7].setting.template_name, "DPO");
+}
