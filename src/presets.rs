@@ -31,7 +31,7 @@ macro_rules! preset {
 /// regularisation, and un-learning through shared outputs; last the classroom exercises (each
 /// with an `exercise` block whose answer `tests/exercises.rs` holds to what the engine measures):
 /// gamma much larger than beta, gamma = 0, and initialised at the reference.
-pub const PRESETS: [Preset; 14] = [
+pub const PRESETS: [Preset; 15] = [
     preset!("default"),
     preset!("reference-wrong-large-gamma"),
     preset!("gamma-zero"),
@@ -40,6 +40,7 @@ pub const PRESETS: [Preset; 14] = [
     preset!("simpo"),
     preset!("learning-table"),
     preset!("gamma-sweep"),
+    preset!("luck-and-tuning"),
     preset!("central-case"),
     preset!("implicit-vs-explicit"),
     preset!("unlearning"),

@@ -323,3 +323,34 @@ fn the_gamma_sweep_preset_says_what_it_measures() {
     assert_eq!(summaries[0].setting.template_name, "hinge");
     assert_eq!(summaries[7].setting.template_name, "DPO");
 }
+
+/// The `luck-and-tuning` preset says what 32 seeds of one DPO setting measure: the final
+/// held-out accuracy spreads over more than ten points; early stopping by held-out loss picks
+/// steps far apart, finds a higher held-out accuracy than any final one, and still has a lower
+/// true reward on average than training to the end.
+#[test]
+fn the_luck_and_tuning_preset_says_what_it_measures() {
+    let scenario = Preset::find("luck-and-tuning").unwrap().scenario().unwrap();
+    let (train, held_out) = scenario.problems().unwrap();
+    assert_eq!((train.pairs().len(), held_out.as_ref().unwrap().pairs().len()), (56, 24));
+    let sweep = scenario.sweep.as_ref().unwrap();
+    let mut training = SweepTraining::new(sweep, &scenario.runs, train, held_out).unwrap();
+    // Checkpoints every 8 steps, as `dpo sweep` takes them by default (400 / 50).
+    training.checkpoint();
+    for _ in 0..50 {
+        training.step(8);
+        training.checkpoint();
+    }
+    let summary = &training.summaries()[0];
+    let get = |list: &[(&str, Summary)], name: &str| list.iter().find(|(n, _)| *n == name).unwrap().1;
+    let last = get(&summary.latest, "validation_accuracy");
+    assert_eq!(last.count, 32);
+    assert!(last.max - last.min > 0.1, "{last:?}");
+    assert!(last.min < 0.63 && last.max > 0.74, "{last:?}");
+    let step = summary.best_step.unwrap();
+    assert!(step.min < 50.0 && step.max > 200.0, "{step:?}");
+    let best = get(&summary.best, "validation_accuracy");
+    assert!(best.max > last.max && best.max > 0.78, "{best:?} {last:?}");
+    let (true_best, true_last) = (get(&summary.best, "true_reward"), get(&summary.latest, "true_reward"));
+    assert!(true_best.mean < true_last.mean, "{true_best:?} {true_last:?}");
+}

@@ -395,7 +395,26 @@ fn check(source: &str, limits: &Limits) -> Result<(), Failure> {
         estimate.runs,
         scenario.steps,
         estimate.summary()
-    ))
+    ))?;
+    if let Some(sweep) = &scenario.sweep {
+        // What `dpo sweep` would need: every run of the grid, a checkpoint every few steps.
+        let sweep_usage = Usage {
+            sweep: true,
+            metric_records: 52,
+            ..check_usage(&scenario)
+        };
+        let estimate = Estimate::new(&scenario, &sweep_usage);
+        console::println(&format!(
+            "sweep: {} runs x {} points x {} replicates = {} runs; {}",
+            scenario.runs.len(),
+            sweep.points(),
+            sweep.replicates,
+            estimate.runs,
+            estimate.summary()
+        ))?;
+        estimate.check(limits)?;
+    }
+    Ok(())
 }
 
 /// What `dpo run` with `options` keeps and computes for `scenario`: the estimate's usage.
