@@ -73,3 +73,46 @@ fn field(text: &str) -> String {
         text.to_string()
     }
 }
+
+/// A sweep's statistics (`dpo sweep --csv`, the page's Sweep panel): a row per setting, metric
+/// and checkpoint kind (`final`, or `best` by held-out loss, with the best `step`): the template,
+/// each axis's value, then count, mean, standard deviation, minimum and maximum.
+pub fn sweep(
+    sweep: &crate::engine::sweep::Sweep,
+    summaries: &[crate::engine::sweep::SettingSummary],
+) -> String {
+    let mut header = vec!["template".to_string()];
+    header.extend(sweep.axes.iter().map(|a| a.field.name().to_string()));
+    header.extend(["checkpoint", "metric", "count", "mean", "std", "min", "max"].map(String::from));
+    let mut text = header.join(",") + "\n";
+    let number = |x: f64| {
+        if x.is_finite() {
+            x.to_string()
+        } else {
+            String::new()
+        }
+    };
+    for summary in summaries {
+        let mut key = vec![field(&summary.setting.template_name)];
+        key.extend(summary.setting.point.iter().map(|v| field(&v.text())));
+        let key = key.join(",");
+        let step = summary.best_step.as_ref().map(|s| ("step", *s));
+        let rows = summary
+            .latest
+            .iter()
+            .map(|&(name, s)| ("final", name, s))
+            .chain(summary.best.iter().map(|&(name, s)| ("best", name, s)))
+            .chain(step.map(|(name, s)| ("best", name, s)));
+        for (kind, name, s) in rows {
+            text += &format!(
+                "{key},{kind},{name},{},{},{},{},{}\n",
+                s.count,
+                number(s.mean),
+                number(s.std),
+                number(s.min),
+                number(s.max)
+            );
+        }
+    }
+    text
+}

@@ -41,7 +41,7 @@ export async function loadEmbeddingNames() {
 /** What the compact layout leaves out (until "Edit the data and runs" for the editors): the charts
  * that matter, the transport and the run cards stay; the host article says what the scenario is
  * (or `show` brings the description back). */
-const COMPACT_HIDDEN = ['preset', 'about', 'meta', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'editors', 'file'];
+const COMPACT_HIDDEN = ['preset', 'about', 'meta', 'predicted', 'claims', 'metrics', 'rewards', 'truth', 'policy', 'margins', 'editors', 'file', 'sweep'];
 
 /** What a `lock` option may name besides a run field (`loss`, `beta`, `gamma`, `margin`, ...):
  * `preset` (the preset menu), `data` (outputs, prompts, reference, pairs, reward and file import)
@@ -368,7 +368,14 @@ class PlaygroundView {
 
     const primary = h('div', { class: 'dpo-primary' }, curves.element, tables.element);
     const metricsTable = h('div', { class: 'plot' }, this.tables.metrics);
-    const secondary = h('div', { class: 'dpo-secondary' }, metricsTable, rewards.element, truth.element, policy.element, margins.element);
+    // The Sweep panel's code loads the first time it is opened.
+    const sweepBox = h('details', { class: 'dpo-sweep plot' }, h('summary', {}, h('h2', { class: 'sweep-title' }, 'Sweep: many seeds and settings')));
+    sweepBox.addEventListener('toggle', async () => {
+      if (!sweepBox.open || this.sweep) return;
+      const { SweepPanel } = await import('./sweep.js');
+      this.sweep ??= new SweepPanel(this, sweepBox);
+    });
+    const secondary = h('div', { class: 'dpo-secondary' }, metricsTable, rewards.element, truth.element, policy.element, margins.element, sweepBox);
     const presetBox = bar.querySelector('.bar-preset');
     const intro = h('div', { class: 'dpo-intro' }, this.aboutBox, this.aboutMore);
     this.panels = {
@@ -389,6 +396,7 @@ class PlaygroundView {
       knobs,
       editors: editorsBox,
       file: fileBox,
+      sweep: sweepBox,
     };
     if (this.options.layout) this.root.dataset.layout = this.options.layout;
     if (this.options.theme) this.root.dataset.theme = this.options.theme;

@@ -39,7 +39,7 @@ pub const CELL_MEANINGS: [&str; 4] = [
 ];
 
 /// The page's panels an exercise may hide (`exercise.hide`).
-pub const PANELS: [&str; 17] = [
+pub const PANELS: [&str; 18] = [
     "preset",
     "transport",
     "about",
@@ -57,13 +57,14 @@ pub const PANELS: [&str; 17] = [
     "knobs",
     "editors",
     "file",
+    "sweep",
 ];
 
 /// The panels that show how training turned out, or give the answer away (what the argument
 /// predicts, the claims checked, and `file`, whose scenario text holds the answer): a page hides
 /// them during an exercise until the student has predicted and trained, whatever
 /// `exercise.hide` says (which hides panels for good, the reveal included).
-pub const HIDDEN_UNTIL_REVEAL: [&str; 10] = [
+pub const HIDDEN_UNTIL_REVEAL: [&str; 11] = [
     "curves",
     "tables",
     "predicted",
@@ -74,6 +75,7 @@ pub const HIDDEN_UNTIL_REVEAL: [&str; 10] = [
     "policy",
     "margins",
     "file",
+    "sweep",
 ];
 
 /// What an exercise may lock (`exercise.lock`): a run field (every run's), or `preset`, `data`,

@@ -3,7 +3,7 @@
 
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
-use crate::engine::sweep::Summary;
+use crate::engine::sweep::{Scale, SettingSummary, Summary, Sweep, Values};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -76,4 +76,59 @@ pub fn draw_sweep<DB: DrawingBackend>(
             .map_err(failed)?;
     }
     Ok(())
+}
+
+/// The lines of `metric` (at the end, or at the best checkpoints with `best`) against the sweep's
+/// first numeric axis: the settings grouped by template and the other axes' values, each line's
+/// points in axis order. `None` when no axis is numeric; with it, the axis's index and whether it
+/// is a log range.
+pub fn sweep_lines(
+    sweep: &Sweep,
+    summaries: &[SettingSummary],
+    metric: &str,
+    best: bool,
+) -> Option<(usize, bool, Vec<SweepLine>)> {
+    let a = sweep
+        .axes
+        .iter()
+        .position(|axis| axis.points().iter().all(|v| v.number().is_some()))?;
+    let log = matches!(
+        sweep.axes[a].values,
+        Values::Range {
+            scale: Scale::Log,
+            ..
+        }
+    );
+    let mut lines: Vec<SweepLine> = Vec::new();
+    for summary in summaries {
+        let list = if best { &summary.best } else { &summary.latest };
+        let Some(&(_, s)) = list.iter().find(|(n, _)| *n == metric) else {
+            continue;
+        };
+        let others: Vec<String> = sweep
+            .axes
+            .iter()
+            .zip(&summary.setting.point)
+            .enumerate()
+            .filter(|&(i, _)| i != a)
+            .map(|(_, (axis, v))| format!("{} = {}", axis.field.name(), v.text()))
+            .collect();
+        let label = if others.is_empty() {
+            summary.setting.template_name.clone()
+        } else {
+            format!("{} ({})", summary.setting.template_name, others.join(", "))
+        };
+        let x = summary.setting.point[a].number()?;
+        match lines.iter_mut().find(|line| line.label == label) {
+            Some(line) => line.points.push((x, s)),
+            None => lines.push(SweepLine {
+                label,
+                points: vec![(x, s)],
+            }),
+        }
+    }
+    for line in &mut lines {
+        line.points.sort_by(|p, q| p.0.total_cmp(&q.0));
+    }
+    Some((a, log, lines))
 }

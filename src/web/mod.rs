@@ -8,6 +8,7 @@ use crate::engine::{
     PredictedTable, RunConfig, RunSet,
 };
 mod canvas;
+mod sweep;
 #[cfg(feature = "gpu")]
 mod webgpu;
 

@@ -288,6 +288,51 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('the Sweep panel trains a sweep as `dpo sweep` does, and exports its statistics', async () => {
+      const page = await open('#preset=gamma-sweep');
+      const root = playground(page);
+      await root.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      assert.equal(await root.getByLabel('Setting to sweep').inputValue(), 'gamma_over_beta', 'the form starts from the scenario’s sweep');
+      await root.getByLabel('Values (comma-separated)').fill('0, 2, 20');
+      await root.getByLabel('Seeds per setting').fill('3');
+      await root.getByLabel('Steps per run').fill('60');
+      await root.getByLabel('Share of pairs held out').fill('0.25');
+      await root.getByRole('button', { name: 'Run the sweep' }).click();
+      await waitFor(async () => /^Done: 18 runs, 60 steps each/.test(await root.locator('.sweep-status').textContent()), 20000);
+      // Six settings (two templates, three values) with held-out pairs: a row each, with its best step.
+      assert.equal(await root.locator('.sweep-table tbody tr').count(), 6);
+      assert.match(await root.locator('.sweep-table thead').textContent(), /best step/);
+      const download = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download CSV' }).click();
+      const csv = readFileSync(await (await download).path(), 'utf8');
+      // The same sweep on the command line: the page's scenario (which now carries the sweep)
+      // with the form's steps and held-out share.
+      const scenario = JSON.parse(await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()));
+      assert.deepEqual(scenario.sweep, { axes: [{ field: 'gamma_over_beta', values: [0, 2, 20] }], replicates: 3 });
+      scenario.steps = 60;
+      scenario.validation = { fraction: 0.25, seed: 0 };
+      const dir = fileURLToPath(new URL('./artifacts/', import.meta.url));
+      mkdirSync(dir, { recursive: true });
+      const file = `${dir}sweep-${mode.webgpu ? 'gpu' : 'cpu'}.csv`;
+      execFileSync(DPO, ['sweep', '-', '--csv', file, '--quiet'], { input: JSON.stringify(scenario) });
+      const rows = (text) => text.trim().split('\n').map((line) => line.split(','));
+      const page_rows = rows(csv);
+      const cli_rows = rows(readFileSync(file, 'utf8'));
+      assert.equal(page_rows.length, cli_rows.length);
+      assert.ok(page_rows.length > 6 * 20, `${page_rows.length} rows`);
+      assert.deepEqual(page_rows[0], cli_rows[0]);
+      page_rows.slice(1).forEach((row, i) => {
+        const cli = cli_rows[i + 1];
+        assert.deepEqual(row.slice(0, 5), cli.slice(0, 5), `row ${i + 1}`);
+        row.slice(5).forEach((value, j) => {
+          const [a, b] = [Number(value), Number(cli[5 + j])];
+          assert.ok(value === cli[5 + j] || Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b)), `row ${i + 1} (${row.slice(1, 4)}): page ${value} vs dpo sweep ${cli[5 + j]}`);
+        });
+      });
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('every preset trains on the page as `dpo run` trains it', async () => {
       const page = await open();
       const select = playground(page).getByLabel('Preset');

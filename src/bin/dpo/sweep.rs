@@ -7,9 +7,9 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
-    Axis, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue,
+    SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue,
 };
-use dpo_playground::plot::sweep::{draw_sweep, SweepLine};
+use dpo_playground::plot::sweep::{draw_sweep, sweep_lines};
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::Scenario;
 use plotters::prelude::*;
@@ -85,7 +85,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
     }
     let summaries = training.summaries();
     if let Some(path) = &args.csv {
-        let text = csv(&sweep, &summaries);
+        let text = dpo_playground::csv::sweep(&sweep, &summaries);
         std::fs::write(path, text).map_err(|e| {
             Failure(
                 format!(
@@ -196,52 +196,6 @@ fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
     row
 }
 
-/// A CSV field: quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-fn csv(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
-    let mut header = vec!["template".to_string()];
-    header.extend(sweep.axes.iter().map(|a| a.field.name().to_string()));
-    header.extend(["checkpoint", "metric", "count", "mean", "std", "min", "max"].map(String::from));
-    let mut text = header.join(",") + "\n";
-    for summary in summaries {
-        let mut key = vec![field(&summary.setting.template_name)];
-        key.extend(summary.setting.point.iter().map(|v| field(&v.text())));
-        let kinds = [("final", &summary.latest), ("best", &summary.best)];
-        for (kind, list) in kinds {
-            for (name, s) in list.iter() {
-                text += &format!(
-                    "{},{kind},{name},{},{},{},{},{}\n",
-                    key.join(","),
-                    s.count,
-                    s.mean,
-                    s.std,
-                    s.min,
-                    s.max
-                );
-            }
-        }
-        if let Some(s) = &summary.best_step {
-            text += &format!(
-                "{},best,step,{},{},{},{},{}\n",
-                key.join(","),
-                s.count,
-                s.mean,
-                s.std,
-                s.min,
-                s.max
-            );
-        }
-    }
-    text
-}
-
 /// The metrics the table shows, where they apply.
 const TABLE_METRICS: [&str; 4] = ["accuracy", "kl", "validation_accuracy", "true_reward"];
 
@@ -320,28 +274,12 @@ fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
 }
 
 /// One SVG per metric against the first numeric axis: a line per template and point of the
-/// other axes.
+/// other axes; `final-METRIC.svg` and, with held-out pairs, `best-METRIC.svg`.
 fn plots(
     dir: &std::path::Path,
     sweep: &Sweep,
     summaries: &[SettingSummary],
 ) -> Result<(), Failure> {
-    let Some(a) = sweep
-        .axes
-        .iter()
-        .position(|axis: &Axis| axis.points().iter().all(|v| v.number().is_some()))
-    else {
-        console::note("dpo: no numeric axis to plot against; no plots written");
-        return Ok(());
-    };
-    let axis = &sweep.axes[a];
-    let log = matches!(
-        axis.values,
-        dpo_playground::engine::sweep::Values::Range {
-            scale: dpo_playground::engine::sweep::Scale::Log,
-            ..
-        }
-    );
     let metrics: Vec<&str> = dpo_playground::engine::sweep::SWEEP_METRICS
         .iter()
         .copied()
@@ -353,51 +291,16 @@ fn plots(
         .collect();
     for (kind, best) in [("final", false), ("best", true)] {
         for metric in &metrics {
-            // Lines: settings grouped by template and the other axes' values.
-            let mut lines: Vec<(String, SweepLine)> = Vec::new();
-            for summary in summaries {
-                let list = if best { &summary.best } else { &summary.latest };
-                let Some((_, s)) = list.iter().find(|(n, _)| n == metric) else {
-                    continue;
-                };
-                let others: Vec<String> = sweep
-                    .axes
-                    .iter()
-                    .zip(&summary.setting.point)
-                    .enumerate()
-                    .filter(|&(i, _)| i != a)
-                    .map(|(_, (axis, v))| format!("{} = {}", axis.field.name(), v.text()))
-                    .collect();
-                let label = if others.is_empty() {
-                    summary.setting.template_name.clone()
-                } else {
-                    format!("{} ({})", summary.setting.template_name, others.join(", "))
-                };
-                let x = summary.setting.point[a].number().expect("a numeric axis");
-                match lines.iter_mut().find(|(l, _)| *l == label) {
-                    Some((_, line)) => line.points.push((x, *s)),
-                    None => lines.push((
-                        label.clone(),
-                        SweepLine {
-                            label,
-                            points: vec![(x, *s)],
-                        },
-                    )),
-                }
-            }
+            let Some((a, log, lines)) = sweep_lines(sweep, summaries, metric, best) else {
+                console::note("dpo: no numeric axis to plot against; no plots written");
+                return Ok(());
+            };
             if lines.is_empty() {
                 continue;
             }
-            let lines: Vec<SweepLine> = lines
-                .into_iter()
-                .map(|(_, mut line)| {
-                    line.points.sort_by(|p, q| p.0.total_cmp(&q.0));
-                    line
-                })
-                .collect();
             let path = dir.join(format!("{kind}-{metric}.svg"));
             let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
-            draw_sweep(&root, metric, axis.field.name(), &lines, log)
+            draw_sweep(&root, metric, sweep.axes[a].field.name(), &lines, log)
                 .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
             root.present()
                 .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;

@@ -1,0 +1,225 @@
+//! The page's Sweep panel: a scenario's sweep trained in slices (the page asks for a slice per
+//! frame, sized by the time it measures, so the tab never freezes), its statistics, chart, CSV
+//! and SVG. The same engine code as `dpo sweep`: `SweepTraining`, `csv::sweep`, `plot::sweep`.
+
+use super::canvas::{CssCanvas, Surface};
+use super::{js_error, to_js};
+use crate::engine::sweep::{SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
+use crate::engine::InputError;
+use crate::plot::sweep::{draw_sweep, sweep_lines};
+use crate::scenario::budget::{Limits, Usage};
+use crate::scenario::Scenario;
+use plotters::prelude::*;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+/// Checkpoints per run over the sweep's steps.
+const CHECKPOINTS: u64 = 50;
+
+/// A sweep being trained in the page.
+#[wasm_bindgen]
+pub struct SweepSession {
+    sweep: Sweep,
+    training: SweepTraining,
+    steps: u64,
+    every: u64,
+    done: u64,
+    validation: bool,
+}
+
+#[derive(Serialize)]
+struct MetricSummary {
+    name: &'static str,
+    count: usize,
+    mean: f64,
+    std: f64,
+    min: f64,
+    max: f64,
+}
+
+#[derive(Serialize)]
+struct SettingRow {
+    template: String,
+    label: String,
+    runs: usize,
+    diverged: usize,
+    #[serde(rename = "final")]
+    latest: Vec<MetricSummary>,
+    best: Vec<MetricSummary>,
+    best_step: Option<f64>,
+}
+
+fn rows(list: &[(&'static str, crate::engine::sweep::Summary)]) -> Vec<MetricSummary> {
+    list.iter()
+        .map(|&(name, s)| MetricSummary {
+            name,
+            count: s.count,
+            mean: s.mean,
+            std: s.std,
+            min: s.min,
+            max: s.max,
+        })
+        .collect()
+}
+
+#[wasm_bindgen]
+impl SweepSession {
+    /// Reads `text` (a scenario with a `sweep`), checks what the sweep would hold against the
+    /// page's memory limit, and builds every run of the grid at step 0. Throws an `InputError`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(text: &str) -> Result<SweepSession, JsValue> {
+        let usage = |scenario: &Scenario| Usage {
+            steps: scenario.steps,
+            metric_records: CHECKPOINTS + 2,
+            sweep: true,
+            ..Usage::default()
+        };
+        let scenario = Scenario::from_json_within(text, usage, &Limits::PAGE).map_err(js_error)?;
+        let sweep = scenario
+            .sweep
+            .clone()
+            .ok_or_else(|| js_error(InputError::new("sweep", "the scenario has no sweep")))?;
+        let (train, validation) = scenario.problems().map_err(js_error)?;
+        let has_validation = validation.is_some();
+        let mut training =
+            SweepTraining::new(&sweep, &scenario.runs, train, validation).map_err(js_error)?;
+        training.checkpoint();
+        Ok(SweepSession {
+            sweep,
+            training,
+            steps: scenario.steps,
+            every: (scenario.steps / CHECKPOINTS).max(1),
+            done: 0,
+            validation: has_validation,
+        })
+    }
+
+    /// Runs in the sweep.
+    #[wasm_bindgen(getter)]
+    pub fn runs(&self) -> usize {
+        self.training.expanded.runs.len()
+    }
+
+    /// Steps each run trains in all.
+    #[wasm_bindgen(getter)]
+    pub fn steps(&self) -> f64 {
+        self.steps as f64
+    }
+
+    /// Steps trained so far.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> f64 {
+        self.done as f64
+    }
+
+    /// Trains every run up to `steps` more steps (never past the end), scoring them at each
+    /// checkpoint it passes.
+    pub fn advance(&mut self, steps: u32) {
+        let target = (self.done + steps as u64).min(self.steps);
+        while self.done < target {
+            let next = ((self.done / self.every + 1) * self.every).min(self.steps);
+            let n = next.min(target) - self.done;
+            self.training.step(n);
+            self.done += n;
+            if self.done == next {
+                self.training.checkpoint();
+            }
+        }
+    }
+
+    /// The metrics the statistics hold (those that apply to this scenario).
+    pub fn metrics(&self) -> Vec<String> {
+        let summaries = self.training.summaries();
+        SWEEP_METRICS
+            .iter()
+            .filter(|m| {
+                summaries
+                    .iter()
+                    .any(|s| s.latest.iter().any(|(n, _)| n == *m))
+            })
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    /// Whether pairs are held out (and so a best checkpoint is chosen).
+    #[wasm_bindgen(getter)]
+    pub fn validation(&self) -> bool {
+        self.validation
+    }
+
+    /// Every setting's statistics now: `[{template, label, runs, diverged, final: [{name, count,
+    /// mean, std, min, max}], best: [...], best_step}]`.
+    pub fn summaries(&self) -> JsValue {
+        let rows: Vec<SettingRow> = self
+            .training
+            .summaries()
+            .iter()
+            .map(|s: &SettingSummary| SettingRow {
+                template: s.setting.template_name.clone(),
+                label: s.setting.label(&self.sweep.axes),
+                runs: s.setting.runs.len(),
+                diverged: s.diverged,
+                latest: rows(&s.latest),
+                best: rows(&s.best),
+                best_step: s.best_step.map(|b| b.mean),
+            })
+            .collect();
+        to_js(&rows)
+    }
+
+    /// The statistics as CSV (the columns of `dpo sweep --csv`).
+    pub fn csv(&self) -> String {
+        crate::csv::sweep(&self.sweep, &self.training.summaries())
+    }
+
+    /// `metric` against the first numeric axis on `canvas` (in CSS pixels).
+    #[wasm_bindgen(js_name = drawChart)]
+    pub fn draw_chart(
+        &self,
+        canvas: HtmlCanvasElement,
+        metric: &str,
+        best: bool,
+    ) -> Result<(), JsError> {
+        let canvas =
+            CssCanvas::new(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
+        let area = Surface::Canvas(canvas).into_drawing_area();
+        self.draw(&area, metric, best)
+    }
+
+    /// The same chart as SVG text.
+    pub fn svg(
+        &self,
+        metric: &str,
+        best: bool,
+        width: u32,
+        height: u32,
+    ) -> Result<String, JsError> {
+        let mut text = String::new();
+        {
+            let area = Surface::Svg(SVGBackend::with_string(
+                &mut text,
+                (width.max(10), height.max(10)),
+            ))
+            .into_drawing_area();
+            self.draw(&area, metric, best)?;
+        }
+        Ok(text)
+    }
+}
+
+impl SweepSession {
+    fn draw(
+        &self,
+        area: &DrawingArea<Surface<'_>, plotters::coord::Shift>,
+        metric: &str,
+        best: bool,
+    ) -> Result<(), JsError> {
+        let summaries = self.training.summaries();
+        let (a, log, lines) = sweep_lines(&self.sweep, &summaries, metric, best)
+            .ok_or_else(|| JsError::new("the sweep has no numeric axis to draw against"))?;
+        draw_sweep(area, metric, self.sweep.axes[a].field.name(), &lines, log)
+            .map_err(|e| JsError::new(&e))?;
+        area.present().map_err(|e| JsError::new(&format!("{e:?}")))
+    }
+}

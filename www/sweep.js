@@ -1,0 +1,261 @@
+// The Sweep panel (loaded when first opened): the scenario's runs as templates over one axis of
+// settings and several seeds, trained in slices a frame at a time (never a frozen tab), a chart
+// of a metric against the axis (the replicates' mean, and a band from their minimum to their
+// maximum), a table of the settings, and the statistics as CSV and the chart as SVG. The engine
+// is `dpo sweep`'s (`SweepSession`), so the page and the command line give the same numbers.
+// The sweep is kept in the scenario, so the share link carries it.
+
+import { h, select, download } from './dom.js';
+import { errorParts } from './errors.js';
+import { SweepSession } from './pkg/dpo_playground.js';
+import { scenarioText } from './state.js';
+
+/** The axes the panel offers (the format has a few more: see docs/scenario-format.md). */
+const FIELDS = [
+  ['gamma_over_beta', 'γ / β'],
+  ['gamma', 'γ'],
+  ['beta', 'β'],
+  ['margin', 'margin'],
+  ['lr', 'learning rate'],
+  ['alpha', 'α'],
+  ['seed', 'seed'],
+  ['batch_size', 'batch size'],
+];
+/** Milliseconds of training per frame: the rest of the frame is the page's. */
+const FRAME_BUDGET_MS = 12;
+/** How often the chart is redrawn while the sweep trains. */
+const REDRAW_MS = 250;
+/** Metric names as the panel shows them. */
+const METRIC_LABELS = {
+  loss: 'loss',
+  accuracy: 'accuracy',
+  kl: 'KL to the reference',
+  entropy: 'entropy',
+  reward_margin: 'reward margin',
+  true_reward: 'true reward',
+  ranking_agreement: 'ranking agreement',
+  share_rr: 'signal share: reference right, policy right',
+  share_rw: 'signal share: reference right, policy wrong',
+  share_wr: 'signal share: reference wrong, policy right',
+  share_ww: 'signal share: reference wrong, policy wrong',
+  validation_loss: 'held-out loss',
+  validation_accuracy: 'held-out accuracy',
+  validation_reward_margin: 'held-out reward margin',
+};
+
+export class SweepPanel {
+  constructor(view, element) {
+    this.view = view;
+    this.element = element;
+    this.session = null;
+    this.generation = 0;
+    this.build();
+  }
+
+  build() {
+    const block = this.view.model.sweep;
+    const axis = block?.axes?.[0];
+    this.field = select(FIELDS, axis?.field ?? 'gamma_over_beta', { 'aria-label': 'Setting to sweep' });
+    const values = axis?.values ?? (axis ? rangeValues(axis) : [0, 0.5, 1, 2, 5, 10, 20]);
+    this.values = h('input', { type: 'text', value: values.join(', '), 'aria-label': 'Values (comma-separated)', spellcheck: 'false' });
+    this.replicates = h('input', { type: 'number', min: '1', max: '256', step: '1', value: String(block?.replicates ?? 8), 'aria-label': 'Seeds per setting' });
+    this.steps = h('input', { type: 'number', min: '1', step: '1', value: String(this.view.model.steps), 'aria-label': 'Steps per run' });
+    this.heldOut = h('input', { type: 'number', min: '0', max: '0.9', step: '0.05', value: String(this.view.model.validation?.fraction ?? 0), 'aria-label': 'Share of pairs held out' });
+    this.runButton = h('button', { type: 'button', class: 'primary', onclick: () => this.run() }, 'Run the sweep');
+    this.stopButton = h('button', { type: 'button', onclick: () => this.stop('Stopped.') }, 'Stop');
+    this.stopButton.disabled = true;
+    this.status = h('p', { class: 'sweep-status', role: 'status' });
+    this.metric = select([['accuracy', METRIC_LABELS.accuracy]], 'accuracy', { 'aria-label': 'Metric' });
+    this.best = h('input', { type: 'checkbox' });
+    this.bestLabel = h('label', { class: 'check' }, this.best, 'at each run’s best checkpoint by held-out loss (early stopping)');
+    this.bestLabel.hidden = true;
+    for (const control of [this.metric, this.best]) control.addEventListener('change', () => this.draw());
+    this.canvas = h('canvas', { class: 'sweep-chart', role: 'img', 'aria-label': 'The swept metric against the setting' });
+    this.table = h('table', { class: 'sweep-table' });
+    const tableBox = h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Sweep statistics (scrolls sideways)' }, this.table);
+    this.csvButton = h('button', { type: 'button', onclick: () => this.downloadCsv() }, 'Download CSV');
+    this.svgButton = h('button', { type: 'button', onclick: () => this.downloadSvg() }, 'Download SVG');
+    this.csvButton.disabled = this.svgButton.disabled = true;
+    // Redrawn at its new width when the panel's width changes (a rotated phone, a resized window).
+    let width = 0;
+    new ResizeObserver(() => {
+      if (this.canvas.clientWidth !== width && this.session) {
+        width = this.canvas.clientWidth;
+        this.draw();
+      }
+    }).observe(this.canvas);
+    this.element.append(
+      h('p', { class: 'help shown' }, 'Every run of the scenario becomes a template: trained at each value of the setting, with several seeds each (each seed changes a random start, the minibatch order and the mixout masks). The chart shows each template’s mean over its seeds and a band from their minimum to their maximum. The same numbers as `dpo sweep` on the command line.'),
+      h(
+        'div',
+        { class: 'sweep-form' },
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Setting'), this.field),
+        h('label', { class: 'field wide' }, h('span', { class: 'field-label' }, 'Values'), this.values),
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Seeds per setting'), this.replicates),
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Steps'), this.steps),
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Held-out share'), this.heldOut),
+      ),
+      h('div', { class: 'row buttons' }, this.runButton, this.stopButton),
+      this.status,
+      h('div', { class: 'sweep-view' }, h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric), this.bestLabel),
+      this.canvas,
+      tableBox,
+      h('div', { class: 'row buttons' }, this.csvButton, this.svgButton),
+    );
+  }
+
+  /** The scenario to sweep: the page's, with the form's sweep (which goes into the page's
+   * scenario too, so that the share link carries it), steps and held-out share. A message when
+   * a field cannot be read. */
+  scenario() {
+    const field = this.field.value;
+    const words = this.values.value.split(/[\s,]+/).filter(Boolean);
+    if (!words.length) throw new Error('Values: give at least one value');
+    const values = words.map((word) => {
+      const x = Number(word);
+      if (!Number.isFinite(x)) throw new Error(`Values: “${word}” is not a number`);
+      return x;
+    });
+    const replicates = Number(this.replicates.value);
+    if (!Number.isInteger(replicates) || replicates < 1) throw new Error('Seeds per setting: a whole number of at least 1');
+    const steps = Number(this.steps.value);
+    if (!Number.isInteger(steps) || steps < 1) throw new Error('Steps: a whole number of at least 1');
+    const heldOut = Number(this.heldOut.value);
+    if (!(heldOut >= 0 && heldOut < 1)) throw new Error('Held-out share: from 0 (none) to below 1');
+    const sweep = { axes: [{ field, values }], replicates };
+    const scenario = JSON.parse(scenarioText(this.view.model));
+    scenario.sweep = sweep;
+    scenario.steps = steps;
+    if (heldOut > 0) scenario.validation = { fraction: heldOut, seed: this.view.model.validation?.seed ?? 0 };
+    else delete scenario.validation;
+    return { text: JSON.stringify(scenario), sweep };
+  }
+
+  run() {
+    let parsed;
+    try {
+      parsed = this.scenario();
+    } catch (error) {
+      this.status.textContent = error.message;
+      return;
+    }
+    this.session?.free();
+    this.session = null;
+    try {
+      this.session = new SweepSession(parsed.text);
+    } catch (error) {
+      const { path, message } = errorParts(error);
+      this.status.textContent = `The sweep cannot run: ${path ? `${path}: ` : ''}${message}`;
+      return;
+    }
+    // The sweep is part of the scenario now (the share link carries it).
+    this.view.model.sweep = parsed.sweep;
+    this.view.files?.saveHash?.();
+    const metrics = this.session.metrics();
+    const chosen = metrics.includes(this.metric.value) ? this.metric.value : 'accuracy';
+    this.metric.replaceChildren(...metrics.map((name) => h('option', { value: name }, METRIC_LABELS[name] ?? name)));
+    this.metric.value = chosen;
+    this.bestLabel.hidden = !this.session.validation;
+    if (!this.session.validation) this.best.checked = false;
+    this.runButton.disabled = true;
+    this.stopButton.disabled = false;
+    this.csvButton.disabled = this.svgButton.disabled = true;
+    const generation = ++this.generation;
+    const session = this.session;
+    let stepsPerFrame = 1;
+    let drawn = 0;
+    const frame = () => {
+      if (generation !== this.generation || session !== this.session) return;
+      if (!this.element.isConnected) return this.stop('');
+      const started = performance.now();
+      session.advance(stepsPerFrame);
+      const spent = performance.now() - started;
+      // Size the next slice by the measured cost: about FRAME_BUDGET_MS of training per frame.
+      stepsPerFrame = Math.max(1, Math.min(stepsPerFrame * 2, Math.floor((stepsPerFrame * FRAME_BUDGET_MS) / Math.max(spent, 0.01))));
+      const { done, steps, runs } = session;
+      this.status.textContent = `Training ${runs} runs: step ${done} of ${steps}…`;
+      if (performance.now() - drawn > REDRAW_MS || done >= steps) {
+        this.draw();
+        drawn = performance.now();
+      }
+      if (done >= steps) {
+        this.finish();
+        return;
+      }
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  }
+
+  finish() {
+    const { runs, steps } = this.session;
+    this.status.textContent = `Done: ${runs} runs, ${steps} steps each.`;
+    this.runButton.disabled = false;
+    this.stopButton.disabled = true;
+    this.csvButton.disabled = this.svgButton.disabled = false;
+  }
+
+  stop(message) {
+    this.generation += 1;
+    this.runButton.disabled = false;
+    this.stopButton.disabled = true;
+    if (this.session) this.csvButton.disabled = this.svgButton.disabled = false;
+    if (message) this.status.textContent = message;
+  }
+
+  draw() {
+    if (!this.session) return;
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(320, this.canvas.clientWidth || 640);
+    const height = 300;
+    this.canvas.style.height = `${height}px`;
+    this.canvas.width = Math.round(width * ratio);
+    this.canvas.height = Math.round(height * ratio);
+    try {
+      this.session.drawChart(this.canvas, this.metric.value, this.best.checked);
+    } catch (error) {
+      this.status.textContent = `The chart cannot be drawn: ${error.message}`;
+    }
+    this.fillTable();
+  }
+
+  fillTable() {
+    const metric = this.metric.value;
+    const best = this.best.checked;
+    const rows = this.session.summaries();
+    const head = h('tr', {}, ...['setting', 'seeds', `${METRIC_LABELS[metric] ?? metric}: mean`, 'sd', 'min', 'max', ...(this.session.validation ? ['best step (mean)'] : [])].map((t) => h('th', { scope: 'col' }, t)));
+    const number = (x) => (Number.isFinite(x) ? x.toPrecision(4) : '–');
+    const body = rows.map((row) => {
+      const summary = (best ? row.best : row.final).find((m) => m.name === metric);
+      const name = row.label ? `${row.template} (${row.label})` : row.template;
+      const cells = summary ? [summary.mean, summary.std, summary.min, summary.max].map(number) : ['–', '–', '–', '–'];
+      const extra = this.session.validation ? [row.best_step === null ? '–' : number(row.best_step)] : [];
+      return h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, row.diverged ? `${row.runs} (${row.diverged} diverged)` : String(row.runs)), ...[...cells, ...extra].map((t) => h('td', {}, t)));
+    });
+    this.table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...body));
+  }
+
+  downloadCsv() {
+    if (this.session) download('sweep.csv', new Blob([this.session.csv()], { type: 'text/csv' }));
+  }
+
+  downloadSvg() {
+    if (!this.session) return;
+    try {
+      download(`sweep-${this.metric.value}.svg`, new Blob([this.session.svg(this.metric.value, this.best.checked, 900, 420)], { type: 'image/svg+xml' }));
+    } catch (error) {
+      this.status.textContent = `The chart cannot be exported: ${error.message}`;
+    }
+  }
+}
+
+/** A range axis's points, as the engine spaces them (for the form's values field). */
+function rangeValues({ from, to, count, scale }) {
+  return Array.from({ length: count }, (_, i) => {
+    if (i === 0) return from;
+    if (i === count - 1) return to;
+    const t = i / (count - 1);
+    const x = scale === 'log' ? Math.exp(Math.log(from) + (Math.log(to) - Math.log(from)) * t) : from + (to - from) * t;
+    return Number(x.toPrecision(6));
+  });
+}
