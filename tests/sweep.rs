@@ -332,7 +332,13 @@ fn the_gamma_sweep_preset_says_what_it_measures() {
 fn the_luck_and_tuning_preset_says_what_it_measures() {
     let scenario = Preset::find("luck-and-tuning").unwrap().scenario().unwrap();
     let (train, held_out) = scenario.problems().unwrap();
-    assert_eq!((train.pairs().len(), held_out.as_ref().unwrap().pairs().len()), (56, 24));
+    assert_eq!(
+        (
+            train.pairs().len(),
+            held_out.as_ref().unwrap().pairs().len()
+        ),
+        (56, 24)
+    );
     let sweep = scenario.sweep.as_ref().unwrap();
     let mut training = SweepTraining::new(sweep, &scenario.runs, train, held_out).unwrap();
     // Checkpoints every 8 steps, as `dpo sweep` takes them by default (400 / 50).
@@ -342,7 +348,8 @@ fn the_luck_and_tuning_preset_says_what_it_measures() {
         training.checkpoint();
     }
     let summary = &training.summaries()[0];
-    let get = |list: &[(&str, Summary)], name: &str| list.iter().find(|(n, _)| *n == name).unwrap().1;
+    let get =
+        |list: &[(&str, Summary)], name: &str| list.iter().find(|(n, _)| *n == name).unwrap().1;
     let last = get(&summary.latest, "validation_accuracy");
     assert_eq!(last.count, 32);
     assert!(last.max - last.min > 0.1, "{last:?}");
@@ -351,6 +358,12 @@ fn the_luck_and_tuning_preset_says_what_it_measures() {
     assert!(step.min < 50.0 && step.max > 200.0, "{step:?}");
     let best = get(&summary.best, "validation_accuracy");
     assert!(best.max > last.max && best.max > 0.78, "{best:?} {last:?}");
-    let (true_best, true_last) = (get(&summary.best, "true_reward"), get(&summary.latest, "true_reward"));
-    assert!(true_best.mean < true_last.mean, "{true_best:?} {true_last:?}");
+    let (true_best, true_last) = (
+        get(&summary.best, "true_reward"),
+        get(&summary.latest, "true_reward"),
+    );
+    assert!(
+        true_best.mean < true_last.mean,
+        "{true_best:?} {true_last:?}"
+    );
 }
