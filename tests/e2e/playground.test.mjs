@@ -329,6 +329,13 @@ for (const mode of MODES) {
           assert.ok(value === cli[5 + j] || Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b)), `row ${i + 1} (${row.slice(1, 4)}): page ${value} vs dpo sweep ${cli[5 + j]}`);
         });
       });
+      // The filled panel passes axe-core too (form labels, the table's headers, the region).
+      await page.addScriptTag({ path: fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)) });
+      const violations = await page.evaluate(async () => {
+        const result = await window.axe.run(document.querySelector('.dpo-sweep'), { resultTypes: ['violations'] });
+        return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+      });
+      assert.deepEqual(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), [], JSON.stringify(violations));
       assertNoErrors(page);
       await page.close();
     });

@@ -19,6 +19,8 @@ TASKS:
     test             setup, then every test: cargo tests, the GPU parity tests on whatever
                      adapter there is, then the browser tests in headless Chromium
     bench            dpo bench on the CPU (and the GPU when built with it)
+    bench --browser  the CPU engine's step in wasm (headless Chromium) beside the same step
+                     natively, per workload, with their ratio (bench/browser.mjs)
     fuzz [--cases N] [--seed S]
                      the property tests (tests/properties.rs, tests/estimate.rs) with many
                      cases (default 20000) and a fresh seed (printed, to replay a failure)
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("soak") => soak(&args[1..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "--browser") => bench_browser(),
         Some("bench") => {
             run(Command::new(cargo()).args(["run", "--release", "--bin", "dpo", "--", "bench"]))
         }
@@ -329,6 +332,17 @@ fn serve_site_for_node() -> Result<String, String> {
     let base = format!("http://127.0.0.1:{}/", server.port());
     std::thread::spawn(move || server.run_forever());
     Ok(base)
+}
+
+/// The wasm step against the native one (bench/browser.mjs), on the release `dpo` and the site.
+fn bench_browser() -> Result<(), String> {
+    setup(true)?;
+    run(Command::new(cargo()).args(["build", "--release", "--bin", "dpo"]))?;
+    let base = serve_site_for_node()?;
+    run(Command::new("node")
+        .arg("bench/browser.mjs")
+        .env("DPO_BASE_URL", &base)
+        .env("DPO_BIN", root().join("target/release/dpo")))
 }
 
 /// The value after `flag` in `args`, parsed; `default` without it.

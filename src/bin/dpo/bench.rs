@@ -1,12 +1,16 @@
 //! `dpo bench`: the median time of one training step (loss, gradients, optimiser update; no
-//! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on three workloads,
-//! on the CPU engine or the GPU backend (`--backend`); and of one metrics record (every run's
-//! SPEC section 7 metrics: on the GPU the metric kernels and their readback).
+//! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on five workloads (three
+//! of the sparse step, two of the dense one), on the CPU engine or the GPU backend (`--backend`);
+//! and of one metrics record (every run's SPEC section 7 metrics: on the GPU the metric kernels
+//! and their readback). With `--json`, also the machine's measured copy bandwidth and each
+//! workload's memory-traffic floor, so that a dense step can be set against it.
 
 use super::cli::{Backend, BenchArgs};
 use super::Failure;
 use dpo_playground::engine::rng::{stream, SplitMix64};
-use dpo_playground::engine::{Optimizer, Output, Pair, Problem, RunConfig, RunSet};
+use dpo_playground::engine::{Optimizer, Output, Pair, Regularizer, RunConfig, RunSet};
+use dpo_playground::presets::Preset;
+use dpo_playground::scenario::Scenario;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -17,16 +21,28 @@ pub struct Workload {
     prompts: usize,
     outputs: usize,
     pairs: usize,
+    /// Length normalisation on, with output `y` of length `1 + (y mod 7)` (else every length 1).
+    length_normalize: bool,
+    /// The regulariser toward the reference.
+    regularizer: Regularizer,
+    /// A preset's scenario as it is (its runs, its data), instead of random data of the shape
+    /// above: what the page trains, for `cargo xtask bench --browser`.
+    preset: Option<&'static str>,
 }
 
-/// The three workloads of the engine issue: a classroom demo, a sweep, a vocabulary-sized row.
-pub const WORKLOADS: [Workload; 3] = [
+/// The workloads of the engine issue: a classroom demo, a sweep, a vocabulary-sized row (sparse
+/// steps: a pair touches two logits), and the sweep and vocabulary shapes with a dense step (every
+/// logit moves): length normalisation, and the KL regulariser.
+pub const WORKLOADS: [Workload; 7] = [
     Workload {
         name: "classroom",
         runs: 3,
         prompts: 1,
         outputs: 8,
         pairs: 16,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: None,
     },
     Workload {
         name: "sweep",
@@ -34,6 +50,9 @@ pub const WORKLOADS: [Workload; 3] = [
         prompts: 4,
         outputs: 64,
         pairs: 256,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: None,
     },
     Workload {
         name: "vocabulary",
@@ -41,8 +60,69 @@ pub const WORKLOADS: [Workload; 3] = [
         prompts: 64,
         outputs: 32768,
         pairs: 4096,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: None,
+    },
+    Workload {
+        name: "vocabulary-dense",
+        runs: 1,
+        prompts: 64,
+        outputs: 32768,
+        pairs: 4096,
+        length_normalize: false,
+        regularizer: Regularizer::Kl { lambda: 0.1 },
+        preset: None,
+    },
+    Workload {
+        name: "sweep-lennorm",
+        runs: 256,
+        prompts: 4,
+        outputs: 64,
+        pairs: 256,
+        length_normalize: true,
+        regularizer: Regularizer::None,
+        preset: None,
+    },
+    Workload {
+        name: "default",
+        runs: 3,
+        prompts: 1,
+        outputs: 4,
+        pairs: 3,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: Some("default"),
+    },
+    Workload {
+        name: "learning-table",
+        runs: 3,
+        prompts: 1,
+        outputs: 8,
+        pairs: 8,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: Some("learning-table"),
     },
 ];
+
+impl Workload {
+    /// Whether every logit is updated each step (see `Run`'s sparse update).
+    fn dense(&self) -> bool {
+        self.length_normalize || !matches!(self.regularizer, Regularizer::None)
+    }
+
+    /// The least memory traffic of one dense step, in bytes, if every array lived in memory
+    /// rather than cache: each logit, Adam moment and gradient entry read and written once,
+    /// and the reference read once when the regulariser needs it (f32 each). `None` for a
+    /// sparse step, whose traffic follows the pairs.
+    fn bytes_per_step(&self) -> Option<u64> {
+        let arrays = 2 /* logits */ + 2 * 2 /* m, v */ + 2 /* gradient */
+            + u64::from(!matches!(self.regularizer, Regularizer::None));
+        let logits = (self.runs * self.prompts * self.outputs) as u64;
+        self.dense().then_some(arrays * 4 * logits)
+    }
+}
 
 #[derive(Serialize)]
 struct Row {
@@ -56,18 +136,39 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     adapter: Option<String>,
     seconds_per_step: f64,
+    /// A dense step's memory-traffic floor in bytes ([`Workload::bytes_per_step`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes_per_step: Option<u64>,
     /// Every run's metrics once (what a page frame or a CSV row costs), the readback included.
     seconds_per_metrics: f64,
 }
 
-/// A random problem of the workload's shape: a random positive reference and random distinct
-/// pairs, both seeded (the JAX script in bench/ draws the same kind of data).
+/// The workload's runs at step 0, built from [`scenario`] as `dpo run` builds a scenario's.
 pub fn build(workload: &Workload) -> RunSet {
+    scenario(workload)
+        .run_set()
+        .expect("bench scenarios are valid")
+}
+
+/// The workload as a scenario: a preset's, or a random problem of the workload's shape (a random
+/// positive reference and random distinct pairs, both seeded; the JAX script in bench/ draws the
+/// same kind of data) with a DPO run per `beta`. `dpo bench --scenario` prints it, so that the
+/// browser benchmark trains exactly these runs in wasm.
+pub fn scenario(workload: &Workload) -> Scenario {
+    if let Some(id) = workload.preset {
+        return Preset::find(id)
+            .and_then(|preset| preset.scenario().ok())
+            .expect("bench presets exist");
+    }
     let mut generator = SplitMix64::new(42, stream::GENERATE);
     let outputs = (0..workload.outputs)
         .map(|y| Output {
             label: format!("y{y}"),
-            length: 1.0,
+            length: if workload.length_normalize {
+                1.0 + (y % 7) as f32
+            } else {
+                1.0
+            },
         })
         .collect();
     let prompts = (0..workload.prompts).map(|x| format!("x{x}")).collect();
@@ -91,10 +192,8 @@ pub fn build(workload: &Workload) -> RunSet {
             }
         })
         .collect();
-    let problem =
-        Problem::new(prompts, outputs, &reference, pairs, None).expect("bench data is valid");
     // Every run is DPO with its own beta, as in a sweep; the cost does not depend on the values.
-    let configs = (0..workload.runs)
+    let runs = (0..workload.runs)
         .map(|r| {
             let beta = 0.1 + r as f32 * 0.01;
             RunConfig {
@@ -102,11 +201,27 @@ pub fn build(workload: &Workload) -> RunSet {
                 beta,
                 gamma: beta,
                 optimizer: Optimizer::adam(1e-3),
+                length_normalize: workload.length_normalize,
+                regularizer: workload.regularizer,
                 ..RunConfig::default()
             }
         })
         .collect();
-    RunSet::new(problem, configs).expect("bench runs are valid")
+    Scenario {
+        title: None,
+        description: None,
+        prompts,
+        outputs,
+        reference,
+        pairs,
+        reward: None,
+        generate: None,
+        steps: 200,
+        runs,
+        exercise: None,
+        sweep: None,
+        validation: None,
+    }
 }
 
 /// Median seconds per step over `samples` timed batches of steps, after a warm-up.
@@ -183,18 +298,66 @@ fn time_gpu_metrics(gpu: &mut dpo_playground::gpu::GpuRunSet) -> Result<f64, Fai
     Ok(samples[samples.len() / 2])
 }
 
+/// The machine's memory copy bandwidth in bytes per second (read plus written): the median of 7
+/// copies of a 64 MiB buffer into another, twice the last-level cache of the development machine,
+/// so that the figure is memory's, not the cache's.
+fn copy_bandwidth() -> f64 {
+    const FLOATS: usize = 16 << 20;
+    let source: Vec<f32> = (0..FLOATS).map(|i| i as f32).collect();
+    let mut target = vec![0.0f32; FLOATS];
+    // The first copy faults the target's pages in: not timed.
+    target.copy_from_slice(&source);
+    let mut samples: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            target.copy_from_slice(std::hint::black_box(&source));
+            std::hint::black_box(&mut target);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    (2 * 4 * FLOATS) as f64 / samples[samples.len() / 2]
+}
+
 pub fn command(args: &BenchArgs) -> Result<(), Failure> {
     let (json, backend, only) = (args.json, args.backend.backend, &args.workload);
+    if args.scenario {
+        let name = only.as_deref().unwrap_or("classroom");
+        let workload = WORKLOADS
+            .iter()
+            .find(|w| w.name == name)
+            .expect("clap checks the name");
+        return super::console::print(&scenario(workload).to_json_pretty());
+    }
     let mut rows = Vec::new();
+    let mut bandwidth = None;
     for workload in WORKLOADS
         .iter()
         .filter(|w| only.as_deref().is_none_or(|name| name == w.name))
     {
         let mut set = build(workload);
         let (name, adapter, seconds, metrics_seconds) = time_on(&mut set, backend)?;
+        // The floor only means something for the CPU engine, against the CPU's memory.
+        let bytes = workload.bytes_per_step().filter(|_| name == "cpu");
+        if bytes.is_some() && bandwidth.is_none() {
+            bandwidth = Some(copy_bandwidth());
+        }
         if !json {
+            let floor = bytes
+                .zip(bandwidth)
+                .map(|(bytes, bandwidth)| {
+                    let floor = bytes as f64 / bandwidth;
+                    format!(
+                        "  floor {:.3} us ({:.1} MB at {:.1} GB/s copy): {:.1}x",
+                        floor * 1e6,
+                        bytes as f64 / 1e6,
+                        bandwidth / 1e9,
+                        seconds / floor
+                    )
+                })
+                .unwrap_or_default();
             super::console::println(&format!(
-                "{:<11} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  {name}  {:>10.3} us/step  {:>10.3} us/metrics{}",
+                "{:<16} {:>4} runs {:>3} prompts {:>6} outputs {:>5} pairs  {name}  {:>10.3} us/step  {:>10.3} us/metrics{}{floor}",
                 workload.name,
                 workload.runs,
                 workload.prompts,
@@ -214,11 +377,16 @@ pub fn command(args: &BenchArgs) -> Result<(), Failure> {
             backend: name,
             adapter,
             seconds_per_step: seconds,
+            bytes_per_step: bytes,
             seconds_per_metrics: metrics_seconds,
         });
     }
     if json {
-        super::console::println(&serde_json::json!({ "workloads": rows }).to_string())?;
+        let mut report = serde_json::json!({ "workloads": rows });
+        if let Some(bandwidth) = bandwidth {
+            report["copy_bytes_per_second"] = bandwidth.into();
+        }
+        super::console::println(&report.to_string())?;
     }
     Ok(())
 }

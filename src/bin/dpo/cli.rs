@@ -154,6 +154,10 @@ pub struct BenchArgs {
     /// Only this workload
     #[arg(long, value_name = "NAME", value_parser = workload_names())]
     pub workload: Option<String>,
+    /// Print the workload (--workload, default classroom) as a scenario file instead of timing
+    /// it: what `cargo xtask bench --browser` trains in wasm
+    #[arg(long)]
+    pub scenario: bool,
     #[command(flatten)]
     pub backend: BackendArg,
 }

@@ -5,76 +5,112 @@ use super::accumulated::RANKED_RIGHT;
 use super::gradient::policy_log_ratio_normalized;
 use super::{PairLogits, Run};
 use crate::engine::metrics::{LearningTable, Metrics, RANKING_MAX_OUTPUTS};
-use crate::engine::numerics::{log_sum_exp, log_sum_exp_wide};
+use crate::engine::numerics::{log_sum_exp, row_statistics, RowStatistics};
 use crate::engine::problem::Problem;
+
+/// Pairs per chunk of [`Run::metrics`]'s pair loop, whose values are gathered first.
+const GATHER: usize = 256;
 
 impl Run {
     /// The metrics of SPEC section 7 at the current logits, over all pairs.
+    ///
+    /// The whole-row reductions (each prompt's normaliser, KL and entropy) are taken once per
+    /// record by [`row_statistics`], a vectorised pass with f32 `exp` and f64 sums (within a few
+    /// 1e-6 of the same sums in f64 throughout, see its error bound), and shared by every metric
+    /// that needs them: the rewards read `log pi = theta - normaliser` at two logits per pair, so
+    /// no whole log-policy is stored. With length normalisation the margins use the f32
+    /// normalisers training computes (`log_sum_exp`), so that `h_pi` is training's bit for bit.
     pub fn metrics(&self, problem: &Problem) -> Metrics {
         let k = problem.output_count();
         let p = problem.prompt_count();
         let beta = self.config.beta as f64;
         let loss_kind = self.config.loss;
-        // Log-policy per row in f64 (from the f32 logits), and the f32 normalisers training uses.
-        let mut log_policy = Vec::with_capacity(self.logits.len());
-        let mut normalizers = Vec::with_capacity(p);
-        for row in self.logits.chunks(k) {
-            let normalizer = log_sum_exp_wide(row);
-            log_policy.extend(row.iter().map(|&l| l as f64 - normalizer));
-            normalizers.push(log_sum_exp(row.iter().copied()));
-        }
         let log_reference = problem.log_reference();
+        let rows: Vec<RowStatistics> = self
+            .logits
+            .chunks(k)
+            .zip(log_reference.chunks(k))
+            .map(|(row, reference_row)| row_statistics(row, reference_row))
+            .collect();
+        let normalizers: Vec<f32> = if self.config.length_normalize {
+            self.logits
+                .chunks(k)
+                .map(|row| log_sum_exp(row.iter().copied()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut metrics = Metrics {
             step: self.steps,
             // Also set below when a margin is not finite (a state read back from the GPU, which
             // reports divergence without stopping the run).
-            diverged: self.diverged_at.is_some() || self.logits.iter().any(|l| !l.is_finite()),
+            diverged: self.diverged_at.is_some() || rows.iter().any(|row| !row.finite),
             diverged_at: self.diverged_at,
             ..Metrics::default()
         };
         let mut total_weight = 0.0;
         let mut unlearned = 0;
         let mut table = LearningTable::default();
-        for (
-            i,
-            &PairLogits {
-                chosen,
-                rejected,
-                weight,
-            },
-        ) in self.pairs.iter().enumerate()
-        {
-            let (chosen, rejected) = (chosen as usize, rejected as usize);
-            let h = self.policy_log_ratio(chosen, rejected, k, &normalizers);
-            let u = self.config.beta * h - self.thresholds[i];
-            metrics.diverged |= !u.is_finite();
-            let w = weight as f64;
-            total_weight += w;
-            metrics.loss += w * loss_kind.value(u as f64, beta);
-            let policy_right = h > 0.0;
-            let reference_right = self.reference_log_ratios[i] > 0.0;
-            if policy_right {
-                metrics.accuracy += w;
+        // The four values each pair reads, gathered a chunk of pairs at a time first: a loop of
+        // independent loads lets the processor overlap their cache misses (a pair's logits and
+        // reference values lie anywhere in arrays of megabytes), which the loop below, with its
+        // f64 `exp` and `ln`, would not.
+        let mut gathered = [[0.0f32; 4]; GATHER];
+        for (first, chunk) in (0..).step_by(GATHER).zip(self.pairs.chunks(GATHER)) {
+            for (values, pair) in gathered.iter_mut().zip(chunk) {
+                let (chosen, rejected) = (pair.chosen as usize, pair.rejected as usize);
+                *values = [
+                    self.logits[chosen],
+                    self.logits[rejected],
+                    log_reference[chosen],
+                    log_reference[rejected],
+                ];
             }
-            if reference_right {
-                metrics.reference_accuracy += w;
+            for (j, (pair, &values)) in chunk.iter().zip(&gathered).enumerate() {
+                let i = first + j;
+                let [logit_chosen, logit_rejected, reference_chosen, reference_rejected] = values;
+                let (chosen, rejected) = (pair.chosen as usize, pair.rejected as usize);
+                let h = self.policy_log_ratio_of(
+                    logit_chosen,
+                    logit_rejected,
+                    chosen,
+                    rejected,
+                    k,
+                    &normalizers,
+                );
+                let u = self.config.beta * h - self.thresholds[i];
+                metrics.diverged |= !u.is_finite();
+                let w = pair.weight as f64;
+                total_weight += w;
+                metrics.loss += w * loss_kind.value(u as f64, beta);
+                let policy_right = h > 0.0;
+                let reference_right = self.reference_log_ratios[i] > 0.0;
+                if policy_right {
+                    metrics.accuracy += w;
+                }
+                if reference_right {
+                    metrics.reference_accuracy += w;
+                }
+                let log_policy =
+                    |logit: f32, flat: usize| logit as f64 - rows[flat / k].log_normalizer;
+                metrics.chosen_reward +=
+                    w * beta * (log_policy(logit_chosen, chosen) - reference_chosen as f64);
+                metrics.rejected_reward +=
+                    w * beta * (log_policy(logit_rejected, rejected) - reference_rejected as f64);
+                if !policy_right
+                    && self
+                        .accumulated
+                        .ever
+                        .get(i)
+                        .is_some_and(|&b| b & RANKED_RIGHT != 0)
+                {
+                    unlearned += 1;
+                }
+                let cell = table.cell_mut(reference_right, policy_right);
+                cell.pairs += 1;
+                cell.weight += w;
+                cell.signal += w * loss_kind.derivative_f64(u as f64, beta).abs();
             }
-            metrics.chosen_reward += w * beta * (log_policy[chosen] - log_reference[chosen] as f64);
-            metrics.rejected_reward +=
-                w * beta * (log_policy[rejected] - log_reference[rejected] as f64);
-            if !policy_right
-                && self
-                    .accumulated
-                    .ever
-                    .get(i)
-                    .is_some_and(|&b| b & RANKED_RIGHT != 0)
-            {
-                unlearned += 1;
-            }
-            let cell = table.cell_mut(reference_right, policy_right);
-            cell.pairs += 1;
-            cell.weight += w;
-            cell.signal += w * loss_kind.derivative_f64(u as f64, beta).abs();
         }
         if total_weight > 0.0 {
             metrics.loss /= total_weight;
@@ -91,17 +127,10 @@ impl Run {
                 .table(self.pairs.iter().map(|pair| pair.weight))
         });
         metrics.unlearned_pairs = self.accumulated.tracked.then_some(unlearned);
-        for (row, reference_row) in log_policy.chunks(k).zip(log_reference.chunks(k)) {
-            for (&l, &r) in row.iter().zip(reference_row) {
-                let probability = l.exp();
-                metrics.kl += probability * (l - r as f64);
-                metrics.entropy -= probability * l;
-            }
-        }
-        metrics.kl /= p as f64;
-        metrics.entropy /= p as f64;
+        metrics.kl = rows.iter().map(|row| row.kl).sum::<f64>() / p as f64;
+        metrics.entropy = rows.iter().map(|row| row.entropy).sum::<f64>() / p as f64;
         if let Some(reward) = problem.true_reward() {
-            let (expected, agreement) = ground_truth_metrics(&log_policy, &self.logits, reward, k);
+            let (expected, agreement) = ground_truth_metrics(&rows, &self.logits, reward, k);
             metrics.true_reward = Some(expected);
             metrics.ranking_agreement = agreement;
         }
@@ -116,16 +145,37 @@ impl Run {
         k: usize,
         normalizers: &[f32],
     ) -> f32 {
+        self.policy_log_ratio_of(
+            self.logits[chosen],
+            self.logits[rejected],
+            chosen,
+            rejected,
+            k,
+            normalizers,
+        )
+    }
+
+    /// [`Run::policy_log_ratio`] from the two logits' values, read by the caller. `normalizers`
+    /// (each row's f32 `log_sum_exp`, as training's) is read only with length normalisation.
+    fn policy_log_ratio_of(
+        &self,
+        logit_chosen: f32,
+        logit_rejected: f32,
+        chosen: usize,
+        rejected: usize,
+        k: usize,
+        normalizers: &[f32],
+    ) -> f32 {
         if self.config.length_normalize {
             policy_log_ratio_normalized(
-                self.logits[chosen],
-                self.logits[rejected],
+                logit_chosen,
+                logit_rejected,
                 normalizers[chosen / k],
                 self.inverse_lengths[chosen % k],
                 self.inverse_lengths[rejected % k],
             )
         } else {
-            self.logits[chosen] - self.logits[rejected]
+            logit_chosen - logit_rejected
         }
     }
 
@@ -142,11 +192,14 @@ impl Run {
     /// Each pair's margin `u = beta * h_pi - gamma * h_0 - m` at the current logits.
     pub fn margins(&self, problem: &Problem) -> Vec<f32> {
         let k = problem.output_count();
-        let normalizers: Vec<f32> = self
-            .logits
-            .chunks(k)
-            .map(|row| log_sum_exp(row.iter().copied()))
-            .collect();
+        let normalizers: Vec<f32> = if self.config.length_normalize {
+            self.logits
+                .chunks(k)
+                .map(|row| log_sum_exp(row.iter().copied()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.pairs
             .iter()
             .zip(&self.thresholds)
@@ -170,25 +223,24 @@ impl Run {
 /// that the policy orders like the reward. The policy's order is the logits' order (`pi` is
 /// monotone in them; comparing the f64 log-policy instead could round two distinct logits to a
 /// tie), which is also what the GPU's kernel compares. The ranking is `O(K^2)` per prompt, so it
-/// is skipped (`None`) past [`RANKING_MAX_OUTPUTS`] outputs.
+/// is skipped (`None`) past [`RANKING_MAX_OUTPUTS`] outputs. `pi` is `exp(theta - normaliser)`
+/// in f64 from each row's shared normaliser.
 fn ground_truth_metrics(
-    log_policy: &[f64],
+    rows: &[RowStatistics],
     logits: &[f32],
     reward: &[f64],
     k: usize,
 ) -> (f64, Option<f64>) {
-    let prompts = log_policy.len() / k;
+    let prompts = rows.len();
     let mut expected = 0.0;
     let (mut agree, mut comparable) = (0u64, 0u64);
-    for ((row, logit_row), reward_row) in log_policy
-        .chunks(k)
-        .zip(logits.chunks(k))
-        .zip(reward.chunks(k))
+    for ((statistics, logit_row), reward_row) in
+        rows.iter().zip(logits.chunks(k)).zip(reward.chunks(k))
     {
-        expected += row
+        expected += logit_row
             .iter()
             .zip(reward_row)
-            .map(|(l, r)| l.exp() * r)
+            .map(|(&l, r)| (l as f64 - statistics.log_normalizer).exp() * r)
             .sum::<f64>();
         if k <= RANKING_MAX_OUTPUTS {
             for a in 0..k {
