@@ -1018,8 +1018,10 @@ for (const mode of MODES) {
       assert.ok(fps > 20, `${fps} frames per second while training`);
       // A guard against growth by accident, not the target (issue 13's is 200 KB): it was 300 KB
       // until the page gained exercises, the Share / embed dialog (both loaded only when used)
-      // and the embedding options, which brought the first load to about 315 KB.
-      assert.ok(gzipped <= 320 * 1024, `the site is ${gzipped} bytes gzipped`);
+      // and the embedding options, which brought the first load to about 315 KB; wasm SIMD, the
+      // sweeps (the format, and the Sweep panel's engine side) and the vectorised metrics to
+      // about 330 KB (README, "Size").
+      assert.ok(gzipped <= 340 * 1024, `the site is ${gzipped} bytes gzipped`);
 
       await page.waitForTimeout(500); // charts off screen catch up once paused
       mkdirSync(ARTIFACTS, { recursive: true });
