@@ -122,12 +122,14 @@ impl RunSet {
         let per_step = (self.problem.pairs().len()
             + self.problem.prompt_count() * self.problem.output_count())
             as u64;
+        // The work first: asking rayon for its thread count starts its pool, which a small set
+        // (the page's presets, most tests) never needs.
         self.runs.len() > 1
-            && rayon::current_num_threads() > 1
             && per_step
                 .saturating_mul(self.runs.len() as u64)
                 .saturating_mul(steps)
                 >= MIN_WORK
+            && rayon::current_num_threads() > 1
     }
 
     /// Every run back to step 0.

@@ -34,6 +34,11 @@ const RECORD_BYTES: u64 = 256;
 /// a step and of a metrics record; and the run set's, the problem's and the history's own.
 const RUN_OVERHEAD_BYTES: u64 = 2048;
 const FIXED_BYTES: u64 = 16 << 10;
+/// The thread pool a native run set trains large sets on (`RunSet::step`): its registry and each
+/// worker's queues, and what a parallel call holds while it runs (about 9 KB and 7 KB measured
+/// with two threads), allowed for up to 16 threads. Counted in the page too, which has none: an
+/// estimate is an upper bound.
+const THREAD_POOL_BYTES: u64 = 128 << 10;
 
 /// Seconds per run and step whatever its size (drawing the batch, the calls, the bookkeeping).
 const SECONDS_PER_RUN_STEP: f64 = 2.0e-7;
@@ -153,7 +158,8 @@ impl Estimate {
             .saturating_mul(PROBLEM_BYTES_PER_LOGIT + reward)
             .saturating_add(pairs.saturating_mul(PROBLEM_BYTES_PER_PAIR))
             .saturating_add(label_bytes.saturating_mul(2))
-            .saturating_add(FIXED_BYTES);
+            .saturating_add(FIXED_BYTES)
+            .saturating_add(THREAD_POOL_BYTES);
 
         let mut run_bytes = 0u64;
         let mut seconds_per_step = 0.0;

@@ -21,6 +21,9 @@ TASKS:
     bench            dpo bench on the CPU (and the GPU when built with it)
     bench --browser  the CPU engine's step in wasm (headless Chromium) beside the same step
                      natively, per workload, with their ratio (bench/browser.mjs)
+    mutants [ARGS]   cargo mutants over src/engine and src/scenario (.cargo/mutants.toml; ARGS
+                     go to cargo mutants, e.g. --file src/engine/predict.rs or --shard 1/4),
+                     then the score: caught / (caught + missed + timeouts)
     fuzz [--cases N] [--seed S]
                      the property tests (tests/properties.rs, tests/estimate.rs) with many
                      cases (default 20000) and a fresh seed (printed, to replay a failure)
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("dist") => dist().map(|_| ()),
         Some("test") => test(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("mutants") => mutants(&args[1..]),
         Some("soak") => soak(&args[1..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "--browser") => bench_browser(),
         Some("bench") => {
@@ -354,6 +358,45 @@ fn option<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Resu
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("{flag} needs a number")),
     }
+}
+
+/// `cargo mutants` with the project's configuration, then the score from its outcome lists.
+fn mutants(args: &[String]) -> Result<(), String> {
+    let installed = Command::new(cargo())
+        .args(["mutants", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        return Err("cargo-mutants is not installed: cargo install cargo-mutants --locked".into());
+    }
+    // cargo mutants exits non-zero when a mutant is missed: the score says how many.
+    let _ = Command::new(cargo())
+        .args(["mutants", "--no-shuffle"])
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start cargo mutants: {e}"))?;
+    let count = |name: &str| {
+        std::fs::read_to_string(root().join("mutants.out").join(name)).map_or(0, |text| {
+            text.lines().filter(|l| !l.trim().is_empty()).count()
+        })
+    };
+    let (caught, missed, timeout, unviable) = (
+        count("caught.txt"),
+        count("missed.txt"),
+        count("timeout.txt"),
+        count("unviable.txt"),
+    );
+    let viable = caught + missed + timeout;
+    if viable == 0 {
+        return Err("no viable mutant was tested (see mutants.out/)".into());
+    }
+    println!(
+        "mutants: {caught} caught, {missed} missed, {timeout} timed out, {unviable} unviable; \
+         score {:.1}% of {viable} viable (missed ones: mutants.out/missed.txt)",
+        100.0 * caught as f64 / viable as f64
+    );
+    Ok(())
 }
 
 /// The property tests with many cases and a fresh seed. cargo-fuzz needs a nightly toolchain,
