@@ -370,8 +370,15 @@ fn mutants(args: &[String]) -> Result<(), String> {
         return Err("cargo-mutants is not installed: cargo install cargo-mutants --locked".into());
     }
     // cargo mutants exits non-zero when a mutant is missed: the score says how many.
+    let named_files = args.iter().any(|a| a == "-f" || a.starts_with("--file"));
+    let files: &[&str] = if named_files {
+        &[]
+    } else {
+        &["--file", "src/engine/**/*.rs", "--file", "src/scenario/**/*.rs"]
+    };
     let _ = Command::new(cargo())
         .args(["mutants", "--no-shuffle"])
+        .args(files)
         .args(args)
         .current_dir(root())
         .status()
