@@ -38,6 +38,7 @@ export class DpoPlayground extends HTMLElement {
   #autoStarted = false;
   #starting = null;
   #rebuildQueued = false;
+  #rebuilds = Promise.resolve();
 
   connectedCallback() {
     if (this.#root) return;
@@ -116,9 +117,10 @@ export class DpoPlayground extends HTMLElement {
   attributeChangedCallback(name, before, after) {
     // Before the element starts (and while the parser sets the attributes) there is nothing to redo.
     if (!this.#started || before === after || this.#rebuildQueued) return;
-    // Several attributes set in one go rebuild once.
+    // Several attributes set in one go rebuild once; rebuilds run one after the other (a change
+    // during a rebuild queues the next).
     this.#rebuildQueued = true;
-    queueMicrotask(() => this.#rebuild());
+    this.#rebuilds = this.#rebuilds.then(() => this.#rebuild());
   }
 
   /** Throws the playground away and starts again from the attributes as they are now. */
@@ -135,6 +137,7 @@ export class DpoPlayground extends HTMLElement {
     this.#container = container;
     this.#started = false;
     this.#start();
+    await this.#starting;
   }
 
   #start() {
