@@ -621,6 +621,20 @@ impl SweepTraining {
     }
 }
 
+/// The metrics among `names` that at least one setting reports (a metric that applies to the
+/// scenario: the ground truth's need a reward, the held-out ones held-out pairs).
+pub fn reported(names: &[&'static str], summaries: &[SettingSummary]) -> Vec<&'static str> {
+    names
+        .iter()
+        .copied()
+        .filter(|&m| {
+            summaries
+                .iter()
+                .any(|s| s.latest.iter().any(|&(n, _)| n == m))
+        })
+        .collect()
+}
+
 /// Each metric of [`SWEEP_METRICS`] that applies, summarised over `checkpoints`.
 fn summarize_metrics(checkpoints: &[&Checkpoint]) -> Vec<(&'static str, Summary)> {
     SWEEP_METRICS

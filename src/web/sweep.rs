@@ -4,7 +4,7 @@
 
 use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
-use crate::engine::sweep::{SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
+use crate::engine::sweep::{reported, SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::InputError;
 use crate::plot::sweep::{draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
@@ -130,15 +130,9 @@ impl SweepSession {
 
     /// The metrics the statistics hold (those that apply to this scenario).
     pub fn metrics(&self) -> Vec<String> {
-        let summaries = self.training.summaries();
-        SWEEP_METRICS
-            .iter()
-            .filter(|m| {
-                summaries
-                    .iter()
-                    .any(|s| s.latest.iter().any(|(n, _)| n == *m))
-            })
-            .map(|m| m.to_string())
+        reported(&SWEEP_METRICS, &self.training.summaries())
+            .into_iter()
+            .map(String::from)
             .collect()
     }
 

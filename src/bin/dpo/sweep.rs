@@ -7,7 +7,7 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
-    SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue,
+    reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, SWEEP_METRICS,
 };
 use dpo_playground::plot::sweep::{draw_sweep, sweep_lines};
 use dpo_playground::scenario::budget::{Estimate, Usage};
@@ -118,7 +118,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
                 .iter()
                 .zip(&training.expanded.runs)
                 .map(|(checkpoint, config)| {
-                    let metrics: Map<String, Value> = dpo_playground::engine::sweep::SWEEP_METRICS
+                    let metrics: Map<String, Value> = SWEEP_METRICS
                         .iter()
                         .filter_map(|&name| {
                             let value = checkpoint.as_ref()?.value(name)?;
@@ -200,15 +200,7 @@ fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
 const TABLE_METRICS: [&str; 4] = ["accuracy", "kl", "validation_accuracy", "true_reward"];
 
 fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
-    let shown: Vec<&str> = TABLE_METRICS
-        .iter()
-        .copied()
-        .filter(|m| {
-            summaries
-                .iter()
-                .any(|s| s.latest.iter().any(|(n, _)| n == m))
-        })
-        .collect();
+    let shown = reported(&TABLE_METRICS, summaries);
     let mut rows = vec![{
         let mut head = vec!["setting".to_string(), "runs".to_string()];
         head.extend(shown.iter().map(|m| format!("{m} (mean ± sd)")));
@@ -280,15 +272,7 @@ fn plots(
     sweep: &Sweep,
     summaries: &[SettingSummary],
 ) -> Result<(), Failure> {
-    let metrics: Vec<&str> = dpo_playground::engine::sweep::SWEEP_METRICS
-        .iter()
-        .copied()
-        .filter(|m| {
-            summaries
-                .iter()
-                .any(|s| s.latest.iter().any(|(n, _)| n == m))
-        })
-        .collect();
+    let metrics = reported(&SWEEP_METRICS, summaries);
     for (kind, best) in [("final", false), ("best", true)] {
         for metric in &metrics {
             let Some((a, log, lines)) = sweep_lines(sweep, summaries, metric, best) else {

@@ -12,6 +12,20 @@ use crate::engine::problem::Problem;
 const GATHER: usize = 256;
 
 impl Run {
+    /// Each prompt's f32 normaliser as training computes it (`log_sum_exp`), which the
+    /// length-normalised margins read so that `h_pi` is training's bit for bit; empty without
+    /// length normalisation, where the margins do not need it.
+    fn training_normalizers(&self, k: usize) -> Vec<f32> {
+        if self.config.length_normalize {
+            self.logits
+                .chunks(k)
+                .map(|row| log_sum_exp(row.iter().copied()))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The metrics of SPEC section 7 at the current logits, over all pairs.
     ///
     /// The whole-row reductions (each prompt's normaliser, KL and entropy) are taken once per
@@ -32,14 +46,7 @@ impl Run {
             .zip(log_reference.chunks(k))
             .map(|(row, reference_row)| row_statistics(row, reference_row))
             .collect();
-        let normalizers: Vec<f32> = if self.config.length_normalize {
-            self.logits
-                .chunks(k)
-                .map(|row| log_sum_exp(row.iter().copied()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let normalizers = self.training_normalizers(k);
         let mut metrics = Metrics {
             step: self.steps,
             // Also set below when a margin is not finite (a state read back from the GPU, which
@@ -192,14 +199,7 @@ impl Run {
     /// Each pair's margin `u = beta * h_pi - gamma * h_0 - m` at the current logits.
     pub fn margins(&self, problem: &Problem) -> Vec<f32> {
         let k = problem.output_count();
-        let normalizers: Vec<f32> = if self.config.length_normalize {
-            self.logits
-                .chunks(k)
-                .map(|row| log_sum_exp(row.iter().copied()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let normalizers = self.training_normalizers(k);
         self.pairs
             .iter()
             .zip(&self.thresholds)
