@@ -374,7 +374,12 @@ fn mutants(args: &[String]) -> Result<(), String> {
     let files: &[&str] = if named_files {
         &[]
     } else {
-        &["--file", "src/engine/**/*.rs", "--file", "src/scenario/**/*.rs"]
+        &[
+            "--file",
+            "src/engine/**/*.rs",
+            "--file",
+            "src/scenario/**/*.rs",
+        ]
     };
     let _ = Command::new(cargo())
         .args(["mutants", "--no-shuffle"])
