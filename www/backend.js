@@ -76,12 +76,22 @@ export class Backend {
    * start), or `auto`: WebGPU only where it is faster for this scenario, that is, where a frame
    * of CPU training takes longer than a WebGPU round trip. The backend element says which and why.
    */
-  async choose(mode) {
+  choose(mode) {
+    // Kept, so that a playground being destroyed can wait for a choice under way (it may be
+    // starting WebGPU on the engine's runs).
+    this.choosing = this.chooseNow(mode);
+    return this.choosing;
+  }
+
+  async chooseNow(mode) {
     const { view } = this;
+    if (view.destroyed) return;
     this.autoCpu = false;
     if (this.kind !== 'webgpu') this.show('cpu', 'trying WebGPU…');
     this.button.disabled = true;
     this.gpuReason = await gpuUnavailable(view.pg);
+    // Destroyed meanwhile (an embed rebuilt for a changed attribute): nothing left to choose for.
+    if (view.destroyed) return;
     const cpu = async (detail) => {
       if (this.kind === 'webgpu' || this.asyncStep) await this.useCpu(detail);
       this.asyncStep = false;
@@ -127,7 +137,9 @@ export class Backend {
     // Another scenario, another size: the CPU's measured step cost no longer applies. Chosen
     // in a task of its own: starting WebGPU for a large scenario builds its buffers.
     this.view.transport.stepCost = null;
-    setTimeout(() => this.choose('auto'), 0);
+    setTimeout(() => {
+      if (!this.view.destroyed) this.choose('auto');
+    }, 0);
   }
 
   /** The button: from WebGPU to the CPU and back, as the user's choice. */

@@ -125,6 +125,7 @@ export class Exercise {
       done += slice;
       this.result.textContent = `Training… step ${done} of ${steps}`;
       await new Promise((resolve) => setTimeout(resolve, 0));
+      if (view.destroyed) return;
       if (this.key !== (this.block ? JSON.stringify(this.block) : null)) return; // another scenario meanwhile
     }
     view.pg.record();

@@ -287,9 +287,12 @@ class PlaygroundView {
 
   async destroy() {
     if (this.destroyed) return;
+    // From here nothing new starts (frames, backend choices, exercise slices); what is under way
+    // (a WebGPU step, a backend choice) is let finish before the runs are freed.
+    this.destroyed = true;
     this.transport.pause();
     await this.transport.settled();
-    this.destroyed = true;
+    await this.backend.choosing?.catch(() => {});
     if (this.transport.raf) cancelAnimationFrame(this.transport.raf);
     this.transport.raf = 0;
     for (const observer of [this.lockObserver, this.visibilityObserver, this.figures.intersections, this.figures.resizes]) observer?.disconnect();
