@@ -116,7 +116,7 @@ impl RunSet {
     /// and enough work that a task's start (a few microseconds) is small beside it. The work is
     /// counted as each step's pairs and logits, an upper bound of what one step touches.
     #[cfg(not(target_arch = "wasm32"))]
-    fn worth_threads(&self, steps: u64) -> bool {
+    pub(crate) fn worth_threads(&self, steps: u64) -> bool {
         /// About 50 µs of stepping: below that a thread pool's hand-off costs more than it saves.
         const MIN_WORK: u64 = 100_000;
         let per_step = (self.problem.pairs().len()

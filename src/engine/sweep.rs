@@ -278,7 +278,20 @@ impl Sweep {
             .saturating_mul(self.replicates as usize)
     }
 
-    /// Every template at every point with every replicate; each configuration checked, an error
+    /// Checks every setting the sweep makes of `templates` (each template at each point of the
+    /// grid) without building its runs: what reading a scenario does. The replicates differ
+    /// only in their seed and name, which a configuration's check does not read.
+    pub fn check(&self, templates: &[RunConfig]) -> Result<(), InputError> {
+        let axes: Vec<Vec<Value>> = self.axes.iter().map(Axis::points).collect();
+        for (t, template) in templates.iter().enumerate() {
+            for index in 0..self.points() {
+                self.setting(&axes, t, template, index)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every template at every point with every replicate; each setting checked, an error
     /// naming the axis and the template that a value does not fit.
     pub fn expand(&self, templates: &[RunConfig]) -> Result<Expanded, InputError> {
         let axes: Vec<Vec<Value>> = self.axes.iter().map(Axis::points).collect();
@@ -287,26 +300,7 @@ impl Sweep {
         let mut runs = Vec::with_capacity(self.run_count(templates.len()));
         for (t, template) in templates.iter().enumerate() {
             for index in 0..points {
-                // The first axis slowest.
-                let mut rest = index;
-                let mut point = vec![Value::Number(0.0); axes.len()];
-                for (a, values) in axes.iter().enumerate().rev() {
-                    point[a] = values[rest % values.len()];
-                    rest /= values.len();
-                }
-                let mut config = template.clone();
-                // `gamma_over_beta` last: it reads the setting's beta.
-                let order = (0..axes.len())
-                    .filter(|&a| self.axes[a].field != Field::GammaOverBeta)
-                    .chain((0..axes.len()).filter(|&a| self.axes[a].field == Field::GammaOverBeta));
-                for a in order {
-                    apply(&mut config, self.axes[a].field, point[a]).map_err(|message| {
-                        InputError::new(
-                            format!("sweep.axes[{a}]"),
-                            format!("run {t} ({:?}): {message}", template.name),
-                        )
-                    })?;
-                }
+                let (point, config) = self.setting(&axes, t, template, index)?;
                 let label = point_label(&self.axes, &point);
                 let first = runs.len();
                 for replicate in 0..self.replicates {
@@ -318,15 +312,6 @@ impl Sweep {
                         (false, false) => format!("{} ({label})", template.name),
                         (false, true) => format!("{} ({label}) #{replicate}", template.name),
                     };
-                    run.validate().map_err(|error| {
-                        InputError::new(
-                            "sweep",
-                            format!(
-                                "run {t} ({:?}) at {label}: {}",
-                                template.name, error.message
-                            ),
-                        )
-                    })?;
                     runs.push(run);
                 }
                 settings.push(Setting {
@@ -338,6 +323,48 @@ impl Sweep {
             }
         }
         Ok(Expanded { settings, runs })
+    }
+
+    /// Template `t` at point `index` of the grid (`axes`: each axis's points; the first axis
+    /// varies slowest): the point's values and the configuration, checked.
+    fn setting(
+        &self,
+        axes: &[Vec<Value>],
+        t: usize,
+        template: &RunConfig,
+        index: usize,
+    ) -> Result<(Vec<Value>, RunConfig), InputError> {
+        let mut rest = index;
+        let mut point = vec![Value::Number(0.0); axes.len()];
+        for (a, values) in axes.iter().enumerate().rev() {
+            point[a] = values[rest % values.len()];
+            rest /= values.len();
+        }
+        let mut config = template.clone();
+        // `gamma_over_beta` last: it reads the setting's beta.
+        let order = (0..axes.len())
+            .filter(|&a| self.axes[a].field != Field::GammaOverBeta)
+            .chain((0..axes.len()).filter(|&a| self.axes[a].field == Field::GammaOverBeta));
+        for a in order {
+            apply(&mut config, self.axes[a].field, point[a]).map_err(|message| {
+                InputError::new(
+                    format!("sweep.axes[{a}]"),
+                    format!("run {t} ({:?}): {message}", template.name),
+                )
+            })?;
+        }
+        config.validate().map_err(|error| {
+            InputError::new(
+                "sweep",
+                format!(
+                    "run {t} ({:?}) at {}: {}",
+                    template.name,
+                    point_label(&self.axes, &point),
+                    error.message
+                ),
+            )
+        })?;
+        Ok((point, config))
     }
 }
 
@@ -549,16 +576,16 @@ impl SweepTraining {
                     shadow.set_logits(run.logits());
                     shadow.metrics(problem)
                 };
+                // On every core when the run set's own metrics would be (the same work).
                 #[cfg(not(target_arch = "wasm32"))]
-                {
+                if self.set.worth_threads(1) {
                     use rayon::prelude::*;
-                    shadows
+                    return shadows
                         .par_iter_mut()
                         .zip(runs.par_iter())
                         .map(score)
-                        .collect()
+                        .collect();
                 }
-                #[cfg(target_arch = "wasm32")]
                 shadows.iter_mut().zip(runs.iter()).map(score).collect()
             });
         for (i, train) in train.into_iter().enumerate() {

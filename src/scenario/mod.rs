@@ -267,7 +267,7 @@ impl Scenario {
         };
         if let Some(sweep) = &scenario.sweep {
             // Every configuration the sweep makes is valid, or the file is refused now.
-            sweep.expand(&scenario.runs)?;
+            sweep.check(&scenario.runs)?;
         }
         Ok(scenario)
     }

@@ -87,13 +87,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
     if let Some(path) = &args.csv {
         let text = dpo_playground::csv::sweep(&sweep, &summaries);
         std::fs::write(path, text).map_err(|e| {
-            Failure(
-                format!(
-                    "cannot write {}: {e}",
-                    escape_control(&path.display().to_string())
-                ),
-                1,
-            )
+            console::write_failure(&escape_control(&path.display().to_string()), &e)
         })?;
     }
     if let Some(dir) = &args.plots {
