@@ -85,6 +85,8 @@ fn pair_probability(probabilities: &[f64], a: usize, b: usize) -> f64 {
 }
 
 /// Pearson's chi-square of the unordered pairs' counts against `probabilities` of the outputs.
+// The unordered pairs a < b of a square table read best as indices.
+#[allow(clippy::needless_range_loop)]
 fn chi_square_of_draws(counts: &[Vec<(u64, u64)>], probabilities: &[f64]) -> f64 {
     let k = probabilities.len();
     let n: u64 = (0..k)

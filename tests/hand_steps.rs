@@ -300,7 +300,7 @@ fn l2_and_kl_regularised_steps() {
         -1.712158444477,
         -2.122975520840,
         -1.710043479162,
-        -0.693147180560,
+        -std::f64::consts::LN_2,
         -1.386294361120,
         -1.552961027787,
         -1.386294361120,
@@ -319,7 +319,7 @@ fn l2_and_kl_regularised_steps() {
                 -1.805969427124,
                 -2.180348620279,
                 -1.558859397076,
-                -0.693147180560,
+                -std::f64::consts::LN_2,
                 -1.386294361120,
                 -1.641042238198,
                 -1.386294361120,
@@ -406,7 +406,7 @@ fn mixout_steps_at_the_mixed_logits_with_the_hashed_mask() {
                 .iter()
                 .filter(|&&i| uniform(s, 0, i as u32) >= p)
                 .count();
-            kept >= 2 && kept <= 3
+            (2..=3).contains(&kept)
         })
         .unwrap();
     let config = RunConfig {

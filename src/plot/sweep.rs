@@ -37,7 +37,8 @@ pub fn draw_sweep<DB: DrawingBackend>(
     let (mut x_low, mut x_high) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
     });
-    if !(x_low < x_high) {
+    // One point (or none): a unit-wide axis around it.
+    if x_low.partial_cmp(&x_high) != Some(std::cmp::Ordering::Less) {
         x_low -= 0.5;
         x_high += 0.5;
     }
