@@ -15,5 +15,7 @@ pub mod plot;
 pub mod presets;
 pub mod scenario;
 
-#[cfg(target_arch = "wasm32")]
+/// The page's module. Built with feature `gpu`, the wasm32 crate is the page's WebGPU module
+/// instead, which exports only [`gpu::page::GpuTrainer`] (ARCHITECTURE.md, "Two wasm modules").
+#[cfg(all(target_arch = "wasm32", not(feature = "gpu")))]
 pub mod web;

@@ -2,23 +2,26 @@
 // automatically (`auto`: WebGPU only where it is faster for the scenario at hand), the switch
 // between them, and the element that says which one trains and why.
 
-import { Playground } from './pkg/dpo_playground.js';
 import { h } from './dom.js';
-import { probeAdapter } from './engine.js';
-import { scenarioText } from './state.js';
+import { loadGpu, probeAdapter } from './engine.js';
 
 const MODES = ['auto', 'cpu', 'webgpu'];
 /** A WebGPU frame's fixed cost, in ms: submitting the steps and awaiting the state read back
  * (about 1 to 3 ms in Chromium on a discrete GPU, more on an emulated one). Where a frame of CPU
  * training takes less, the CPU is faster, whatever the GPU's arithmetic speed. */
 const GPU_ROUND_TRIP_MS = 3;
+/** How far past a round trip the engine's estimate of a CPU frame must be for the automatic
+ * choice to start WebGPU before the CPU has measured a frame (the estimate is calibrated
+ * natively and can be several times off in a browser). */
+const ESTIMATE_MARGIN = 10;
+/** CPU frames measured before their cost decides anything. */
+const SETTLED_FRAMES = 30;
 /** How much slower the wasm engine is than the native build `estimateStepMs` is calibrated on. */
 const WASM_SLOWDOWN = 2;
 
 /** Why WebGPU cannot be tried for `pg`, or null when it can. */
-async function gpuUnavailable(pg) {
+async function gpuUnavailable() {
   if (!(await probeAdapter())) return 'WebGPU is not available in this browser';
-  if (typeof pg.useGpu !== 'function') return 'this build of the engine has no WebGPU backend';
   return null;
 }
 
@@ -37,9 +40,10 @@ export class Backend {
     this.asyncStep = false;
     // Why WebGPU cannot be tried here (null when it can), once asked.
     this.gpuReason = null;
-    // In `auto`, whether the CPU was chosen as the faster, and at which played frame.
+    // In `auto`, whether the CPU was chosen as the faster, and how many frames it has trained
+    // (measured) since.
     this.autoCpu = false;
-    this.autoSince = 0;
+    this.cpuFrames = 0;
     this.label = h('span', { class: 'backend', 'data-backend': 'cpu' }, 'CPU');
     this.button = h('button', { type: 'button', class: 'small', onclick: () => this.toggle() }, 'Use WebGPU');
     this.element = h('div', { class: 'backend-box' }, this.label, this.button);
@@ -89,7 +93,7 @@ export class Backend {
     this.autoCpu = false;
     if (this.kind !== 'webgpu') this.show('cpu', 'trying WebGPU…');
     this.button.disabled = true;
-    this.gpuReason = await gpuUnavailable(view.pg);
+    this.gpuReason = await gpuUnavailable();
     // Destroyed meanwhile (an embed rebuilt for a changed attribute): nothing left to choose for.
     if (view.destroyed) return;
     const cpu = async (detail) => {
@@ -101,16 +105,26 @@ export class Backend {
     if (this.gpuReason) return cpu(this.gpuReason);
     if (mode === 'auto') {
       const frame = this.cpuFrameMs();
-      if (frame < GPU_ROUND_TRIP_MS) {
+      // A few frames' cost is not a measurement yet: the first steps run cold (the module's
+      // code not yet optimised by the browser), often ten times slower than later ones.
+      const measured = view.transport.costSamples >= SETTLED_FRAMES;
+      // Only an estimate so far, and not far past a round trip: the CPU trains first and its
+      // measured frames decide (`reconsider`), so a small scenario never downloads the WebGPU
+      // module on a guess.
+      if (frame < GPU_ROUND_TRIP_MS || (!measured && frame < ESTIMATE_MARGIN * GPU_ROUND_TRIP_MS)) {
         this.autoCpu = true;
-        this.autoSince = view.transport.stats.playFrames;
-        return cpu(`faster for this scenario (about ${formatMs(frame)} of training a frame); WebGPU available`);
+        this.cpuFrames = 0;
+        const why = frame < GPU_ROUND_TRIP_MS ? 'faster for this scenario' : 'measuring the CPU first';
+        return cpu(`${why} (about ${formatMs(frame)} of training a frame); WebGPU available`);
       }
     }
     if (this.kind === 'webgpu') return;
     try {
-      const result = await view.pg.useGpu();
-      if (result?.ok && typeof view.pg.stepAsync === 'function') {
+      // The WebGPU module comes with the first start on the page; the engine hands it the runs.
+      const gpu = await loadGpu();
+      if (view.destroyed) return;
+      const result = await view.pg.useGpu((scenario, states) => gpu.GpuTrainer.open(scenario, states));
+      if (result?.ok) {
         this.asyncStep = true;
         const why = mode === 'auto' ? `faster for this scenario than the CPU’s ${formatMs(this.cpuFrameMs())} a frame` : 'chosen by you';
         this.show('webgpu', [result.adapter, why].filter(Boolean).join('; '));
@@ -127,7 +141,10 @@ export class Backend {
   /** In `auto`, once the CPU's measured frame time has outgrown a WebGPU round trip, try WebGPU. */
   reconsider() {
     if (this.mode !== 'auto' || !this.autoCpu || this.gpuReason) return;
-    if (this.view.transport.stats.playFrames - this.autoSince < 30) return;
+    // Called once per frame the CPU trained: SETTLED_FRAMES of them first, so that the measured
+    // cost has settled (a frame played off screen trains nothing and measures nothing).
+    this.cpuFrames += 1;
+    if (this.cpuFrames < SETTLED_FRAMES) return;
     if (this.cpuFrameMs() > 2 * GPU_ROUND_TRIP_MS) this.choose('auto');
   }
 
@@ -137,6 +154,7 @@ export class Backend {
     // Another scenario, another size: the CPU's measured step cost no longer applies. Chosen
     // in a task of its own: starting WebGPU for a large scenario builds its buffers.
     this.view.transport.stepCost = null;
+    this.view.transport.costSamples = 0;
     setTimeout(() => {
       if (!this.view.destroyed) this.choose('auto');
     }, 0);
@@ -149,17 +167,12 @@ export class Backend {
     else await this.choose('webgpu');
   }
 
-  /** Back to the CPU: through the engine when it can switch, else a fresh engine (runs restart). */
+  /** Back to the CPU: the runs continue from the last state WebGPU read back. */
   async useCpu(reason) {
     const { view } = this;
     if (view.transport.pending) await view.transport.pending.catch(() => {});
     this.asyncStep = false;
-    if (typeof view.pg.useCpu === 'function') view.pg.useCpu();
-    else if (view.pg.backend !== 'cpu') {
-      view.pg.free?.();
-      view.pg = new Playground(scenarioText(view.model));
-      view.note('Switched to the CPU; the runs restarted.');
-    }
+    view.pg.useCpu();
     this.show('cpu', reason);
     view.transport.invalidate();
   }

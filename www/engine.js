@@ -1,5 +1,6 @@
-// What every playground on a page shares: the compiled wasm module, loaded once, and the answer to
-// whether the browser gives WebGPU an adapter, asked once. Everything else belongs to an instance.
+// What every playground on a page shares: the compiled wasm module, loaded once; the WebGPU
+// module, loaded once and only when a playground trains on WebGPU; and the answer to whether the
+// browser gives WebGPU an adapter, asked once. Everything else belongs to an instance.
 
 import init from './pkg/dpo_playground.js';
 
@@ -20,6 +21,22 @@ export function loadEngine() {
 /** Bytes of the wasm module's memory (shared by every playground on the page), 0 before it loads. */
 export function memoryBytes() {
   return engineMemory?.buffer.byteLength ?? 0;
+}
+
+let gpuReady = null;
+
+/** The WebGPU module (`wgpu` and the kernels, `GpuTrainer`), loaded once per page, when the first
+ * playground starts WebGPU; a page that trains on the CPU never downloads it. A failed load is
+ * tried again at the next start. */
+export function loadGpu() {
+  gpuReady ??= import('./pkg/dpo_gpu.js').then(async (gpu) => {
+    await gpu.default({ module_or_path: new URL('./pkg/dpo_gpu_bg.wasm', import.meta.url) });
+    return gpu;
+  });
+  gpuReady.catch(() => {
+    gpuReady = null;
+  });
+  return gpuReady;
 }
 
 let adapterProbe = null;

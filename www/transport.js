@@ -20,6 +20,8 @@ export class Transport {
     this.pending = null;
     // The measured cost of a CPU step in ms (a moving average), null until the CPU has trained.
     this.stepCost = null;
+    // How many frames `stepCost` has measured.
+    this.costSamples = 0;
     this.stats = { frames: 0, playFrames: 0, skippedFrames: 0, firstTrainedFrame: null, drawMs: 0 };
     // The step the runs are at (the furthest run), and where playing stops (the `stopAt` option;
     // with `loop` it starts over there instead).
@@ -119,6 +121,7 @@ export class Transport {
       this.currentStep += steps;
       const cost = (performance.now() - before) / steps;
       this.stepCost = this.stepCost ? 0.8 * this.stepCost + 0.2 * cost : cost;
+      this.costSamples += 1;
       backend.reconsider();
       view.pg.record();
       this.invalidate();

@@ -31,6 +31,16 @@ impl SplitMix64 {
         generator
     }
 
+    /// The generator's whole state, to hand it to another copy of the engine ([`SplitMix64::resume`]).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// The generator that [`SplitMix64::state`] described: it draws what that one would have drawn.
+    pub fn resume(state: u64) -> Self {
+        SplitMix64 { state }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

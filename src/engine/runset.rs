@@ -233,4 +233,10 @@ impl RunSet {
     pub fn run_mut(&mut self, index: usize) -> Option<&mut Run> {
         self.runs.get_mut(index)
     }
+
+    /// Puts the training state another backend read back ([`Run::encode_states`] of these runs)
+    /// into every run; nothing changes when it does not fit them ([`Run::restore_states`]).
+    pub fn restore_states(&mut self, bytes: &[u8]) -> Result<(), InputError> {
+        Run::restore_states(&mut self.runs, bytes)
+    }
 }

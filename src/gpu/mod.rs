@@ -34,6 +34,8 @@ mod error;
 mod kernel;
 mod layout;
 mod metrics;
+#[cfg(target_arch = "wasm32")]
+pub mod page;
 mod plan;
 mod readback;
 

@@ -9,7 +9,6 @@ use crate::engine::{
 };
 mod canvas;
 mod sweep;
-#[cfg(feature = "gpu")]
 mod webgpu;
 
 use crate::plot::{self, Chart, Sources};
@@ -235,7 +234,6 @@ pub struct Playground {
     /// Every run's metrics at the current state, computed once per state: a frame's tables,
     /// charts and record all read them. Cleared whenever the runs change.
     metrics: std::cell::OnceCell<Vec<Metrics>>,
-    #[cfg(feature = "gpu")]
     gpu: webgpu::Slot,
 }
 
@@ -324,7 +322,6 @@ impl Playground {
             set,
             history,
             metrics: Default::default(),
-            #[cfg(feature = "gpu")]
             gpu: Default::default(),
         })
     }
@@ -434,11 +431,8 @@ impl Playground {
     /// Trains every run `steps` steps on the CPU (switching from WebGPU to the CPU if it trained).
     pub fn step(&mut self, steps: u32) {
         self.take_landed_runs();
-        #[cfg(feature = "gpu")]
-        {
-            self.use_cpu();
-            self.gpu.mirror_changed();
-        }
+        self.use_cpu();
+        self.gpu.mirror_changed();
         self.set.step(steps as u64);
         self.metrics.take();
     }
@@ -448,7 +442,6 @@ impl Playground {
         self.take_landed_runs();
         self.set.reset();
         self.metrics.take();
-        #[cfg(feature = "gpu")]
         self.gpu.mirror_changed();
         self.history.clear();
         self.record_now();
@@ -472,7 +465,6 @@ impl Playground {
     /// The backend that trains: `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
-        #[cfg(feature = "gpu")]
         if self.gpu.active() {
             return "webgpu".to_string();
         }
@@ -612,7 +604,6 @@ impl Playground {
         self.metrics.take();
         let changed = !same_data || scenario.runs != self.scenario.runs;
         self.scenario = scenario;
-        #[cfg(feature = "gpu")]
         if changed {
             self.gpu.mirror_changed();
         }
@@ -628,15 +619,16 @@ impl Playground {
 
     /// Takes in the state the last WebGPU step read back, if any.
     fn take_landed_runs(&mut self) {
-        #[cfg(feature = "gpu")]
-        if let Some(runs) = self.gpu.take_landed() {
-            if runs.len() == self.set.runs().len() {
-                for (i, run) in runs.into_iter().enumerate() {
-                    if let Some(slot) = self.set.run_mut(i) {
-                        *slot = run;
-                    }
+        if let Some(states) = self.gpu.take_landed() {
+            match self.set.restore_states(&states) {
+                Ok(()) => {
+                    self.metrics.take();
                 }
-                self.metrics.take();
+                // Cannot happen while both modules come from one build; if it does, the device's
+                // runs are not these runs, and the CPU trains on from its own state.
+                Err(error) => {
+                    self.gpu.fail(format!("the WebGPU module's state {error}"));
+                }
             }
         }
     }

@@ -1,15 +1,48 @@
-//! The WebGPU backend in the page. A step's readback is awaited after the call that started it
-//! has returned (JavaScript gets a promise and the main thread never blocks), so the device's
-//! runs live in a [`Slot`] shared between the `Playground` and the futures of its steps, as one
-//! explicit [`Device`] state; the state read back lands in the slot for the next call.
+//! WebGPU from the page's CPU module. The kernels live in the other wasm module (`dpo_gpu`,
+//! [`crate::gpu::page`]), which the page loads only when WebGPU is chosen; this side keeps the
+//! runs (the mirror that metrics, charts and the fallback read) and drives a `GpuTrainer` of that
+//! module through JavaScript. The runs cross as the scenario's canonical text and their states'
+//! bytes ([`Run::encode_states`]); a step's readback is awaited after the call that started it has
+//! returned (JavaScript gets a promise and the main thread never blocks), so the trainer lives in
+//! a [`Slot`] shared between the `Playground` and the futures of its steps, as one explicit
+//! [`Device`] state; the state read back lands in the slot for the next call.
 
 use super::{to_js, Playground};
-use crate::engine::{Problem, Run};
-use crate::gpu::GpuRunSet;
+use crate::engine::Run;
+use crate::scenario::Scenario;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The WebGPU module's `GpuTrainer` ([`crate::gpu::page::GpuTrainer`]), as a JavaScript object.
+    pub type GpuTrainer;
+    #[wasm_bindgen(method, getter)]
+    fn adapter(this: &GpuTrainer) -> String;
+    /// `train(steps, scenario?, states?)`: a promise of the states read back (`Uint8Array`).
+    #[wasm_bindgen(method)]
+    fn train(
+        this: &GpuTrainer,
+        steps: u32,
+        scenario: &JsValue,
+        states: &JsValue,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(method)]
+    fn free(this: &GpuTrainer);
+}
+
+/// A trainer this side owns: the other module's device, buffers and runs are freed with it.
+pub struct Trainer(GpuTrainer);
+
+impl Drop for Trainer {
+    fn drop(&mut self) {
+        // A step in flight keeps its runs until it lands; freeing the object is safe meanwhile.
+        self.0.free();
+    }
+}
 
 /// Where WebGPU stands. `built_from` is the mirror generation (see [`State::generation`]) the
 /// device's runs were built from or last caught up with.
@@ -19,12 +52,9 @@ pub enum Device {
     #[default]
     Off,
     /// The device holds the runs, ready for a step.
-    Ready {
-        runs: Box<GpuRunSet>,
-        built_from: u64,
-    },
-    /// A step is in flight: its future owns the runs and puts them back when it lands.
-    InFlight { built_from: u64 },
+    Ready { trainer: Trainer, built_from: u64 },
+    /// A step is in flight; the trainer is ready again when it lands.
+    InFlight { trainer: Trainer, built_from: u64 },
     /// The device failed (lost, out of memory, a rebuild refused); the CPU trains on.
     Failed { reason: String },
 }
@@ -36,8 +66,9 @@ pub struct State {
     /// Counts the changes of the CPU mirror's state made outside the device (edits, resets,
     /// CPU steps); a state read back from the device does not count.
     pub generation: u64,
-    /// Runs read back by the last step, not yet taken in by the CPU mirror.
-    pub landed: Option<Vec<Run>>,
+    /// The states read back by the last step ([`Run::encode_states`]), not yet taken in by the
+    /// CPU mirror.
+    pub landed: Option<Vec<u8>>,
 }
 
 /// Shared between the `Playground` and the futures of its steps.
@@ -45,8 +76,8 @@ pub struct State {
 pub struct Slot(Rc<RefCell<State>>);
 
 impl Slot {
-    /// The runs the last step read back, once.
-    pub fn take_landed(&self) -> Option<Vec<Run>> {
+    /// The states the last step read back, once.
+    pub fn take_landed(&self) -> Option<Vec<u8>> {
         self.0.borrow_mut().landed.take()
     }
 
@@ -72,61 +103,43 @@ impl Slot {
         self.0.borrow_mut().device = Device::Off;
     }
 
-    /// Marks the device failed.
-    fn fail(&self, reason: String) -> JsValue {
+    /// Marks the device failed (the trainer is freed); the CPU trains on.
+    pub fn fail(&self, reason: String) -> JsValue {
         let error = JsError::new(&reason).into();
         self.0.borrow_mut().device = Device::Failed { reason };
         error
     }
 
-    /// Takes the runs for a step: the device's runs, and the mirror to rebuild them from when it
-    /// changed since they were built. The slot is `InFlight` afterwards.
-    fn start_step(&self, mirror: impl FnOnce() -> (Problem, Vec<Run>)) -> Result<Step, JsValue> {
-        let mut state = self.0.borrow_mut();
-        let generation = state.generation;
-        match std::mem::replace(
-            &mut state.device,
-            Device::InFlight {
-                built_from: generation,
-            },
-        ) {
-            Device::Ready { runs, built_from } => Ok(Step {
-                runs: *runs,
-                rebuild: (built_from != generation).then(mirror),
-                generation,
-            }),
-            other => {
-                let message = match &other {
-                    Device::InFlight { .. } => "a WebGPU step is already in flight",
-                    _ => "WebGPU is not training",
-                };
-                state.device = other;
-                Err(JsError::new(message).into())
-            }
-        }
-    }
-
     /// A step has landed: its state is the mirror's next unless the mirror changed meanwhile, and
-    /// the runs go back to the slot unless WebGPU was switched off or restarted meanwhile.
-    fn land(&self, runs: GpuRunSet, read: Vec<Run>, generation: u64) {
+    /// the trainer is ready again unless WebGPU was switched off or restarted meanwhile.
+    fn land(&self, read: Vec<u8>, generation: u64) {
         let mut state = self.0.borrow_mut();
         if state.generation == generation {
             state.landed = Some(read);
         }
-        if let Device::InFlight { built_from } = state.device {
-            state.device = Device::Ready {
-                runs: Box::new(runs),
+        if let Device::InFlight { .. } = state.device {
+            if let Device::InFlight {
+                trainer,
                 built_from,
-            };
+            } = std::mem::take(&mut state.device)
+            {
+                state.device = Device::Ready {
+                    trainer,
+                    built_from,
+                };
+            }
         }
     }
 }
 
-/// What a step takes out of the slot.
-struct Step {
-    runs: GpuRunSet,
-    rebuild: Option<(Problem, Vec<Run>)>,
-    generation: u64,
+/// The message of a rejection from JavaScript (an `Error`'s message, or the value as text).
+fn reason_of(error: &JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => error
+            .as_string()
+            .unwrap_or_else(|| "the WebGPU module failed".to_string()),
+    }
 }
 
 #[derive(Serialize)]
@@ -136,27 +149,54 @@ struct GpuStart {
     reason: String,
 }
 
+impl Playground {
+    /// The scenario as the text the WebGPU module rebuilds the runs from, checked to read back to
+    /// exactly this scenario (the same reader runs in both modules, so the two sides then train
+    /// the same runs on the same data).
+    fn handoff_text(&self) -> Result<String, String> {
+        let text = self.scenario.to_json_pretty();
+        match Scenario::from_json(&text) {
+            Ok(read) if read == self.scenario => Ok(text),
+            _ => Err(
+                "this scenario does not read back exactly from its text, so the WebGPU \
+                      module could not train the same runs; the CPU trains on"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
 #[wasm_bindgen]
 impl Playground {
-    /// Starts training on WebGPU: resolves to `{ok, adapter, reason}`. On success every run
-    /// continues on the device from where it is (logits, optimiser state, step count, minibatch
-    /// order); on failure nothing changes and `reason` says why.
+    /// Starts training on WebGPU: `open(scenario, states)` is the WebGPU module's
+    /// `GpuTrainer.open` (the page loads that module first). Resolves to `{ok, adapter, reason}`.
+    /// On success every run continues on the device from where it is (logits, optimiser state,
+    /// step count, minibatch order); on failure nothing changes and `reason` says why.
     #[wasm_bindgen(js_name = useGpu)]
-    pub fn use_gpu(&mut self) -> js_sys::Promise {
+    pub fn use_gpu(&mut self, open: &js_sys::Function) -> js_sys::Promise {
         self.take_landed_runs();
-        let problem = self.set.problem().clone();
-        let runs = self.set.runs().to_vec();
         let slot = self.gpu.clone();
         let generation = slot.0.borrow().generation;
+        let opened = self.handoff_text().and_then(|text| {
+            let states = js_sys::Uint8Array::from(Run::encode_states(self.set.runs()).as_slice());
+            open.call2(&JsValue::NULL, &text.into(), &states)
+                .map(|promise| JsFuture::from(js_sys::Promise::resolve(&promise)))
+                .map_err(|error| reason_of(&error))
+        });
         wasm_bindgen_futures::future_to_promise(async move {
-            let result = match GpuRunSet::from_runs(&problem, &runs).await {
-                Ok(runs) => {
-                    let adapter = runs.adapter_name();
+            let result = match opened {
+                Ok(opening) => opening.await.map_err(|error| reason_of(&error)),
+                Err(reason) => Err(reason),
+            };
+            let start = match result {
+                Ok(trainer) => {
+                    let trainer = Trainer(trainer.unchecked_into());
+                    let adapter = trainer.0.adapter();
                     let mut state = slot.0.borrow_mut();
                     // If the CPU trained or the user edited while the device started, the first
                     // step rebuilds from the mirror as it is then.
                     state.device = Device::Ready {
-                        runs: Box::new(runs),
+                        trainer,
                         built_from: generation,
                     };
                     state.landed = None;
@@ -166,13 +206,13 @@ impl Playground {
                         reason: String::new(),
                     }
                 }
-                Err(error) => GpuStart {
+                Err(reason) => GpuStart {
                     ok: false,
                     adapter: String::new(),
-                    reason: error.to_string(),
+                    reason,
                 },
             };
-            Ok(to_js(&result))
+            Ok(to_js(&start))
         })
     }
 
@@ -183,29 +223,46 @@ impl Playground {
     pub fn step_async(&mut self, steps: u32) -> js_sys::Promise {
         self.take_landed_runs();
         let slot = self.gpu.clone();
-        // Everything is taken now, synchronously: the future owns what it works on.
-        let step = match slot.start_step(|| (self.set.problem().clone(), self.set.runs().to_vec()))
-        {
-            Ok(step) => step,
-            Err(error) => return js_sys::Promise::reject(&error),
-        };
-        wasm_bindgen_futures::future_to_promise(async move {
-            let Step {
-                mut runs,
-                rebuild,
-                generation,
-            } = step;
-            if let Some((problem, mirror)) = rebuild {
-                runs = runs
-                    .rebuild(&problem, &mirror)
-                    .map_err(|error| slot.fail(error.to_string()))?;
+        let mut state = slot.0.borrow_mut();
+        let generation = state.generation;
+        let (trainer, built_from) = match std::mem::take(&mut state.device) {
+            Device::Ready {
+                trainer,
+                built_from,
+            } => (trainer, built_from),
+            other => {
+                let message = match &other {
+                    Device::InFlight { .. } => "a WebGPU step is already in flight",
+                    _ => "WebGPU is not training",
+                };
+                state.device = other;
+                return js_sys::Promise::reject(&JsError::new(message).into());
             }
-            runs.step(steps);
-            let read = runs
-                .read_runs()
-                .await
-                .map_err(|error| slot.fail(error.to_string()))?;
-            slot.land(runs, read, generation);
+        };
+        // The mirror changed since the device's runs were built: they are rebuilt from it first.
+        let (scenario, states) = if built_from == generation {
+            (JsValue::UNDEFINED, JsValue::UNDEFINED)
+        } else {
+            match self.handoff_text() {
+                Ok(text) => (
+                    text.into(),
+                    js_sys::Uint8Array::from(Run::encode_states(self.set.runs()).as_slice()).into(),
+                ),
+                Err(reason) => {
+                    drop(state);
+                    return js_sys::Promise::reject(&slot.fail(reason));
+                }
+            }
+        };
+        let step = JsFuture::from(trainer.0.train(steps, &scenario, &states));
+        state.device = Device::InFlight {
+            trainer,
+            built_from: generation,
+        };
+        drop(state);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let read = step.await.map_err(|error| slot.fail(reason_of(&error)))?;
+            slot.land(js_sys::Uint8Array::new(&read).to_vec(), generation);
             Ok(JsValue::TRUE)
         })
     }

@@ -1016,12 +1016,14 @@ for (const mode of MODES) {
       console.log(`${label}first_frame_ms=${firstFrame.toFixed(0)} ${label}fps=${fps.toFixed(1)} site_gzip_kb=${(gzipped / 1024).toFixed(1)}`);
       assert.ok(firstFrame < 5000, `first trained frame after ${firstFrame} ms`);
       assert.ok(fps > 20, `${fps} frames per second while training`);
-      // A guard against growth by accident, not the target (issue 13's is 200 KB): it was 300 KB
-      // until the page gained exercises, the Share / embed dialog (both loaded only when used)
-      // and the embedding options, which brought the first load to about 315 KB; wasm SIMD, the
-      // sweeps (the format, and the Sweep panel's engine side) and the vectorised metrics to
-      // about 330 KB (README, "Size").
-      assert.ok(gzipped <= 340 * 1024, `the site is ${gzipped} bytes gzipped`);
+      // A guard against growth by accident, not the target (issue 13's is 200 KB). The first load
+      // was 300 KB until the page gained exercises, the Share / embed dialog (both loaded only
+      // when used) and the embedding options (315 KB), then wasm SIMD, the sweeps and the
+      // vectorised metrics (330 KB); the WebGPU backend in a module of its own, fetched only when
+      // WebGPU trains, brought it to 290 KB (README, "Size"). This pass asks for WebGPU, so it
+      // fetches that module too (about 145 KB more).
+      const limit = mode.webgpu ? 450 : 300;
+      assert.ok(gzipped <= limit * 1024, `the site is ${gzipped} bytes gzipped (guard: ${limit} KB)`);
 
       await page.waitForTimeout(500); // charts off screen catch up once paused
       mkdirSync(ARTIFACTS, { recursive: true });

@@ -107,69 +107,51 @@ fn ensure_wasm_target() -> Result<(), String> {
     }
 }
 
-/// Builds the wasm crate and writes `www/pkg/`; returns that folder.
+/// Builds the wasm crate twice and writes `www/pkg/`; returns that folder. The page loads
+/// `dpo_playground` (the engine, the charts and the page's bindings, CPU only) at once, and
+/// `dpo_gpu` (the WebGPU backend: `wgpu` and the kernels, feature `gpu`) only when WebGPU is
+/// chosen, so a page that trains on the CPU never fetches the GPU code (ARCHITECTURE.md,
+/// "Two wasm modules").
 fn build() -> Result<PathBuf, String> {
     ensure_wasm_target()?;
     let root = root();
-    run(Command::new(cargo()).args([
-        "build",
-        "--profile",
-        "web",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--package",
-        "dpo-playground",
-        "--features",
-        "gpu",
-    ]))?;
-    let wasm = root.join("target/wasm32-unknown-unknown/web/dpo_playground.wasm");
     let out = root.join("www/pkg");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
-        .web(true)
-        .map_err(|e| format!("wasm-bindgen: {e}"))?
-        .typescript(false)
-        .generate(&out)
-        .map_err(|e| format!("wasm-bindgen: {e}"))?;
-    let generated = out.join("dpo_playground_bg.wasm");
-    // wasm-opt shrinks the module further, but it is optional, and releases before 116 (Debian
-    // bookworm ships 108) produce a module whose function table the browser rejects
-    // ("Table.set(): Argument 1 is invalid"), so only a recent one is used.
-    if let Some(version) = wasm_opt_version().filter(|&v| v >= 116) {
-        let optimized = out.join("dpo_playground_bg.opt.wasm");
-        let status = Command::new("wasm-opt")
-            .args([
-                "-Oz",
-                "--enable-bulk-memory",
-                "--enable-nontrapping-float-to-int",
-                "--enable-sign-ext",
-                "--enable-mutable-globals",
-                "--enable-reference-types",
-                "--enable-multivalue",
-            ])
-            .arg(&generated)
-            .arg("-o")
-            .arg(&optimized)
-            .status();
-        match status {
-            Ok(s) if s.success() => {
-                std::fs::rename(&optimized, &generated).map_err(|e| e.to_string())?
-            }
-            _ => eprintln!("xtask: wasm-opt {version} failed; keeping the unoptimised module"),
+    let mut sizes = Vec::new();
+    for (name, features) in [("dpo_playground", None), ("dpo_gpu", Some("gpu"))] {
+        let mut command = Command::new(cargo());
+        command.args([
+            "build",
+            "--profile",
+            "web",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--package",
+            "dpo-playground",
+        ]);
+        if let Some(features) = features {
+            command.args(["--features", features]);
         }
+        run(&mut command)?;
+        // Each build replaces the same artifact: bind it before the next build.
+        let wasm = root.join("target/wasm32-unknown-unknown/web/dpo_playground.wasm");
+        wasm_bindgen_cli_support::Bindgen::new()
+            .input_path(&wasm)
+            .out_name(name)
+            .web(true)
+            .map_err(|e| format!("wasm-bindgen: {e}"))?
+            .typescript(false)
+            .generate(&out)
+            .map_err(|e| format!("wasm-bindgen: {e}"))?;
+        // No wasm-opt: binaryen 132's -Oz makes this module 10% smaller, but 4% larger gzipped,
+        // and the gzipped size is what the page's readers download.
+        let generated = out.join(format!("{name}_bg.wasm"));
+        let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
+        sizes.push(format!("{name} {} KB", size / 1024));
     }
-    let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
-    eprintln!("xtask: wrote {} ({} KB wasm)", out.display(), size / 1024);
+    eprintln!("xtask: wrote {} ({})", out.display(), sizes.join(", "));
     Ok(out)
-}
-
-/// The major version of `wasm-opt` on the PATH ("wasm-opt version 116 (...)"), if any.
-fn wasm_opt_version() -> Option<u32> {
-    let output = Command::new("wasm-opt").arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.split_whitespace().find_map(|word| word.parse().ok())
 }
 
 /// Builds and writes the static site to `dist/`.

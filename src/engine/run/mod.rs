@@ -8,6 +8,7 @@
 
 mod accumulated;
 mod gradient;
+mod handoff;
 mod measure;
 mod optimizer;
 mod sampler;
