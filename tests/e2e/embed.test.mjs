@@ -147,12 +147,16 @@ for (const mode of MODES) {
       assert.ok(frameHeight > 400 && frameHeight < 1200, `the frame sized itself (${frameHeight} px)`);
 
       assert.equal(page.url(), address, 'no element writes the address');
-      // Figures for the README (printed, not asserted: the budget is issue 13's): what the page
-      // fetched for its two elements (the frame aside), gzipped, and the autoplay's first frame.
+      // Figures for the README: what the page fetched for its two elements (the frame aside),
+      // gzipped, and the autoplay's first frame (printed: a time depends on the machine).
       const firstFrame = await page.evaluate(() => document.getElementById('first').playground.stats.firstTrainedFrame);
       let gzipped = 0;
       for (const url of new Set(page.sameOriginFetches)) gzipped += gzipSync(Buffer.from(await (await fetch(url)).arrayBuffer()), { level: 9 }).length;
       console.log(`embed_first_load_gzip_kb=${(gzipped / 1024).toFixed(1)} embed_autoplay_first_trained_frame_ms=${firstFrame?.toFixed(0)}`);
+      // Issue 9's budget for a page with one compact element, held here by a page with two (and
+      // the article), as `cargo xtask dist` ships the site (minified): the byte count does not
+      // depend on the machine, so it is asserted.
+      assert.ok(gzipped <= 250 * 1024, `the article's first load is ${(gzipped / 1024).toFixed(1)} KB gzipped (budget: 250 KB)`);
       // The engine is fetched once for the page, not per element, and the WebGPU module not at
       // all: these small presets train on the CPU (with WebGPU too, the automatic choice
       // measures the CPU first), so the page never downloads it.

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: building the wasm bundle, serving the page, writing the static site and
 //! running every test, with nothing installed globally but Rust (and Node.js for the browser tests).
 
+mod minify;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -12,10 +13,13 @@ cargo xtask <task>
 TASKS:
     setup            install what the tests need and this machine lacks: Debian packages (when
                      root), the wasm target, the npm lock file's packages (`test` runs it first)
-    build            build the wasm crate (profile `web`: release, optimised for size) and its
-                     JS bindings into www/pkg/
-    serve [--port N] build, then serve the playground on http://127.0.0.1:N/ (default 8000)
-    dist             build, then write a self-contained static site to dist/
+    build            build the wasm crate twice (profile `web`: release, optimised for size), the
+                     page's module and its WebGPU module, and their JS bindings into www/pkg/
+    serve [--port N] [--dist]
+                     build, then serve the playground on http://127.0.0.1:N/ (default 8000):
+                     the sources as written, or with --dist the site as dist/ ships it
+    dist             build, then write a self-contained static site to dist/ (its JavaScript
+                     minified)
     test             setup, then every test: cargo tests, the GPU parity tests on whatever
                      adapter there is, then the browser tests in headless Chromium
     bench            dpo bench on the CPU (and the GPU when built with it)
@@ -177,6 +181,13 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         let target = to.join(entry.file_name());
         if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
             copy_dir(&entry.path(), &target)?;
+        } else if target.extension().is_some_and(|e| e == "js") {
+            // The shipped JavaScript is minified (xtask/src/minify.rs).
+            let path = entry.path();
+            let source = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&target, minify::module(&path, &source)?)
+                .map_err(|e| format!("{}: {e}", target.display()))?;
         } else {
             std::fs::copy(entry.path(), &target)
                 .map_err(|e| format!("{}: {e}", entry.path().display()))?;
@@ -187,6 +198,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 
 fn serve_command(args: &[String]) -> Result<(), String> {
     let mut port = 8000u16;
+    let mut shipped = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -196,11 +208,13 @@ fn serve_command(args: &[String]) -> Result<(), String> {
                     .and_then(|p| p.parse().ok())
                     .ok_or("--port needs a number")?
             }
+            "--dist" => shipped = true,
             other => return Err(format!("unknown serve option {other:?}")),
         }
     }
-    build()?;
-    let server = serve::Server::bind(root(), port)?;
+    // The sources as written, or with `--dist` the site as `dist` ships it (minified).
+    let served = if shipped { dist()? } else { build().map(|_| root())? };
+    let server = serve::Server::bind(served, port)?;
     // 127.0.0.1 is a secure context, which WebGPU needs.
     println!("dpo-playground: http://127.0.0.1:{}/", server.port());
     server.run_forever();

@@ -1,0 +1,34 @@
+//! The shipped site's JavaScript, minified: `cargo xtask dist` rewrites every `.js` file it copies
+//! (the page's modules and the wasm-bindgen glue) with oxc's minifier (compression and the
+//! mangling of local names; exported names, property names and file names are kept, so the
+//! modules still import each other, lazily too). `serve` serves the sources as written.
+
+use oxc_allocator::Allocator;
+use oxc_codegen::{Codegen, CodegenOptions};
+use oxc_minifier::{Minifier, MinifierOptions};
+use oxc_parser::Parser;
+use oxc_span::SourceType;
+use std::path::Path;
+
+/// `source` (an ES module read from `path`) minified; a syntax error names the file and the
+/// place, since a module the browser cannot parse must not ship.
+pub fn module(path: &Path, source: &str) -> Result<String, String> {
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, SourceType::mjs()).parse();
+    if parsed.panicked || parsed.diagnostics.has_errors() {
+        let errors: Vec<String> = parsed.diagnostics.errors().map(|e| e.to_string()).collect();
+        return Err(format!(
+            "{}: not valid JavaScript: {}",
+            path.display(),
+            errors.join("; ")
+        ));
+    }
+    let mut program = parsed.program;
+    let minified = Minifier::new(MinifierOptions::default()).minify(&allocator, &mut program);
+    Ok(Codegen::new()
+        .with_options(CodegenOptions::minify())
+        .with_scoping(minified.scoping)
+        .with_private_member_mappings(minified.class_private_mappings)
+        .build(&program)
+        .code)
+}
