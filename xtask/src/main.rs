@@ -184,8 +184,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         } else if target.extension().is_some_and(|e| e == "js") {
             // The shipped JavaScript is minified (xtask/src/minify.rs).
             let path = entry.path();
-            let source = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let source =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             std::fs::write(&target, minify::module(&path, &source)?)
                 .map_err(|e| format!("{}: {e}", target.display()))?;
         } else {
@@ -213,7 +213,11 @@ fn serve_command(args: &[String]) -> Result<(), String> {
         }
     }
     // The sources as written, or with `--dist` the site as `dist` ships it (minified).
-    let served = if shipped { dist()? } else { build().map(|_| root())? };
+    let served = if shipped {
+        dist()?
+    } else {
+        build().map(|_| root())?
+    };
     let server = serve::Server::bind(served, port)?;
     // 127.0.0.1 is a secure context, which WebGPU needs.
     println!("dpo-playground: http://127.0.0.1:{}/", server.port());
