@@ -26,12 +26,13 @@ macro_rules! preset {
     };
 }
 
-/// Every preset: the default first, then the claims in SPEC order, then the argument's central
+/// Every preset: the default first, then the claims in SPEC order (and the sweeps: gamma, luck and
+/// tuning, the reward–KL frontier), then the argument's central
 /// case (started at the reference with gamma much larger than beta), implicit against explicit
 /// regularisation, and un-learning through shared outputs; last the classroom exercises (each
 /// with an `exercise` block whose answer `tests/exercises.rs` holds to what the engine measures):
 /// gamma much larger than beta, gamma = 0, and initialised at the reference.
-pub const PRESETS: [Preset; 15] = [
+pub const PRESETS: [Preset; 16] = [
     preset!("default"),
     preset!("reference-wrong-large-gamma"),
     preset!("gamma-zero"),
@@ -41,6 +42,7 @@ pub const PRESETS: [Preset; 15] = [
     preset!("learning-table"),
     preset!("gamma-sweep"),
     preset!("luck-and-tuning"),
+    preset!("frontier"),
     preset!("central-case"),
     preset!("implicit-vs-explicit"),
     preset!("unlearning"),

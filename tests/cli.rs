@@ -761,6 +761,8 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     assert!(text.starts_with("template,gamma_over_beta,checkpoint,metric,count,mean,std,min,max\n"));
     assert!(text.contains("\nhinge,2,final,accuracy,8,"), "{text}");
     assert!(plots.join("final-accuracy.svg").exists());
+    // No ground-truth reward in gamma-sweep: no frontier.
+    assert!(!plots.join("frontier.svg").exists());
     // The same sweep prints a table without --json.
     let table = dpo(&["sweep", "preset:gamma-sweep", "--steps", "5"]);
     let table = String::from_utf8(table.stdout).unwrap();
@@ -778,4 +780,56 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("sweep.axes[0].field: unknown field \"bta\" (did you mean \"beta\"?"));
+}
+
+/// With a ground-truth reward `dpo sweep --plots` draws the reward–KL frontier, its legend laid
+/// out with the bundled font's widths (one entry per template and value of the other axes, side
+/// by side, not drawn over each other).
+#[test]
+fn sweep_draws_the_reward_kl_frontier() {
+    let dir = temp_dir("frontier");
+    let plots = dir.join("plots");
+    let out = dpo(&[
+        "sweep",
+        "preset:frontier",
+        "--steps",
+        "30",
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(plots.join("frontier.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    // Every text of the chart: (x, its words).
+    let texts: Vec<(f64, String)> = document
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .map(|node| {
+            let x = node.attribute("x").unwrap().parse().unwrap();
+            (x, node.text().unwrap_or("").trim().to_string())
+        })
+        .collect();
+    let x_of = |words: &str| {
+        texts
+            .iter()
+            .find(|(_, text)| text == words)
+            .unwrap_or_else(|| panic!("no text {words:?} in {texts:?}"))
+            .0
+    };
+    assert!(
+        texts[0].1.starts_with("reward–KL frontier over beta"),
+        "{texts:?}"
+    );
+    x_of("expected true reward");
+    x_of("KL to the reference");
+    let first = x_of("logistic, m = 0 (gamma_over_beta = 0)");
+    let second = x_of("logistic, m = 0 (gamma_over_beta = 1)");
+    assert!(
+        second > first + 150.0,
+        "legend entries at {first} and {second}"
+    );
 }

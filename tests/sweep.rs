@@ -2,7 +2,7 @@
 //! split, the statistics, and that neither a one-point sweep nor the thread count changes a bit.
 
 use dpo_playground::engine::sweep::{
-    replicate_seed, summarize, Summary, Sweep, SweepTraining, Value,
+    replicate_seed, summarize, Frontier, Summary, Sweep, SweepTraining, Value,
 };
 use dpo_playground::engine::{Init, LossKind, RunSet};
 use dpo_playground::presets::Preset;
@@ -366,4 +366,134 @@ fn the_luck_and_tuning_preset_says_what_it_measures() {
         true_best.mean < true_last.mean,
         "{true_best:?} {true_last:?}"
     );
+}
+
+/// The `frontier` preset says what its reward–KL frontier shows: a larger beta ends every
+/// variant closer to the reference; DPO's final points lie above gamma = 0's frontier (its final
+/// points joined by straight lines, held flat past its ends) at every beta, and at beta = 5
+/// DPO reaches more true reward (0.47) at less KL (0.011) than gamma = 0 (0.38 at 0.058); the
+/// margin m = 1 ends every setting farther from the reference than m = 0.
+#[test]
+fn the_frontier_preset_says_what_it_measures() {
+    let scenario = Preset::find("frontier").unwrap().scenario().unwrap();
+    let sweep = scenario.sweep.as_ref().unwrap();
+    let mut training =
+        SweepTraining::new(sweep, &scenario.runs, scenario.problem().unwrap(), None).unwrap();
+    training.checkpoint();
+    // Checkpoints every 6 steps, as `dpo sweep` takes them by default (300 / 50).
+    for _ in 0..50 {
+        training.step(6);
+        training.checkpoint();
+    }
+    let summaries = training.summaries();
+    // Settings: template (m = 0, m = 1), then beta (5 values), then gamma / beta (0, 1).
+    let setting = |m: usize, beta: usize, ratio: usize| m * 10 + beta * 2 + ratio;
+    let point = |s: usize| {
+        let get = |name: &str| {
+            summaries[s]
+                .latest
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1
+                .mean
+        };
+        (get("kl"), get("true_reward"))
+    };
+    assert_eq!(
+        summaries[setting(1, 4, 1)].setting.template_name,
+        "logistic, m = 1"
+    );
+    let betas: Vec<f64> = (0..5)
+        .map(|b| {
+            summaries[setting(0, b, 0)].setting.point[0]
+                .number()
+                .unwrap()
+        })
+        .collect();
+    assert!((betas[0] - 0.05).abs() < 1e-12 && (betas[4] - 5.0).abs() < 1e-12);
+    for m in 0..2 {
+        for ratio in 0..2 {
+            let kl: Vec<f64> = (0..5).map(|b| point(setting(m, b, ratio)).0).collect();
+            assert!(kl.windows(2).all(|w| w[1] < w[0]), "{kl:?}");
+        }
+    }
+    // gamma = 0's frontier, from its final points.
+    let mut gamma_zero: Vec<(f64, f64)> = (0..5).map(|b| point(setting(0, b, 0))).collect();
+    gamma_zero.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let frontier_at = |kl: f64| {
+        let (first, last) = (gamma_zero[0], gamma_zero[4]);
+        if kl <= first.0 {
+            return first.1;
+        }
+        if kl >= last.0 {
+            return last.1;
+        }
+        let i = gamma_zero.iter().position(|p| p.0 >= kl).unwrap();
+        let (a, b) = (gamma_zero[i - 1], gamma_zero[i]);
+        a.1 + (b.1 - a.1) * (kl - a.0) / (b.0 - a.0)
+    };
+    for (b, beta) in betas.iter().enumerate() {
+        let (kl, reward) = point(setting(0, b, 1));
+        assert!(
+            reward > frontier_at(kl),
+            "DPO at beta = {beta}: {reward} at KL {kl}, gamma = 0's frontier {}",
+            frontier_at(kl)
+        );
+    }
+    let (dpo, zero) = (point(setting(0, 4, 1)), point(setting(0, 4, 0)));
+    assert!(dpo.0 < 0.02 && dpo.1 > 0.45, "{dpo:?}");
+    assert!(zero.0 > 0.05 && zero.1 < 0.40, "{zero:?}");
+    for b in 0..5 {
+        for ratio in 0..2 {
+            assert!(point(setting(1, b, ratio)).0 > point(setting(0, b, ratio)).0);
+        }
+    }
+    // The frontier's record: every checkpoint (51, under the capacity), every setting.
+    let frontier = training.frontier();
+    assert_eq!(frontier.checkpoints.len(), 51);
+    assert!(frontier
+        .checkpoints
+        .iter()
+        .all(|(_, points)| points.len() == 20));
+    let (step, last) = frontier.checkpoints.last().unwrap();
+    assert_eq!(*step, 300);
+    let dpo_point = last[setting(0, 4, 1)].unwrap();
+    assert!((dpo_point.0 - dpo.0).abs() < 1e-12 && (dpo_point.1 - dpo.1).abs() < 1e-12);
+}
+
+/// The frontier's record stays bounded however many checkpoints are taken: past its capacity
+/// every other checkpoint goes, the first and the newest stay, the steps stay in order; and a
+/// scenario without a ground-truth reward records none.
+#[test]
+fn the_frontier_record_is_bounded() {
+    let scenario = Preset::find("frontier").unwrap().scenario().unwrap();
+    let sweep = Sweep {
+        axes: Vec::new(),
+        replicates: 1,
+    };
+    let mut training =
+        SweepTraining::new(&sweep, &scenario.runs, scenario.problem().unwrap(), None).unwrap();
+    training.checkpoint();
+    for _ in 0..200 {
+        training.step(1);
+        training.checkpoint();
+    }
+    let steps: Vec<u64> = training
+        .frontier()
+        .checkpoints
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert!(steps.len() <= Frontier::CAPACITY, "{}", steps.len());
+    assert!(steps.len() >= Frontier::CAPACITY / 2);
+    assert_eq!((steps[0], *steps.last().unwrap()), (0, 200));
+    assert!(steps.windows(2).all(|w| w[0] < w[1]));
+
+    let plain = Preset::find("default").unwrap().scenario().unwrap();
+    let mut training =
+        SweepTraining::new(&sweep, &plain.runs, plain.problem().unwrap(), None).unwrap();
+    training.step(3);
+    training.checkpoint();
+    assert!(training.frontier().checkpoints.is_empty());
 }

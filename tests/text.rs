@@ -205,3 +205,42 @@ fn errors_never_carry_control_characters() {
         "{error}"
     );
 }
+
+/// A title wider than its chart (a phone's width) loses words from its end, marked "…", and
+/// fits; at a laptop's width it is whole.
+#[test]
+fn a_title_wider_than_the_chart_is_shortened_to_fit() {
+    let _ = plotters::style::register_font(
+        "sans-serif",
+        FontStyle::Normal,
+        include_bytes!("../assets/DejaVuSans.ttf"),
+    );
+    let scenario = Scenario::from_json(HOSTILE).unwrap();
+    let mut set = scenario.run_set().unwrap();
+    let mut history = History::new(set.runs().len(), 16);
+    history.record(&set);
+    set.step(2);
+    history.record(&set);
+    let names: Vec<String> = set.runs().iter().map(|r| r.config().name.clone()).collect();
+    // Its title: "accuracy (share of pairs ranked right)".
+    let metric = "accuracy";
+    let title = |width: u32| {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (width, 300)).into_drawing_area();
+            plot::draw_curves(&root, &history, &names, &[metric]).unwrap();
+            root.present().unwrap();
+        }
+        let document = roxmltree::Document::parse(&svg).unwrap();
+        let first = document
+            .descendants()
+            .find(|node| node.has_tag_name("text"))
+            .unwrap();
+        first.text().unwrap().trim().to_string()
+    };
+    let whole = title(900);
+    assert!(!whole.ends_with('…') && whole.len() > 12, "{whole:?}");
+    let short = title(150);
+    assert!(short.ends_with('…'), "{short:?} (whole: {whole:?})");
+    assert!(whole.starts_with(short.trim_end_matches('…')));
+}

@@ -41,6 +41,7 @@ const METRIC_LABELS = {
   validation_loss: 'held-out loss',
   validation_accuracy: 'held-out accuracy',
   validation_reward_margin: 'held-out reward margin',
+  frontier: 'reward–KL frontier (true reward against KL)',
 };
 
 export class SweepPanel {
@@ -220,7 +221,8 @@ export class SweepPanel {
   }
 
   fillTable() {
-    const metric = this.metric.value;
+    // The frontier's chart plots two metrics; the table lists the one it rises along.
+    const metric = this.metric.value === 'frontier' ? 'true_reward' : this.metric.value;
     const best = this.best.checked;
     const rows = this.session.summaries();
     const head = h('tr', {}, ...['setting', 'seeds', `${METRIC_LABELS[metric] ?? metric}: mean`, 'sd', 'min', 'max', ...(this.session.validation ? ['best step (mean)'] : [])].map((t) => h('th', { scope: 'col' }, t)));

@@ -517,6 +517,57 @@ impl Checkpoint {
     }
 }
 
+/// The reward–KL frontier's record: at each checkpoint, every setting's replicates at their
+/// mean KL to the reference and mean expected true reward (the points of the DPO paper's
+/// frontier figure, Rafailov et al. 2023, figure 2 left). Kept for scenarios with a ground-truth
+/// reward; bounded: past [`Frontier::CAPACITY`] checkpoints every other one is dropped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Frontier {
+    /// Per checkpoint: its step, and per setting `(mean KL, mean true reward)` over the
+    /// replicates whose metrics are finite (`None` when none is).
+    pub checkpoints: Vec<(u64, Vec<FrontierPoint>)>,
+}
+
+/// A setting's point on the frontier at one checkpoint: `(mean KL, mean true reward)`, `None`
+/// when no replicate's metrics are finite.
+pub type FrontierPoint = Option<(f64, f64)>;
+
+impl Frontier {
+    /// The most checkpoints kept.
+    pub const CAPACITY: usize = 64;
+
+    fn record(&mut self, step: u64, points: Vec<FrontierPoint>) {
+        if self.checkpoints.len() >= Self::CAPACITY {
+            // Keep the even-numbered ones (the first included); the new one goes last.
+            let mut index = 0;
+            self.checkpoints.retain(|_| {
+                index += 1;
+                index % 2 == 1
+            });
+        }
+        self.checkpoints.push((step, points));
+    }
+}
+
+/// Mean KL and mean true reward over `checkpoints` (their finite values), `None` when no run has
+/// both.
+fn frontier_point(checkpoints: &[Option<Checkpoint>]) -> FrontierPoint {
+    let pairs: Vec<(f64, f64)> = checkpoints
+        .iter()
+        .flatten()
+        .filter_map(|c| Some((c.train.kl, c.train.true_reward?)))
+        .filter(|(kl, reward)| kl.is_finite() && reward.is_finite())
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (kl, reward) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (kl, reward)| (a + kl, b + reward));
+    Some((kl / n, reward / n))
+}
+
 /// A sweep being trained: every run of the grid in one [`RunSet`], the held-out pairs scored
 /// beside them, each run's latest and best checkpoint kept (best: the lowest held-out loss, the
 /// earliest on a tie; without held-out pairs there is no best).
@@ -528,6 +579,7 @@ pub struct SweepTraining {
     validation: Option<(Problem, Vec<Run>)>,
     latest: Vec<Option<Checkpoint>>,
     best: Vec<Option<Checkpoint>>,
+    frontier: Frontier,
 }
 
 impl SweepTraining {
@@ -558,6 +610,7 @@ impl SweepTraining {
             validation,
             latest: vec![None; n],
             best: vec![None; n],
+            frontier: Frontier::default(),
         })
     }
 
@@ -610,6 +663,21 @@ impl SweepTraining {
             }
             self.latest[i] = Some(checkpoint);
         }
+        if self.set.problem().true_reward().is_some() {
+            let points = self
+                .expanded
+                .settings
+                .iter()
+                .map(|setting| frontier_point(&self.latest[setting.runs.clone()]))
+                .collect();
+            let step = self.set.runs().first().map_or(0, Run::steps);
+            self.frontier.record(step, points);
+        }
+    }
+
+    /// The reward–KL frontier recorded so far (empty without a ground-truth reward).
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
     }
 
     /// Each run's latest checkpoint (`None` before the first).

@@ -158,9 +158,38 @@ fn head<DB: DrawingBackend>(
     let width = width as i32;
     let title_font = font(TITLE_SIZE);
     let (title_area, rest) = area.split_vertically(22);
+    // A title wider than the chart (a phone's width) loses words from its end, marked "…",
+    // rather than running off both sides.
+    // Measured word by word: in the page a whole line is measured in a span that wraps at the
+    // viewport's width, so a long title would seem to fit; a quick bound first, so that most
+    // titles are not measured at all.
+    let title_px = TITLE_SIZE / POINTS_PER_PIXEL;
+    let room = (width - 16) as f64;
+    let fits = |text: &str| {
+        if text.chars().count() as f64 * title_px * 0.6 <= room {
+            return true;
+        }
+        let words: Vec<&str> = text.split(' ').collect();
+        let measured: f64 = words
+            .iter()
+            .map(|word| {
+                area.estimate_text_size(word, &title_font)
+                    .map_or(0.0, |size| size.0 as f64)
+            })
+            .sum();
+        measured + (words.len() - 1) as f64 * title_px * 0.28 <= room
+    };
+    let mut title = title.to_string();
+    while !fits(&title) {
+        let words = title.trim_end_matches('…').trim_end();
+        match words.rfind(' ') {
+            Some(cut) => title = format!("{}…", words[..cut].trim_end_matches([',', ':', ';'])),
+            None => break,
+        }
+    }
     title_area
         .draw(&Text::new(
-            title.to_string(),
+            title,
             (width / 2, 12),
             title_font.pos(Pos::new(HPos::Center, VPos::Center)),
         ))

@@ -1,9 +1,10 @@
-//! A sweep's chart: one metric against one axis, a line per group of settings (a template, and
-//! the other axes' values) at the replicates' mean, in a band from their minimum to their maximum.
+//! A sweep's charts: one metric against one axis, a line per group of settings (a template, and
+//! the other axes' values) at the replicates' mean, in a band from their minimum to their
+//! maximum; and, with a ground-truth reward, the reward–KL frontier.
 
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
-use crate::engine::sweep::{Scale, SettingSummary, Summary, Sweep, Values};
+use crate::engine::sweep::{Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -132,4 +133,93 @@ pub fn sweep_lines(
         line.points.sort_by(|p, q| p.0.total_cmp(&q.0));
     }
     Some((a, log, lines))
+}
+
+/// The reward–KL frontier (as in the DPO paper's figure 2, left): each setting's replicates at
+/// their mean KL to the reference (x) and mean expected true reward (y), at every checkpoint
+/// recorded, joined in step order by a thin line and ended by a larger dot at the last
+/// checkpoint. The settings are coloured by group: their template and every axis but the first
+/// (the frontier is traced over the first axis, e.g. `beta`), one legend entry per group.
+pub fn draw_frontier<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    frontier: &Frontier,
+    sweep: &Sweep,
+    settings: &[Setting],
+) -> PlotResult {
+    area.fill(&WHITE).map_err(failed)?;
+    let mut groups: Vec<String> = Vec::new();
+    let group_of: Vec<usize> = settings
+        .iter()
+        .map(|setting| {
+            let others: Vec<String> = sweep
+                .axes
+                .iter()
+                .zip(&setting.point)
+                .skip(1)
+                .map(|(axis, v)| format!("{} = {}", axis.field.name(), v.text()))
+                .collect();
+            let label = if others.is_empty() {
+                setting.template_name.clone()
+            } else {
+                format!("{} ({})", setting.template_name, others.join(", "))
+            };
+            groups.iter().position(|g| *g == label).unwrap_or_else(|| {
+                groups.push(label);
+                groups.len() - 1
+            })
+        })
+        .collect();
+    let legend: Vec<(String, Mark)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (display_text(name), Mark::Line(run_color(i).stroke_width(2))))
+        .collect();
+    let points = || {
+        frontier
+            .checkpoints
+            .iter()
+            .flat_map(|(_, points)| points.iter().flatten())
+    };
+    let (x_low, x_high) = padded_range(points().map(|p| p.0));
+    let (y_low, y_high) = padded_range(points().map(|p| p.1));
+    let over = sweep
+        .axes
+        .first()
+        .map_or(String::new(), |axis| format!(" over {}", axis.field.name()));
+    let title = format!("reward–KL frontier{over}: each setting's mean at each checkpoint");
+    let plot = head(area, &title, &legend)?;
+    let mut chart = cartesian(
+        &plot,
+        (x_low, x_high),
+        (y_low, y_high),
+        6,
+        "KL to the reference",
+        "expected true reward",
+    )?;
+    for (s, &group) in group_of.iter().enumerate() {
+        let color = run_color(group);
+        let path: Vec<(f64, f64)> = frontier
+            .checkpoints
+            .iter()
+            .filter_map(|(_, points)| points.get(s).copied().flatten())
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                path.clone(),
+                color.mix(0.5).stroke_width(1),
+            ))
+            .map_err(failed)?;
+        chart
+            .draw_series(
+                path.iter()
+                    .map(|&p| Circle::new(p, 2, color.mix(0.6).filled())),
+            )
+            .map_err(failed)?;
+        if let Some(&last) = path.last() {
+            chart
+                .draw_series(std::iter::once(Circle::new(last, 4, color.filled())))
+                .map_err(failed)?;
+        }
+    }
+    Ok(())
 }

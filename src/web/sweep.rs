@@ -6,7 +6,7 @@ use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
 use crate::engine::sweep::{reported, SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::InputError;
-use crate::plot::sweep::{draw_sweep, sweep_lines};
+use crate::plot::sweep::{draw_frontier, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::Scenario;
 use plotters::prelude::*;
@@ -128,12 +128,17 @@ impl SweepSession {
         }
     }
 
-    /// The metrics the statistics hold (those that apply to this scenario).
+    /// The metrics the statistics hold (those that apply to this scenario), and `"frontier"`
+    /// (the reward–KL frontier, a chart of its own) when the scenario has a ground-truth reward.
     pub fn metrics(&self) -> Vec<String> {
-        reported(&SWEEP_METRICS, &self.training.summaries())
+        let mut names: Vec<String> = reported(&SWEEP_METRICS, &self.training.summaries())
             .into_iter()
             .map(String::from)
-            .collect()
+            .collect();
+        if !self.training.frontier().checkpoints.is_empty() {
+            names.push("frontier".to_string());
+        }
+        names
     }
 
     /// Whether pairs are held out (and so a best checkpoint is chosen).
@@ -167,7 +172,8 @@ impl SweepSession {
         crate::csv::sweep(&self.sweep, &self.training.summaries())
     }
 
-    /// `metric` against the first numeric axis on `canvas` (in CSS pixels).
+    /// `metric` against the first numeric axis on `canvas` (in CSS pixels); `"frontier"`: the
+    /// reward–KL frontier.
     #[wasm_bindgen(js_name = drawChart)]
     pub fn draw_chart(
         &self,
@@ -209,6 +215,16 @@ impl SweepSession {
         metric: &str,
         best: bool,
     ) -> Result<(), JsError> {
+        if metric == "frontier" {
+            draw_frontier(
+                area,
+                self.training.frontier(),
+                &self.sweep,
+                &self.training.expanded.settings,
+            )
+            .map_err(|e| JsError::new(&e))?;
+            return area.present().map_err(|e| JsError::new(&format!("{e:?}")));
+        }
         let summaries = self.training.summaries();
         let (a, log, lines) = sweep_lines(&self.sweep, &summaries, metric, best)
             .ok_or_else(|| JsError::new("the sweep has no numeric axis to draw against"))?;

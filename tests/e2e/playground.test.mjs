@@ -340,6 +340,29 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('with a ground-truth reward the Sweep panel draws the reward–KL frontier', async () => {
+      const page = await open('#preset=frontier');
+      const root = playground(page);
+      await root.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      assert.equal(await root.getByLabel('Setting to sweep').inputValue(), 'beta', 'the form starts from the scenario’s first axis');
+      await root.getByLabel('Seeds per setting').fill('1');
+      await root.getByLabel('Steps per run').fill('30');
+      await root.getByRole('button', { name: 'Run the sweep' }).click();
+      await waitFor(async () => /^Done: /.test(await root.locator('.sweep-status').textContent()), 20000);
+      await root.locator('.dpo-sweep').getByLabel('Metric', { exact: true }).selectOption('frontier');
+      // The table lists the metric the frontier rises along.
+      assert.match(await root.locator('.sweep-table thead').textContent(), /true reward: mean/);
+      const download = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download SVG' }).click();
+      const svg = readFileSync(await (await download).path(), 'utf8');
+      assert.match(svg, /reward–KL frontier over beta/);
+      assert.match(svg, /expected true reward/);
+      assert.match(svg, /<circle/, 'the frontier has its points');
+      assert.equal(await root.locator('.sweep-status').textContent().then((t) => /cannot/.test(t)), false);
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('every preset trains on the page as `dpo run` trains it', async () => {
       const page = await open();
       const select = playground(page).getByLabel('Preset');

@@ -158,6 +158,9 @@ static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 
 /// Checks `dir` before training: it must be a folder, or not exist yet (it is created).
 pub fn prepare_plot_dir(dir: &Path) -> Result<(), Failure> {
+    // The bundled font serves both SVG layout (the legends' widths) and PNG rasterisation, for
+    // `dpo run` and `dpo sweep` alike; registering twice is harmless.
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     if dir.exists() && !dir.is_dir() {
         return Err(Failure(
             format!("--plots {}: is a file, not a folder", dir.display()),
@@ -219,8 +222,6 @@ pub fn write_plots(
     history: &History,
 ) -> Result<Vec<PathBuf>, Failure> {
     prepare_plot_dir(dir)?;
-    // The bundled font serves both SVG layout and PNG rasterisation; registering twice is harmless.
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let problem = set.problem();
     let names: Vec<String> = set.runs().iter().map(|r| r.config().name.clone()).collect();
     let latest = set.metrics();

@@ -9,7 +9,7 @@ use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
     reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, SWEEP_METRICS,
 };
-use dpo_playground::plot::sweep::{draw_sweep, sweep_lines};
+use dpo_playground::plot::sweep::{draw_frontier, draw_sweep, sweep_lines};
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::Scenario;
 use plotters::prelude::*;
@@ -92,6 +92,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
     }
     if let Some(dir) = &args.plots {
         plots(dir, &sweep, &summaries)?;
+        frontier_plot(dir, &training, &sweep)?;
     }
     if args.json {
         let mut report = json!({
@@ -257,6 +258,24 @@ fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
                 + "\n"
         })
         .collect()
+}
+
+/// `frontier.svg`, the reward–KL frontier, when the scenario has a ground-truth reward.
+fn frontier_plot(
+    dir: &std::path::Path,
+    training: &SweepTraining,
+    sweep: &Sweep,
+) -> Result<(), Failure> {
+    let frontier = training.frontier();
+    if frontier.checkpoints.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join("frontier.svg");
+    let root = SVGBackend::new(&path, (900, 520)).into_drawing_area();
+    draw_frontier(&root, frontier, sweep, &training.expanded.settings)
+        .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+    root.present()
+        .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))
 }
 
 /// One SVG per metric against the first numeric axis: a line per template and point of the
