@@ -761,8 +761,9 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     assert!(text.starts_with("template,gamma_over_beta,checkpoint,metric,count,mean,std,min,max\n"));
     assert!(text.contains("\nhinge,2,final,accuracy,8,"), "{text}");
     assert!(plots.join("final-accuracy.svg").exists());
-    // No ground-truth reward in gamma-sweep: no frontier.
+    // No ground-truth reward in gamma-sweep: no frontier; one axis: no heat map.
     assert!(!plots.join("frontier.svg").exists());
+    assert!(!plots.join("heat-final-accuracy.svg").exists());
     // The same sweep prints a table without --json.
     let table = dpo(&["sweep", "preset:gamma-sweep", "--steps", "5"]);
     let table = String::from_utf8(table.stdout).unwrap();
@@ -782,11 +783,11 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
         .contains("sweep.axes[0].field: unknown field \"bta\" (did you mean \"beta\"?"));
 }
 
-/// With a ground-truth reward `dpo sweep --plots` draws the reward–KL frontier, its legend laid
-/// out with the bundled font's widths (one entry per template and value of the other axes, side
-/// by side, not drawn over each other).
+/// With a ground-truth reward `dpo sweep --plots` draws the reward–KL frontier (its legend laid
+/// out with the bundled font's widths: one entry per template and value of the other axes, side
+/// by side, not drawn over each other), and with two axes a heat map per metric.
 #[test]
-fn sweep_draws_the_reward_kl_frontier() {
+fn sweep_draws_the_frontier_and_heat_maps() {
     let dir = temp_dir("frontier");
     let plots = dir.join("plots");
     let out = dpo(&[
@@ -832,4 +833,28 @@ fn sweep_draws_the_reward_kl_frontier() {
         second > first + 150.0,
         "legend entries at {first} and {second}"
     );
+
+    // Two axes (beta, gamma / beta): a heat map per metric, a panel per template, a cell per
+    // setting labelled with its mean, which is the JSON report's mean.
+    let svg = std::fs::read_to_string(plots.join("heat-final-kl.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<String> = document
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .map(|node| node.text().unwrap_or("").trim().to_string())
+        .collect();
+    assert!(
+        texts[0].starts_with("KL(π ‖ π0) over beta and gamma_over_beta"),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"logistic, m = 1".to_string()), "{texts:?}");
+    let report = dpo(&["sweep", "preset:frontier", "--steps", "30", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let settings = report["settings"].as_array().unwrap();
+    assert_eq!(settings.len(), 20);
+    for setting in settings {
+        let mean = setting["final"]["kl"]["mean"].as_f64().unwrap();
+        let label = dpo_playground::plot::tick_label(mean);
+        assert!(texts.contains(&label), "no cell {label} in {texts:?}");
+    }
 }

@@ -7,6 +7,7 @@ use super::{Mark, PlotResult};
 use crate::engine::sweep::{Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// One line of a sweep chart: its label and its points `(axis value, summary)`, in axis order.
 pub struct SweepLine {
@@ -222,4 +223,138 @@ pub fn draw_frontier<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+/// A heat map of `metric` (at the end, or at the best checkpoints with `best`) over a sweep of
+/// exactly two axes: the first across, the second up, one panel per template side by side, each
+/// cell coloured by the replicates' mean on one scale for every panel and labelled with it.
+/// An error when the sweep does not have two axes.
+pub fn draw_heatmap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    metric: &str,
+    sweep: &Sweep,
+    summaries: &[SettingSummary],
+    best: bool,
+) -> PlotResult {
+    let [across, up] = sweep.axes.as_slice() else {
+        return Err("a heat map needs a sweep of exactly two axes".to_string());
+    };
+    let (xs, ys) = (across.points(), up.points());
+    let cells = xs.len() * ys.len();
+    if cells == 0 || summaries.is_empty() || !summaries.len().is_multiple_of(cells) {
+        return Err("the statistics do not cover the sweep's grid".to_string());
+    }
+    area.fill(&WHITE).map_err(failed)?;
+    let mean = |s: &SettingSummary| {
+        let list = if best { &s.best } else { &s.latest };
+        list.iter()
+            .find(|(n, _)| *n == metric)
+            .map(|(_, summary)| summary.mean)
+            .filter(|m| m.is_finite())
+    };
+    let (low, high) = summaries
+        .iter()
+        .filter_map(mean)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let which = if best { "best checkpoint" } else { "end" };
+    let title = format!(
+        "{} over {} and {}: mean over replicates at the {which}",
+        metric_title(metric),
+        across.field.name(),
+        up.field.name()
+    );
+    let plot = head(area, &display_text(&title), &[])?;
+    let templates = summaries.len() / cells;
+    let panels = plot.split_evenly((1, templates));
+    for (t, panel) in panels.iter().enumerate() {
+        let grid = &summaries[t * cells..(t + 1) * cells];
+        let (caption, body) = panel.split_vertically(18);
+        caption
+            .draw(&Text::new(
+                display_text(&grid[0].setting.template_name),
+                (panel.dim_in_pixel().0 as i32 / 2, 9),
+                super::font(super::LABEL_SIZE).pos(Pos::new(HPos::Center, VPos::Center)),
+            ))
+            .map_err(failed)?;
+        let x_text = |v: &f64| index_label(&xs, *v);
+        let y_text = |v: &f64| index_label(&ys, *v);
+        let mut chart = ChartBuilder::on(&body)
+            .margin(6)
+            .x_label_area_size(38)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..xs.len() as f64 - 0.5, -0.5..ys.len() as f64 - 0.5)
+            .map_err(failed)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(xs.len())
+            .y_labels(ys.len())
+            .x_label_formatter(&x_text)
+            .y_label_formatter(&y_text)
+            .label_style(super::font(super::TICK_SIZE))
+            .axis_desc_style(super::font(super::LABEL_SIZE))
+            .x_desc(across.field.name())
+            .y_desc(up.field.name())
+            .draw()
+            .map_err(failed)?;
+        for (cell, summary) in grid.iter().enumerate() {
+            let (i, j) = ((cell / ys.len()) as f64, (cell % ys.len()) as f64);
+            let value = mean(summary);
+            let shade = value.map(|v| {
+                if high > low {
+                    (v - low) / (high - low)
+                } else {
+                    0.5
+                }
+            });
+            let fill = match shade {
+                Some(s) => blues(s).filled(),
+                None => RGBColor(230, 230, 230).filled(),
+            };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(i - 0.5, j - 0.5), (i + 0.5, j + 0.5)],
+                    fill,
+                )))
+                .map_err(failed)?;
+            let text = value.map_or("–".to_string(), super::tick_label);
+            let ink = if shade.unwrap_or(0.0) > 0.55 {
+                WHITE
+            } else {
+                super::INK
+            };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    text,
+                    (i, j),
+                    super::font(super::TICK_SIZE)
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center)),
+                )))
+                .map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// The axis value at a whole-number position of a heat map's axis; nothing between cells.
+fn index_label(points: &[crate::engine::sweep::Value], position: f64) -> String {
+    let index = position.round();
+    if (position - index).abs() > 1e-6 || index < 0.0 {
+        return String::new();
+    }
+    match points.get(index as usize) {
+        Some(&crate::engine::sweep::Value::Number(x)) => super::tick_label(x),
+        Some(other) => other.text(),
+        None => String::new(),
+    }
+}
+
+/// A sequential blue scale: `s = 0` nearly white, `s = 1` dark blue.
+fn blues(s: f64) -> RGBColor {
+    let s = s.clamp(0.0, 1.0);
+    let mix = |a: f64, b: f64| (a + (b - a) * s).round() as u8;
+    RGBColor(mix(239.0, 8.0), mix(246.0, 48.0), mix(255.0, 107.0))
 }

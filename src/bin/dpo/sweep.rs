@@ -9,7 +9,7 @@ use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
     reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, SWEEP_METRICS,
 };
-use dpo_playground::plot::sweep::{draw_frontier, draw_sweep, sweep_lines};
+use dpo_playground::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::Scenario;
 use plotters::prelude::*;
@@ -279,13 +279,32 @@ fn frontier_plot(
 }
 
 /// One SVG per metric against the first numeric axis: a line per template and point of the
-/// other axes; `final-METRIC.svg` and, with held-out pairs, `best-METRIC.svg`.
+/// other axes; `final-METRIC.svg` and, with held-out pairs, `best-METRIC.svg`; with exactly two
+/// axes also a heat map per metric, `heat-final-METRIC.svg` (and `heat-best-METRIC.svg`).
 fn plots(
     dir: &std::path::Path,
     sweep: &Sweep,
     summaries: &[SettingSummary],
 ) -> Result<(), Failure> {
     let metrics = reported(&SWEEP_METRICS, summaries);
+    // Two axes: a heat map per metric as well, one panel per template.
+    if sweep.axes.len() == 2 {
+        for (kind, best) in [("final", false), ("best", true)] {
+            for metric in &metrics {
+                let list = |s: &SettingSummary| if best { s.best.len() } else { s.latest.len() };
+                if summaries.iter().all(|s| list(s) == 0) {
+                    continue;
+                }
+                let path = dir.join(format!("heat-{kind}-{metric}.svg"));
+                let width = 360 + 300 * (summaries.len() / sweep.points().max(1)) as u32;
+                let root = SVGBackend::new(&path, (width.min(1800), 440)).into_drawing_area();
+                draw_heatmap(&root, metric, sweep, summaries, best)
+                    .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+                root.present()
+                    .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+            }
+        }
+    }
     for (kind, best) in [("final", false), ("best", true)] {
         for metric in &metrics {
             let Some((a, log, lines)) = sweep_lines(sweep, summaries, metric, best) else {
