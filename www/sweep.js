@@ -76,7 +76,8 @@ export class SweepPanel {
     const tableBox = h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Sweep statistics (scrolls sideways)' }, this.table);
     this.csvButton = h('button', { type: 'button', onclick: () => this.downloadCsv() }, 'Download CSV');
     this.svgButton = h('button', { type: 'button', onclick: () => this.downloadSvg() }, 'Download SVG');
-    this.csvButton.disabled = this.svgButton.disabled = true;
+    this.pngButton = h('button', { type: 'button', onclick: () => this.downloadPng() }, 'Download PNG');
+    this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = true;
     // Redrawn at its new width when the panel's width changes (a rotated phone, a resized window).
     let width = 0;
     new ResizeObserver(() => {
@@ -101,7 +102,7 @@ export class SweepPanel {
       h('div', { class: 'sweep-view' }, h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric), this.bestLabel),
       this.canvas,
       tableBox,
-      h('div', { class: 'row buttons' }, this.csvButton, this.svgButton),
+      h('div', { class: 'row buttons' }, this.csvButton, this.svgButton, this.pngButton),
     );
   }
 
@@ -160,7 +161,7 @@ export class SweepPanel {
     if (!this.session.validation) this.best.checked = false;
     this.runButton.disabled = true;
     this.stopButton.disabled = false;
-    this.csvButton.disabled = this.svgButton.disabled = true;
+    this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = true;
     const generation = ++this.generation;
     const session = this.session;
     let stepsPerFrame = 1;
@@ -193,14 +194,14 @@ export class SweepPanel {
     this.status.textContent = `Done: ${runs} runs, ${steps} steps each.`;
     this.runButton.disabled = false;
     this.stopButton.disabled = true;
-    this.csvButton.disabled = this.svgButton.disabled = false;
+    this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = false;
   }
 
   stop(message) {
     this.generation += 1;
     this.runButton.disabled = false;
     this.stopButton.disabled = true;
-    if (this.session) this.csvButton.disabled = this.svgButton.disabled = false;
+    if (this.session) this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = false;
     if (message) this.status.textContent = message;
   }
 
@@ -239,6 +240,15 @@ export class SweepPanel {
 
   downloadCsv() {
     if (this.session) download('sweep.csv', new Blob([this.session.csv()], { type: 'text/csv' }));
+  }
+
+  /** The chart as drawn, at the screen's pixel ratio. */
+  downloadPng() {
+    if (!this.session) return;
+    this.canvas.toBlob((blob) => {
+      if (blob) download(`sweep-${this.metric.value}.png`, blob);
+      else this.status.textContent = 'The chart cannot be exported as PNG.';
+    }, 'image/png');
   }
 
   downloadSvg() {

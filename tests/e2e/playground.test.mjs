@@ -358,6 +358,11 @@ for (const mode of MODES) {
       assert.match(svg, /reward–KL frontier over beta/);
       assert.match(svg, /expected true reward/);
       assert.match(svg, /<circle/, 'the frontier has its points');
+      const png = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download PNG' }).click();
+      const bytes = readFileSync(await (await png).path());
+      assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG', 'a PNG file');
+      assert.ok(bytes.length > 5000, `a PNG of the chart (${bytes.length} bytes)`);
       assert.equal(await root.locator('.sweep-status').textContent().then((t) => /cannot/.test(t)), false);
       assertNoErrors(page);
       await page.close();
