@@ -764,6 +764,10 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     // No ground-truth reward in gamma-sweep: no frontier; one axis: no heat map.
     assert!(!plots.join("frontier.svg").exists());
     assert!(!plots.join("heat-final-accuracy.svg").exists());
+    // Curves over training: the metrics that apply, and no file for those that do not.
+    assert!(plots.join("curve-loss.svg").exists() && plots.join("curve-kl.svg").exists());
+    assert!(!plots.join("curve-true_reward.svg").exists());
+    assert!(!plots.join("curve-validation_loss.svg").exists());
     // The same sweep prints a table without --json.
     let table = dpo(&["sweep", "preset:gamma-sweep", "--steps", "5"]);
     let table = String::from_utf8(table.stdout).unwrap();

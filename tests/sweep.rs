@@ -2,7 +2,7 @@
 //! split, the statistics, and that neither a one-point sweep nor the thread count changes a bit.
 
 use dpo_playground::engine::sweep::{
-    replicate_seed, summarize, Frontier, Summary, Sweep, SweepTraining, Value,
+    replicate_seed, summarize, Frontier, Summary, Sweep, SweepTraining, Value, CURVE_METRICS,
 };
 use dpo_playground::engine::{Init, LossKind, RunSet};
 use dpo_playground::presets::Preset;
@@ -496,4 +496,58 @@ fn the_frontier_record_is_bounded() {
     training.step(3);
     training.checkpoint();
     assert!(training.frontier().checkpoints.is_empty());
+}
+
+/// The training curves: at every checkpoint each setting's statistics over its replicates; the
+/// last checkpoint's are the summaries' own, the band holds the mean, and a metric that does not
+/// apply (no held-out pairs, no reward) is absent rather than zero.
+#[test]
+fn the_training_curves_are_the_statistics_at_each_checkpoint() {
+    let scenario = Preset::find("luck-and-tuning").unwrap().scenario().unwrap();
+    let (train, held_out) = scenario.problems().unwrap();
+    let sweep = scenario.sweep.as_ref().unwrap();
+    let mut training = SweepTraining::new(sweep, &scenario.runs, train, held_out).unwrap();
+    training.checkpoint();
+    for _ in 0..10 {
+        training.step(8);
+        training.checkpoint();
+    }
+    let curves = training.curves();
+    let steps: Vec<u64> = curves.checkpoints.iter().map(|c| c.0).collect();
+    assert_eq!(steps, (0..=10).map(|i| i * 8).collect::<Vec<u64>>());
+    let summary = &training.summaries()[0];
+    let (_, last) = curves.checkpoints.last().unwrap();
+    for (m, name) in CURVE_METRICS.iter().enumerate() {
+        let expected = summary.latest.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(last[0][m], Some(expected), "{name}");
+    }
+    for (_, statistics) in &curves.checkpoints {
+        for s in statistics[0].iter().flatten() {
+            assert!(s.min <= s.mean && s.mean <= s.max && s.count == 32, "{s:?}");
+        }
+    }
+    // The held-out accuracy moves over training (the curve is not one value repeated).
+    let accuracy = CURVE_METRICS
+        .iter()
+        .position(|&n| n == "validation_accuracy")
+        .unwrap();
+    let first = curves.checkpoints[0].1[0][accuracy].unwrap().mean;
+    assert!((last[0][accuracy].unwrap().mean - first).abs() > 0.05);
+
+    let plain = Preset::find("gamma-sweep").unwrap().scenario().unwrap();
+    let mut training = SweepTraining::new(
+        plain.sweep.as_ref().unwrap(),
+        &plain.runs,
+        plain.problem().unwrap(),
+        None,
+    )
+    .unwrap();
+    training.step(2);
+    training.checkpoint();
+    let (_, statistics) = &training.curves().checkpoints[0];
+    for name in ["true_reward", "validation_loss", "validation_accuracy"] {
+        let m = CURVE_METRICS.iter().position(|&n| n == name).unwrap();
+        assert!(statistics.iter().all(|s| s[m].is_none()), "{name}");
+    }
+    assert!(statistics.iter().all(|s| s[0].is_some()));
 }

@@ -517,26 +517,28 @@ impl Checkpoint {
     }
 }
 
-/// The reward–KL frontier's record: at each checkpoint, every setting's replicates at their
-/// mean KL to the reference and mean expected true reward (the points of the DPO paper's
-/// frontier figure, Rafailov et al. 2023, figure 2 left). Kept for scenarios with a ground-truth
-/// reward; bounded: past [`Frontier::CAPACITY`] checkpoints every other one is dropped.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Frontier {
-    /// Per checkpoint: its step, and per setting `(mean KL, mean true reward)` over the
-    /// replicates whose metrics are finite (`None` when none is).
-    pub checkpoints: Vec<(u64, Vec<FrontierPoint>)>,
+/// A record taken at every checkpoint, bounded: past [`Checkpoints::CAPACITY`] checkpoints every
+/// other one is dropped (the first and the newest always stay), so a long sweep with frequent
+/// checkpoints keeps a fixed amount per setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoints<T> {
+    /// Per checkpoint kept: its step and what was recorded, in step order.
+    pub checkpoints: Vec<(u64, T)>,
 }
 
-/// A setting's point on the frontier at one checkpoint: `(mean KL, mean true reward)`, `None`
-/// when no replicate's metrics are finite.
-pub type FrontierPoint = Option<(f64, f64)>;
+impl<T> Default for Checkpoints<T> {
+    fn default() -> Self {
+        Checkpoints {
+            checkpoints: Vec::new(),
+        }
+    }
+}
 
-impl Frontier {
+impl<T> Checkpoints<T> {
     /// The most checkpoints kept.
     pub const CAPACITY: usize = 64;
 
-    fn record(&mut self, step: u64, points: Vec<FrontierPoint>) {
+    fn record(&mut self, step: u64, value: T) {
         if self.checkpoints.len() >= Self::CAPACITY {
             // Keep the even-numbered ones (the first included); the new one goes last.
             let mut index = 0;
@@ -545,9 +547,34 @@ impl Frontier {
                 index % 2 == 1
             });
         }
-        self.checkpoints.push((step, points));
+        self.checkpoints.push((step, value));
     }
 }
+
+/// The reward–KL frontier's record: at each checkpoint, every setting's replicates at their
+/// mean KL to the reference and mean expected true reward (the points of the DPO paper's
+/// frontier figure, Rafailov et al. 2023, figure 2 left). Kept for scenarios with a ground-truth
+/// reward.
+pub type Frontier = Checkpoints<Vec<FrontierPoint>>;
+
+/// A setting's point on the frontier at one checkpoint: `(mean KL, mean true reward)`, `None`
+/// when no replicate's metrics are finite.
+pub type FrontierPoint = Option<(f64, f64)>;
+
+/// The metrics whose course over training a sweep records ([`Curves`]).
+pub const CURVE_METRICS: [&str; 6] = [
+    "loss",
+    "accuracy",
+    "kl",
+    "true_reward",
+    "validation_loss",
+    "validation_accuracy",
+];
+
+/// The training curves' record: at each checkpoint, every setting's statistics over its
+/// replicates for each metric of [`CURVE_METRICS`] (`None` where it does not apply), indexed
+/// `[setting][metric]`.
+pub type Curves = Checkpoints<Vec<Vec<Option<Summary>>>>;
 
 /// Mean KL and mean true reward over `checkpoints` (their finite values), `None` when no run has
 /// both.
@@ -580,6 +607,7 @@ pub struct SweepTraining {
     latest: Vec<Option<Checkpoint>>,
     best: Vec<Option<Checkpoint>>,
     frontier: Frontier,
+    curves: Curves,
 }
 
 impl SweepTraining {
@@ -611,6 +639,7 @@ impl SweepTraining {
             latest: vec![None; n],
             best: vec![None; n],
             frontier: Frontier::default(),
+            curves: Curves::default(),
         })
     }
 
@@ -663,6 +692,7 @@ impl SweepTraining {
             }
             self.latest[i] = Some(checkpoint);
         }
+        let step = self.set.runs().first().map_or(0, Run::steps);
         if self.set.problem().true_reward().is_some() {
             let points = self
                 .expanded
@@ -670,9 +700,34 @@ impl SweepTraining {
                 .iter()
                 .map(|setting| frontier_point(&self.latest[setting.runs.clone()]))
                 .collect();
-            let step = self.set.runs().first().map_or(0, Run::steps);
             self.frontier.record(step, points);
         }
+        let statistics = self
+            .expanded
+            .settings
+            .iter()
+            .map(|setting| {
+                let latest = &self.latest[setting.runs.clone()];
+                CURVE_METRICS
+                    .iter()
+                    .map(|&name| {
+                        let values: Vec<f64> = latest
+                            .iter()
+                            .flatten()
+                            .filter_map(|c| c.value(name))
+                            .collect();
+                        summarize(&values)
+                    })
+                    .collect()
+            })
+            .collect();
+        self.curves.record(step, statistics);
+    }
+
+    /// The training curves recorded so far: each setting's statistics over its replicates at
+    /// every checkpoint kept.
+    pub fn curves(&self) -> &Curves {
+        &self.curves
     }
 
     /// The reward–KL frontier recorded so far (empty without a ground-truth reward).

@@ -99,6 +99,13 @@ pub fn metric_title(name: &str) -> &str {
         "learning_signal" => "learning signal",
         "true_reward" => "expected true reward",
         "ranking_agreement" => "ranking agreement with r*",
+        "share_rr" => "signal share: reference right, policy right",
+        "share_rw" => "signal share: reference right, policy wrong",
+        "share_wr" => "signal share: reference wrong, policy right",
+        "share_ww" => "signal share: reference wrong, policy wrong",
+        "validation_loss" => "held-out loss",
+        "validation_accuracy" => "held-out accuracy",
+        "validation_reward_margin" => "held-out reward margin",
         other => other,
     }
 }

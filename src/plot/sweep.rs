@@ -4,7 +4,9 @@
 
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
-use crate::engine::sweep::{Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values};
+use crate::engine::sweep::{
+    Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values, CURVE_METRICS,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -357,4 +359,87 @@ fn blues(s: f64) -> RGBColor {
     let s = s.clamp(0.0, 1.0);
     let mix = |a: f64, b: f64| (a + (b - a) * s).round() as u8;
     RGBColor(mix(239.0, 8.0), mix(246.0, 48.0), mix(255.0, 107.0))
+}
+
+/// `metric`'s course over training (one of [`CURVE_METRICS`]): each setting's replicates at
+/// their mean at every checkpoint recorded, in a band from their minimum to their maximum, a
+/// line per setting. An error when the metric is not recorded or does not apply.
+pub fn draw_sweep_curves<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    metric: &str,
+    curves: &Curves,
+    sweep: &Sweep,
+    settings: &[Setting],
+) -> PlotResult {
+    let m = CURVE_METRICS
+        .iter()
+        .position(|&name| name == metric)
+        .ok_or_else(|| format!("{metric} is not recorded over training"))?;
+    let line = |s: usize| -> Vec<(f64, Summary)> {
+        curves
+            .checkpoints
+            .iter()
+            .filter_map(|(step, statistics)| {
+                let summary = statistics.get(s)?.get(m).copied().flatten()?;
+                Some((*step as f64, summary))
+            })
+            .collect()
+    };
+    let lines: Vec<Vec<(f64, Summary)>> = (0..settings.len()).map(line).collect();
+    if lines.iter().all(Vec::is_empty) {
+        return Err(format!("{metric} does not apply to this sweep"));
+    }
+    area.fill(&WHITE).map_err(failed)?;
+    let legend: Vec<(String, Mark)> = settings
+        .iter()
+        .enumerate()
+        .map(|(s, setting)| {
+            let point = setting.label(&sweep.axes);
+            let label = if point.is_empty() {
+                setting.template_name.clone()
+            } else {
+                format!("{} ({point})", setting.template_name)
+            };
+            (
+                display_text(&label),
+                Mark::Line(run_color(s).stroke_width(2)),
+            )
+        })
+        .collect();
+    let steps = lines.iter().flatten().map(|p| p.0);
+    let (first, last) = steps.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let (low, high) = padded_range(lines.iter().flatten().flat_map(|p| [p.1.min, p.1.max]));
+    let title = format!(
+        "{} over training: mean, band min-max over replicates",
+        metric_title(metric)
+    );
+    let plot = head(area, &display_text(&title), &legend)?;
+    let mut chart = cartesian(
+        &plot,
+        (first, last.max(first + 1.0)),
+        (low, high),
+        6,
+        "step",
+        "",
+    )?;
+    for (s, points) in lines.iter().enumerate() {
+        let color = run_color(s);
+        let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1.max)).collect();
+        band.extend(points.iter().rev().map(|p| (p.0, p.1.min)));
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                color.mix(0.15).filled(),
+            )))
+            .map_err(failed)?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.1.mean)),
+                color.stroke_width(2),
+            ))
+            .map_err(failed)?;
+    }
+    Ok(())
 }

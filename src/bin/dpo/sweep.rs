@@ -7,9 +7,12 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
-    reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, SWEEP_METRICS,
+    reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, CURVE_METRICS,
+    SWEEP_METRICS,
 };
-use dpo_playground::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
+use dpo_playground::plot::sweep::{
+    draw_frontier, draw_heatmap, draw_sweep, draw_sweep_curves, sweep_lines,
+};
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::Scenario;
 use plotters::prelude::*;
@@ -93,6 +96,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
     if let Some(dir) = &args.plots {
         plots(dir, &sweep, &summaries)?;
         frontier_plot(dir, &training, &sweep)?;
+        curve_plots(dir, &training, &sweep)?;
     }
     if args.json {
         let mut report = json!({
@@ -258,6 +262,33 @@ fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
                 + "\n"
         })
         .collect()
+}
+
+/// `curve-METRIC.svg` for each metric recorded over training that applies: a line per setting
+/// at the replicates' mean, a band from their minimum to their maximum.
+fn curve_plots(
+    dir: &std::path::Path,
+    training: &SweepTraining,
+    sweep: &Sweep,
+) -> Result<(), Failure> {
+    let curves = training.curves();
+    for (m, metric) in CURVE_METRICS.iter().enumerate() {
+        // A metric that does not apply (no reward, no held-out pairs) gets no file.
+        let applies = curves
+            .checkpoints
+            .iter()
+            .any(|(_, statistics)| statistics.iter().any(|s| s[m].is_some()));
+        if !applies {
+            continue;
+        }
+        let path = dir.join(format!("curve-{metric}.svg"));
+        let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
+        draw_sweep_curves(&root, metric, curves, sweep, &training.expanded.settings)
+            .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+        root.present()
+            .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+    }
+    Ok(())
 }
 
 /// `frontier.svg`, the reward–KL frontier, when the scenario has a ground-truth reward.
