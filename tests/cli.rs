@@ -768,6 +768,7 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     assert!(plots.join("curve-loss.svg").exists() && plots.join("curve-kl.svg").exists());
     assert!(!plots.join("curve-true_reward.svg").exists());
     assert!(!plots.join("curve-validation_loss.svg").exists());
+    assert!(!plots.join("compare-accuracy.svg").exists());
     // The same sweep prints a table without --json.
     let table = dpo(&["sweep", "preset:gamma-sweep", "--steps", "5"]);
     let table = String::from_utf8(table.stdout).unwrap();
@@ -861,4 +862,45 @@ fn sweep_draws_the_frontier_and_heat_maps() {
         let label = dpo_playground::plot::tick_label(mean);
         assert!(texts.contains(&label), "no cell {label} in {texts:?}");
     }
+}
+
+/// With held-out pairs `dpo sweep --plots` sets each setting's replicates at the end beside the
+/// same replicates early-stopped (a dot each), and draws their course over training; without
+/// them (gamma-sweep, tested above) there is no such chart.
+#[test]
+fn sweep_compares_final_and_early_stopped_replicates() {
+    let dir = temp_dir("compare");
+    let plots = dir.join("plots");
+    let out = dpo(&[
+        "sweep",
+        "preset:luck-and-tuning",
+        "--steps",
+        "40",
+        "--every",
+        "8",
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(plots.join("compare-validation_accuracy.svg")).unwrap();
+    let document = roxmltree::Document::parse(&svg).unwrap();
+    let dots = document
+        .descendants()
+        .filter(|node| node.has_tag_name("circle"))
+        .count();
+    assert_eq!(
+        dots,
+        2 * 32,
+        "a dot per replicate, at the end and early-stopped"
+    );
+    assert!(svg.contains("early-stopped"));
+    assert!(plots.join("curve-validation_accuracy.svg").exists());
+    assert!(plots.join("curve-true_reward.svg").exists());
+    // One setting, no axis: no chart against a setting, and a note that says so.
+    assert!(!plots.join("final-accuracy.svg").exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no numeric axis to plot against"));
 }

@@ -443,3 +443,120 @@ pub fn draw_sweep_curves<DB: DrawingBackend>(
     }
     Ok(())
 }
+
+/// Final against early-stopped, side by side: for each setting two columns, its replicates'
+/// `metric` at the end and at their best checkpoint by held-out loss, a dot per replicate and a
+/// bar at the mean. `final_values[s]` and `best_values[s]` hold setting `s`'s replicates. An
+/// error when no setting has both.
+pub fn draw_final_vs_best<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    metric: &str,
+    sweep: &Sweep,
+    settings: &[Setting],
+    final_values: &[Vec<f64>],
+    best_values: &[Vec<f64>],
+) -> PlotResult {
+    if final_values.iter().chain(best_values).all(Vec::is_empty) {
+        return Err(format!("no {metric} at the end or at a best checkpoint"));
+    }
+    area.fill(&WHITE).map_err(failed)?;
+    let finite = |values: &[f64]| {
+        values
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>()
+    };
+    let (low, high) = padded_range(final_values.iter().chain(best_values).flatten().copied());
+    let title = format!(
+        "{}: at the end and early-stopped (best held-out loss), a dot per replicate",
+        metric_title(metric)
+    );
+    let legend = [
+        (
+            "at the end".to_string(),
+            Mark::Line(run_color(0).stroke_width(2)),
+        ),
+        (
+            "early-stopped".to_string(),
+            Mark::Line(run_color(1).stroke_width(2)),
+        ),
+    ];
+    let plot = head(area, &display_text(&title), &legend)?;
+    let columns = settings.len() * 2;
+    let label_of = |s: usize| {
+        let point = settings[s].label(&sweep.axes);
+        if point.is_empty() {
+            settings[s].template_name.clone()
+        } else {
+            format!("{} ({point})", settings[s].template_name)
+        }
+    };
+    let labels: Vec<String> = (0..settings.len())
+        .map(|s| display_text(&label_of(s)))
+        .collect();
+    let x_text = |v: &f64| {
+        let column = v.round();
+        if (v - column).abs() > 1e-6 || column < 0.0 || column as usize >= columns {
+            return String::new();
+        }
+        let column = column as usize;
+        // The setting's name under its first column only.
+        if column % 2 == 0 {
+            labels[column / 2].clone()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(&plot)
+        .margin_left(6)
+        .margin_right(14)
+        .margin_top(4)
+        .x_label_area_size(24)
+        .y_label_area_size(52)
+        .build_cartesian_2d(-0.5..columns as f64 - 0.5, low..high)
+        .map_err(failed)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(columns.min(40))
+        .y_labels(5)
+        .x_label_formatter(&x_text)
+        .y_label_formatter(&|v| super::tick_label(*v))
+        .label_style(super::font(super::TICK_SIZE))
+        .axis_style(super::INK.mix(0.6))
+        .bold_line_style(super::INK.mix(0.08))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(failed)?;
+    for s in 0..settings.len() {
+        for (k, values) in [&final_values[s], &best_values[s]].into_iter().enumerate() {
+            let values = finite(values);
+            if values.is_empty() {
+                continue;
+            }
+            let x = (2 * s + k) as f64;
+            let color = run_color(k);
+            // Spread the dots across the column so that equal values stay countable.
+            let n = values.len();
+            chart
+                .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                    let offset = if n > 1 {
+                        (i as f64 / (n - 1) as f64 - 0.5) * 0.5
+                    } else {
+                        0.0
+                    };
+                    Circle::new((x + offset, v), 3, color.mix(0.7).filled())
+                }))
+                .map_err(failed)?;
+            let mean = values.iter().sum::<f64>() / n as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x - 0.35, mean), (x + 0.35, mean)],
+                    color.stroke_width(3),
+                )))
+                .map_err(failed)?;
+        }
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ use dpo_playground::engine::sweep::{
     SWEEP_METRICS,
 };
 use dpo_playground::plot::sweep::{
-    draw_frontier, draw_heatmap, draw_sweep, draw_sweep_curves, sweep_lines,
+    draw_final_vs_best, draw_frontier, draw_heatmap, draw_sweep, draw_sweep_curves, sweep_lines,
 };
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::Scenario;
@@ -97,6 +97,7 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
         plots(dir, &sweep, &summaries)?;
         frontier_plot(dir, &training, &sweep)?;
         curve_plots(dir, &training, &sweep)?;
+        compare_plots(dir, &training, &sweep, &summaries)?;
     }
     if args.json {
         let mut report = json!({
@@ -291,6 +292,53 @@ fn curve_plots(
     Ok(())
 }
 
+/// With held-out pairs, `compare-METRIC.svg` for each metric reported at the best checkpoints:
+/// every setting's replicates at the end beside the same replicates early-stopped.
+fn compare_plots(
+    dir: &std::path::Path,
+    training: &SweepTraining,
+    sweep: &Sweep,
+    summaries: &[SettingSummary],
+) -> Result<(), Failure> {
+    let settings = &training.expanded.settings;
+    let values = |checkpoints: &[Option<dpo_playground::engine::sweep::Checkpoint>],
+                  metric: &str| {
+        settings
+            .iter()
+            .map(|setting| {
+                checkpoints[setting.runs.clone()]
+                    .iter()
+                    .flatten()
+                    .filter_map(|c| c.value(metric))
+                    .collect::<Vec<f64>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    for metric in reported(&SWEEP_METRICS, summaries) {
+        if summaries
+            .iter()
+            .all(|s| s.best.iter().all(|(n, _)| *n != metric))
+        {
+            continue;
+        }
+        let path = dir.join(format!("compare-{metric}.svg"));
+        let width = (420 + 90 * settings.len() as u32).clamp(640, 1800);
+        let root = SVGBackend::new(&path, (width, 420)).into_drawing_area();
+        draw_final_vs_best(
+            &root,
+            metric,
+            sweep,
+            settings,
+            &values(training.latest(), metric),
+            &values(training.best(), metric),
+        )
+        .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+        root.present()
+            .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+    }
+    Ok(())
+}
+
 /// `frontier.svg`, the reward–KL frontier, when the scenario has a ground-truth reward.
 fn frontier_plot(
     dir: &std::path::Path,
@@ -339,7 +387,9 @@ fn plots(
     for (kind, best) in [("final", false), ("best", true)] {
         for metric in &metrics {
             let Some((a, log, lines)) = sweep_lines(sweep, summaries, metric, best) else {
-                console::note("dpo: no numeric axis to plot against; no plots written");
+                console::note(
+                    "dpo: no numeric axis to plot against: no charts against a setting (the others are written)",
+                );
                 return Ok(());
             };
             if lines.is_empty() {
