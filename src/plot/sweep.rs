@@ -502,7 +502,7 @@ pub fn draw_final_vs_best<DB: DrawingBackend>(
         }
         let column = column as usize;
         // The setting's name under its first column only.
-        if column % 2 == 0 {
+        if column.is_multiple_of(2) {
             labels[column / 2].clone()
         } else {
             String::new()
