@@ -174,6 +174,8 @@ export class Files {
     this.refreshScenarioText(true);
     this.saveHash();
     view.backend.scenarioChanged();
+    // An open Sweep panel's results describe the old scenario.
+    view.sweep?.scenarioChanged();
     view.note(announce ?? '');
   }
 

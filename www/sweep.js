@@ -1,7 +1,9 @@
-// The Sweep panel (loaded when first opened): the scenario's runs as templates over one axis of
-// settings and several seeds, trained in slices a frame at a time (never a frozen tab), a chart
-// of a metric against the axis (the replicates' mean, and a band from their minimum to their
-// maximum), a table of the settings, and the statistics as CSV and the chart as SVG. The engine
+// The Sweep panel (loaded when first opened): the scenario's runs as templates over one or two
+// axes of settings and several seeds, trained in slices a frame at a time (never a frozen tab),
+// a chart of a metric against the first axis (the replicates' mean, and a band from their
+// minimum to their maximum; a line per value of the second axis, or a heat map over both; the
+// reward–KL frontier with a ground-truth reward), a table of the settings, and the statistics
+// as CSV and the chart as SVG or PNG. The engine
 // is `dpo sweep`'s (`SweepSession`), so the page and the command line give the same numbers.
 // The sweep is kept in the scenario, so the share link carries it.
 
@@ -54,14 +56,17 @@ export class SweepPanel {
   }
 
   build() {
-    const block = this.view.model.sweep;
-    const axis = block?.axes?.[0];
-    this.field = select(FIELDS, axis?.field ?? 'gamma_over_beta', { 'aria-label': 'Setting to sweep' });
-    const values = axis?.values ?? (axis ? rangeValues(axis) : [0, 0.5, 1, 2, 5, 10, 20]);
-    this.values = h('input', { type: 'text', value: values.join(', '), 'aria-label': 'Values (comma-separated)', spellcheck: 'false' });
-    this.replicates = h('input', { type: 'number', min: '1', max: '256', step: '1', value: String(block?.replicates ?? 8), 'aria-label': 'Seeds per setting' });
-    this.steps = h('input', { type: 'number', min: '1', step: '1', value: String(this.view.model.steps), 'aria-label': 'Steps per run' });
-    this.heldOut = h('input', { type: 'number', min: '0', max: '0.9', step: '0.05', value: String(this.view.model.validation?.fraction ?? 0), 'aria-label': 'Share of pairs held out' });
+    this.field = select(FIELDS, 'gamma_over_beta', { 'aria-label': 'Setting to sweep' });
+    this.values = h('input', { type: 'text', 'aria-label': 'Values (comma-separated)', spellcheck: 'false' });
+    this.field2 = select([['', 'none'], ...FIELDS], '', { 'aria-label': 'Second setting (optional)' });
+    this.values2 = h('input', { type: 'text', 'aria-label': 'Values of the second setting', spellcheck: 'false' });
+    this.field2.addEventListener('change', () => {
+      this.values2.disabled = !this.field2.value;
+    });
+    this.replicates = h('input', { type: 'number', min: '1', max: '256', step: '1', 'aria-label': 'Seeds per setting' });
+    this.steps = h('input', { type: 'number', min: '1', step: '1', 'aria-label': 'Steps per run' });
+    this.heldOut = h('input', { type: 'number', min: '0', max: '0.9', step: '0.05', 'aria-label': 'Share of pairs held out' });
+    this.fillForm();
     this.runButton = h('button', { type: 'button', class: 'primary', onclick: () => this.run() }, 'Run the sweep');
     this.stopButton = h('button', { type: 'button', onclick: () => this.stop('Stopped.') }, 'Stop');
     this.stopButton.disabled = true;
@@ -70,7 +75,10 @@ export class SweepPanel {
     this.best = h('input', { type: 'checkbox' });
     this.bestLabel = h('label', { class: 'check' }, this.best, 'at each run’s best checkpoint by held-out loss (early stopping)');
     this.bestLabel.hidden = true;
-    for (const control of [this.metric, this.best]) control.addEventListener('change', () => this.draw());
+    this.heat = h('input', { type: 'checkbox' });
+    this.heatLabel = h('label', { class: 'check' }, this.heat, 'as a heat map over the two settings');
+    this.heatLabel.hidden = true;
+    for (const control of [this.metric, this.best, this.heat]) control.addEventListener('change', () => this.draw());
     this.canvas = h('canvas', { class: 'sweep-chart', role: 'img', 'aria-label': 'The swept metric against the setting' });
     this.table = h('table', { class: 'sweep-table' });
     const tableBox = h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Sweep statistics (scrolls sideways)' }, this.table);
@@ -93,17 +101,51 @@ export class SweepPanel {
         { class: 'sweep-form' },
         h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Setting'), this.field),
         h('label', { class: 'field wide' }, h('span', { class: 'field-label' }, 'Values'), this.values),
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Second setting'), this.field2),
+        h('label', { class: 'field wide' }, h('span', { class: 'field-label' }, 'Its values'), this.values2),
         h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Seeds per setting'), this.replicates),
         h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Steps'), this.steps),
         h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Held-out share'), this.heldOut),
       ),
       h('div', { class: 'row buttons' }, this.runButton, this.stopButton),
       this.status,
-      h('div', { class: 'sweep-view' }, h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric), this.bestLabel),
+      h('div', { class: 'sweep-view' }, h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric), this.bestLabel, this.heatLabel),
       this.canvas,
       tableBox,
       h('div', { class: 'row buttons' }, this.csvButton, this.svgButton, this.pngButton),
     );
+  }
+
+  /** The form from the page's scenario: its sweep's first two axes, seeds, steps and held-out
+   * share (the defaults where it has none). */
+  fillForm() {
+    const { model } = this.view;
+    const block = model.sweep;
+    const [axis, second] = block?.axes ?? [];
+    const valuesOf = (a) => a.values ?? rangeValues(a);
+    this.field.value = axis?.field ?? 'gamma_over_beta';
+    this.values.value = (axis ? valuesOf(axis) : [0, 0.5, 1, 2, 5, 10, 20]).join(', ');
+    this.field2.value = second?.field ?? '';
+    this.values2.value = second ? valuesOf(second).join(', ') : '';
+    this.values2.disabled = !second;
+    this.replicates.value = String(block?.replicates ?? 8);
+    this.steps.value = String(model.steps);
+    this.heldOut.value = String(model.validation?.fraction ?? 0);
+  }
+
+  /** Another scenario was loaded: a sweep under way stops, its results (of the old scenario)
+   * go, and the form starts from the new scenario. */
+  scenarioChanged() {
+    const had = Boolean(this.session);
+    this.stop('');
+    this.session?.free();
+    this.session = null;
+    this.fillForm();
+    this.table.replaceChildren();
+    this.canvas.getContext('2d')?.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = true;
+    this.bestLabel.hidden = this.heatLabel.hidden = true;
+    this.status.textContent = had ? 'The scenario changed: run the sweep again for its numbers.' : '';
   }
 
   /** The scenario to sweep: the page's, with the form's sweep (which goes into the page's
@@ -111,20 +153,28 @@ export class SweepPanel {
    * a field cannot be read. */
   scenario() {
     const field = this.field.value;
-    const words = this.values.value.split(/[\s,]+/).filter(Boolean);
-    if (!words.length) throw new Error('Values: give at least one value');
-    const values = words.map((word) => {
-      const x = Number(word);
-      if (!Number.isFinite(x)) throw new Error(`Values: “${word}” is not a number`);
-      return x;
-    });
+    const numbers = (text, label) => {
+      const words = text.split(/[\s,]+/).filter(Boolean);
+      if (!words.length) throw new Error(`${label}: give at least one value`);
+      return words.map((word) => {
+        const x = Number(word);
+        if (!Number.isFinite(x)) throw new Error(`${label}: “${word}” is not a number`);
+        return x;
+      });
+    };
+    const values = numbers(this.values.value, 'Values');
+    const axes = [{ field, values }];
+    if (this.field2.value) {
+      if (this.field2.value === field) throw new Error('Second setting: choose another setting than the first');
+      axes.push({ field: this.field2.value, values: numbers(this.values2.value, 'Second setting’s values') });
+    }
     const replicates = Number(this.replicates.value);
     if (!Number.isInteger(replicates) || replicates < 1) throw new Error('Seeds per setting: a whole number of at least 1');
     const steps = Number(this.steps.value);
     if (!Number.isInteger(steps) || steps < 1) throw new Error('Steps: a whole number of at least 1');
     const heldOut = Number(this.heldOut.value);
     if (!(heldOut >= 0 && heldOut < 1)) throw new Error('Held-out share: from 0 (none) to below 1');
-    const sweep = { axes: [{ field, values }], replicates };
+    const sweep = { axes, replicates };
     const scenario = JSON.parse(scenarioText(this.view.model));
     scenario.sweep = sweep;
     scenario.steps = steps;
@@ -158,6 +208,8 @@ export class SweepPanel {
     this.metric.replaceChildren(...metrics.map((name) => h('option', { value: name }, METRIC_LABELS[name] ?? name)));
     this.metric.value = chosen;
     this.bestLabel.hidden = !this.session.validation;
+    this.heatLabel.hidden = parsed.sweep.axes.length !== 2;
+    if (this.heatLabel.hidden) this.heat.checked = false;
     if (!this.session.validation) this.best.checked = false;
     this.runButton.disabled = true;
     this.stopButton.disabled = false;
@@ -214,7 +266,7 @@ export class SweepPanel {
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
     try {
-      this.session.drawChart(this.canvas, this.metric.value, this.best.checked);
+      this.session.drawChart(this.canvas, this.metric.value, this.best.checked, this.heat.checked);
     } catch (error) {
       this.status.textContent = `The chart cannot be drawn: ${error.message}`;
     }
@@ -254,7 +306,7 @@ export class SweepPanel {
   downloadSvg() {
     if (!this.session) return;
     try {
-      download(`sweep-${this.metric.value}.svg`, new Blob([this.session.svg(this.metric.value, this.best.checked, 900, 420)], { type: 'image/svg+xml' }));
+      download(`sweep-${this.metric.value}.svg`, new Blob([this.session.svg(this.metric.value, this.best.checked, this.heat.checked, 900, 420)], { type: 'image/svg+xml' }));
     } catch (error) {
       this.status.textContent = `The chart cannot be exported: ${error.message}`;
     }

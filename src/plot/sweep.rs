@@ -280,7 +280,18 @@ pub fn draw_heatmap<DB: DrawingBackend>(
                 super::font(super::LABEL_SIZE).pos(Pos::new(HPos::Center, VPos::Center)),
             ))
             .map_err(failed)?;
-        let x_text = |v: &f64| index_label(&xs, *v);
+        // A narrow panel (a phone) labels every other column and leaves the cells' numbers to
+        // the table, rather than printing them over each other.
+        let cell_width = (body.dim_in_pixel().0 as f64 - 68.0) / xs.len() as f64;
+        let every = if cell_width < 36.0 { 2 } else { 1 };
+        let x_text = |v: &f64| {
+            let column = v.round();
+            if column >= 0.0 && (column as usize).is_multiple_of(every) {
+                index_label(&xs, *v)
+            } else {
+                String::new()
+            }
+        };
         let y_text = |v: &f64| index_label(&ys, *v);
         let mut chart = ChartBuilder::on(&body)
             .margin(6)
@@ -322,6 +333,10 @@ pub fn draw_heatmap<DB: DrawingBackend>(
                 )))
                 .map_err(failed)?;
             let text = value.map_or("–".to_string(), super::tick_label);
+            // About 6.5 px a character at the tick size: a number that does not fit is left out.
+            if text.chars().count() as f64 * 6.5 + 4.0 > cell_width {
+                continue;
+            }
             let ink = if shade.unwrap_or(0.0) > 0.55 {
                 WHITE
             } else {

@@ -6,7 +6,7 @@ use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
 use crate::engine::sweep::{reported, SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::InputError;
-use crate::plot::sweep::{draw_frontier, draw_sweep, sweep_lines};
+use crate::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::Scenario;
 use plotters::prelude::*;
@@ -172,19 +172,20 @@ impl SweepSession {
         crate::csv::sweep(&self.sweep, &self.training.summaries())
     }
 
-    /// `metric` against the first numeric axis on `canvas` (in CSS pixels); `"frontier"`: the
-    /// reward–KL frontier.
+    /// `metric` against the first numeric axis on `canvas` (in CSS pixels), or with `heat` as a
+    /// heat map over a sweep's two axes; `"frontier"`: the reward–KL frontier.
     #[wasm_bindgen(js_name = drawChart)]
     pub fn draw_chart(
         &self,
         canvas: HtmlCanvasElement,
         metric: &str,
         best: bool,
+        heat: bool,
     ) -> Result<(), JsError> {
         let canvas =
             CssCanvas::new(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
         let area = Surface::Canvas(canvas).into_drawing_area();
-        self.draw(&area, metric, best)
+        self.draw(&area, metric, best, heat)
     }
 
     /// The same chart as SVG text.
@@ -192,6 +193,7 @@ impl SweepSession {
         &self,
         metric: &str,
         best: bool,
+        heat: bool,
         width: u32,
         height: u32,
     ) -> Result<String, JsError> {
@@ -202,7 +204,7 @@ impl SweepSession {
                 (width.max(10), height.max(10)),
             ))
             .into_drawing_area();
-            self.draw(&area, metric, best)?;
+            self.draw(&area, metric, best, heat)?;
         }
         Ok(text)
     }
@@ -214,7 +216,13 @@ impl SweepSession {
         area: &DrawingArea<Surface<'_>, plotters::coord::Shift>,
         metric: &str,
         best: bool,
+        heat: bool,
     ) -> Result<(), JsError> {
+        if heat && metric != "frontier" {
+            draw_heatmap(area, metric, &self.sweep, &self.training.summaries(), best)
+                .map_err(|e| JsError::new(&e))?;
+            return area.present().map_err(|e| JsError::new(&format!("{e:?}")));
+        }
         if metric == "frontier" {
             draw_frontier(
                 area,

@@ -340,6 +340,38 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('the Sweep panel sweeps two settings as a heat map, and starts over for a new scenario', async () => {
+      const page = await open('#preset=gamma-sweep');
+      const root = playground(page);
+      await root.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      await root.getByLabel('Values (comma-separated)').fill('0, 1');
+      await root.getByLabel('Second setting (optional)').selectOption('lr');
+      await root.getByLabel('Values of the second setting').fill('0.02, 0.05, 0.1');
+      await root.getByLabel('Seeds per setting').fill('2');
+      await root.getByLabel('Steps per run').fill('20');
+      await root.getByRole('button', { name: 'Run the sweep' }).click();
+      // Two templates, two by three settings, two seeds each.
+      await waitFor(async () => /^Done: 24 runs, 20 steps each/.test(await root.locator('.sweep-status').textContent()), 20000);
+      assert.equal(await root.locator('.sweep-table tbody tr').count(), 12);
+      const scenario = JSON.parse(await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.scenario()));
+      assert.deepEqual(scenario.sweep, { axes: [{ field: 'gamma_over_beta', values: [0, 1] }, { field: 'lr', values: [0.02, 0.05, 0.1] }], replicates: 2 });
+      await root.getByLabel('as a heat map over the two settings').check();
+      const download = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download SVG' }).click();
+      const svg = readFileSync(await (await download).path(), 'utf8');
+      assert.match(svg, /over gamma_over_beta and lr/);
+      assert.match(svg, />\s*hinge\s*</);
+      // Another scenario: the old results go, the form follows the new scenario's sweep.
+      await root.getByLabel('Preset').selectOption('frontier');
+      await waitFor(async () => (await root.getByLabel('Setting to sweep').inputValue()) === 'beta');
+      assert.equal(await root.getByLabel('Second setting (optional)').inputValue(), 'gamma_over_beta');
+      assert.equal(await root.locator('.sweep-table tbody tr').count(), 0);
+      assert.match(await root.locator('.sweep-status').textContent(), /scenario changed/);
+      assert.equal(await root.getByRole('button', { name: 'Download CSV' }).isDisabled(), true);
+      assertNoErrors(page);
+      await page.close();
+    });
+
     test('with a ground-truth reward the Sweep panel draws the reward–KL frontier', async () => {
       const page = await open('#preset=frontier');
       const root = playground(page);
