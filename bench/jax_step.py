@@ -2,7 +2,7 @@
 
 One training step = DPO logistic loss with gamma = beta over all pairs (full batch), its gradient
 by `jax.grad`, and an Adam update (optax-free, PyTorch semantics), jit-compiled, batched over runs
-with `vmap`. Same five workloads as `dpo bench`, with random pairs and a random reference; the two
+with `vmap`. The same workloads as `dpo bench` (`sweep-1024`: the sweeps issue's 1024 runs), with random pairs and a random reference; the two
 dense ones use the engine's definitions (SPEC sections 3 and 6):
 
 - `vocabulary-dense` adds the KL regulariser `lambda * sum over prompts of KL(pi(.|x) || pi0(.|x))`
@@ -30,6 +30,7 @@ import numpy as np
 WORKLOADS = [
     ("classroom", 3, 1, 8, 16, False, None),
     ("sweep", 256, 4, 64, 256, False, None),
+    ("sweep-1024", 1024, 4, 64, 256, False, None),
     ("vocabulary", 1, 64, 32768, 4096, False, None),
     ("vocabulary-dense", 1, 64, 32768, 4096, False, 0.1),
     ("sweep-lennorm", 256, 4, 64, 256, True, None),

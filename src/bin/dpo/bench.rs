@@ -1,6 +1,7 @@
 //! `dpo bench`: the median time of one training step (loss, gradients, optimiser update; no
-//! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on five workloads (three
-//! of the sparse step, two of the dense one), on the CPU engine or the GPU backend (`--backend`);
+//! per-step metrics), full-batch Adam, logistic loss with `gamma = beta`, on six random workloads
+//! (four of the sparse step, among them the sweeps issue's 1024 runs, two of the dense one) and
+//! two presets, on the CPU engine or the GPU backend (`--backend`);
 //! and of one metrics record (every run's SPEC section 7 metrics: on the GPU the metric kernels
 //! and their readback). With `--json`, also the machine's measured copy bandwidth and each
 //! workload's memory-traffic floor, so that a dense step can be set against it.
@@ -30,10 +31,10 @@ pub struct Workload {
     preset: Option<&'static str>,
 }
 
-/// The workloads of the engine issue: a classroom demo, a sweep, a vocabulary-sized row (sparse
-/// steps: a pair touches two logits), and the sweep and vocabulary shapes with a dense step (every
+/// The workloads of the engine issue: a classroom demo, a sweep (and the sweeps issue's 1024-run
+/// one), a vocabulary-sized row (sparse steps: a pair touches two logits), and the sweep and vocabulary shapes with a dense step (every
 /// logit moves): length normalisation, and the KL regulariser.
-pub const WORKLOADS: [Workload; 7] = [
+pub const WORKLOADS: [Workload; 8] = [
     Workload {
         name: "classroom",
         runs: 3,
@@ -47,6 +48,18 @@ pub const WORKLOADS: [Workload; 7] = [
     Workload {
         name: "sweep",
         runs: 256,
+        prompts: 4,
+        outputs: 64,
+        pairs: 256,
+        length_normalize: false,
+        regularizer: Regularizer::None,
+        preset: None,
+    },
+    // The sweeps issue's benchmark: 1024 runs of the `sweep` shape (its 500 steps are 500 times
+    // the step measured here).
+    Workload {
+        name: "sweep-1024",
+        runs: 1024,
         prompts: 4,
         outputs: 64,
         pairs: 256,
