@@ -1308,3 +1308,65 @@ fn divergence_is_reported_on_the_gpu() {
     assert!(runs[0].metrics(&problem).diverged && runs[0].diverged(&problem));
     assert!(!runs[1].metrics(&problem).diverged && !runs[1].diverged(&problem));
 }
+
+/// `dpo sweep --backend gpu` trains the whole grid as one GPU run set and reports what the CPU
+/// reports, to the backends' agreement: every setting's statistics at the end, except the
+/// signal shares, which need the learning table summed over training (not tracked on the GPU),
+/// and which it says it leaves out.
+#[test]
+fn a_sweep_on_the_gpu_agrees_with_the_cpu() {
+    let dpo = env!("CARGO_BIN_EXE_dpo");
+    let sweep = |backend: &str| {
+        let out = std::process::Command::new(dpo)
+            .args([
+                "sweep",
+                "preset:gamma-sweep",
+                "--steps",
+                "30",
+                "--every",
+                "10",
+            ])
+            .args(["--json", "--backend", backend])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (cpu, _) = sweep("cpu");
+    let (gpu, note) = sweep("gpu");
+    assert!(note.contains("the signal shares are left out"), "{note}");
+    let (cpu, gpu) = (
+        cpu["settings"].as_array().unwrap(),
+        gpu["settings"].as_array().unwrap(),
+    );
+    assert_eq!(cpu.len(), 14);
+    assert_eq!(cpu.len(), gpu.len());
+    for (c, g) in cpu.iter().zip(gpu) {
+        assert_eq!(c["point"], g["point"]);
+        let (c, g) = (
+            c["final"].as_object().unwrap(),
+            g["final"].as_object().unwrap(),
+        );
+        for share in ["share_rr", "share_rw", "share_wr", "share_ww"] {
+            assert!(c.contains_key(share) && !g.contains_key(share), "{share}");
+        }
+        for metric in ["loss", "accuracy", "kl", "entropy", "reward_margin"] {
+            for field in ["mean", "min", "max"] {
+                let (a, b) = (
+                    c[metric][field].as_f64().unwrap(),
+                    g[metric][field].as_f64().unwrap(),
+                );
+                assert!(
+                    close(a, b, PARITY),
+                    "{metric} {field}: {a} (CPU) vs {b} (GPU)"
+                );
+            }
+            assert_eq!(c[metric]["count"], g[metric]["count"]);
+        }
+    }
+}

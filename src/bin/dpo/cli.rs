@@ -139,6 +139,8 @@ pub struct SweepArgs {
     pub plots: Option<PathBuf>,
     #[command(flatten)]
     pub memory: MemoryArg,
+    #[command(flatten)]
+    pub backend: BackendArg,
     /// No progress bar and no time estimate
     #[arg(long)]
     pub quiet: bool,

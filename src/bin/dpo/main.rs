@@ -240,6 +240,14 @@ impl Trainer {
         }
     }
 
+    /// Whether the GPU trains.
+    fn on_gpu(&self) -> bool {
+        #[cfg(feature = "gpu")]
+        return self.gpu.is_some();
+        #[cfg(not(feature = "gpu"))]
+        false
+    }
+
     /// Trains `steps` more steps (submitted, not awaited, on the GPU).
     fn step(&mut self, set: &mut RunSet, steps: u64) {
         #[cfg(feature = "gpu")]

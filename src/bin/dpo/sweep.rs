@@ -63,12 +63,16 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
             estimate.summary()
         ));
     }
+    // On the GPU the whole grid trains as one run set, and the state is read back at each
+    // checkpoint (the CPU scores it, as it scores the held-out pairs).
+    let mut trainer = super::Trainer::new(&training.set, args.backend.backend)?;
     let started = Instant::now();
     training.checkpoint();
     let mut done = 0;
     while done < steps {
         let n = every.min(steps - done);
-        training.step(n);
+        trainer.step(&mut training.set, n);
+        trainer.sync(&mut training.set);
         done += n;
         training.checkpoint();
         if terminal && started.elapsed().as_secs_f64() > 2.0 {
@@ -85,6 +89,12 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
     }
     if terminal && started.elapsed().as_secs_f64() > 2.0 {
         console::progress("\n");
+    }
+    if trainer.on_gpu() && !args.quiet {
+        console::note(
+            "dpo: trained on the GPU, which does not track the learning table summed over \
+             training: the signal shares are left out",
+        );
     }
     let summaries = training.summaries();
     if let Some(path) = &args.csv {
