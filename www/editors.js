@@ -7,17 +7,9 @@
 // that a value the engine refused (and that the control still shows, with the error beside it)
 // is not silently dropped by the next edit in the same row.
 
-import { runOptions } from './pkg/dpo_playground.js';
 import { h, field, select, numberInput } from './dom.js';
 import { runFromCanonical } from './state.js';
-
-/** An edit the page refuses before asking the engine (a number field that holds no number). */
-export class FieldError extends Error {
-  constructor(path, message) {
-    super(message);
-    this.path = path;
-  }
-}
+import { FieldError, choices, divergedText, runOptionTable } from './runs.js';
 
 /** The number in an input, or a FieldError naming the input's path. */
 function readNumber(input, { integer = false, optional = false } = {}) {
@@ -27,20 +19,6 @@ function readNumber(input, { integer = false, optional = false } = {}) {
   if (text === '' || !Number.isFinite(value)) throw new FieldError(input.dataset.path, 'enter a number');
   if (integer && !Number.isInteger(value)) throw new FieldError(input.dataset.path, 'enter a whole number');
   return value;
-}
-
-/** The engine's run options (`engine/options.rs`, through `runOptions()`): per menu, each kind's
- * name, label and value with default parameters, and the default run. Read once, after the
- * module has loaded. */
-let options = null;
-export function runOptionTable() {
-  options ??= runOptions();
-  return options;
-}
-
-/** A menu's `[name, label]` pairs: `loss`, `init`, `optimizer` or `regularizer`. */
-export function choices(menu) {
-  return runOptionTable()[menu].map((kind) => [kind.name, kind.label]);
 }
 
 /** The value of kind `name` of `menu` with its default parameters, as an object with `kind`. */
@@ -776,12 +754,3 @@ function section(title, help, body) {
   return h('details', { class: 'editor', open: true }, h('summary', {}, title), h('p', { class: 'help' }, help), body);
 }
 
-/**
- * What a diverged run's card says: when it stopped, and what to change. The engine refuses the
- * step that would make a margin, a logit or an optimiser moment non-finite, so the run keeps its
- * last finite state; an edit to its settings lets it train again.
- */
-export function divergedText(metrics) {
-  const when = metrics.diverged_at == null ? '' : ` at step ${metrics.diverged_at}`;
-  return `Diverged${when}: a margin, logit or optimiser moment stopped being finite, so this run stopped there. Lower the learning rate, β, γ or α (or reset) to train it again.`;
-}

@@ -7,7 +7,7 @@
 // loss, β, γ, margin, α and length normalisation (`derivedName`), and renamed when they change.
 
 import { h, select, numberInput } from './dom.js';
-import { FieldError, choices } from './editors.js';
+import { FieldError, choices } from './runs.js';
 
 
 /** Slider positions 1..100 map to 10^((p − 60)/20): 0.0011 … 1 (at 60) … 100; γ's 0 is 0. */

@@ -13,7 +13,7 @@
 import { Playground, presets, embedNames } from './pkg/dpo_playground.js';
 import { h, select } from './dom.js';
 import { loadEngine, memoryBytes } from './engine.js';
-import { Editors, FieldError } from './editors.js';
+import { FieldError } from './runs.js';
 import { Knobs, followNames } from './knobs.js';
 import { modelFromEngine, scenarioText, runsText, cloneModel } from './state.js';
 import { Transport } from './transport.js';
@@ -86,7 +86,11 @@ export async function mountPlayground(element, options = {}) {
   try {
     // The scenario to start from first: reading a share link is asynchronous (decompression).
     const initial = await initialScenario(options, presets());
-    view = new PlaygroundView(element, options, initial);
+    // The editors' module, unless the layout keeps them closed at first (compact: they load
+    // when opened).
+    const later = options.layout === 'compact' && !(options.show ?? []).includes('editors');
+    const editors = later ? null : await import('./editors.js');
+    view = new PlaygroundView(element, options, initial, editors);
   } catch (error) {
     element.replaceChildren(h('p', { class: 'dpo-error', role: 'alert' }, `The playground could not start: ${error.message}.`));
     throw error;
@@ -95,8 +99,37 @@ export async function mountPlayground(element, options = {}) {
   return element.dpoPlayground;
 }
 
+/** The editors of a playground whose layout opens them later: nothing to render until
+ * `load` brings the editors' module and puts the real editors in its place. */
+class DeferredEditors {
+  constructor(view, box) {
+    this.view = view;
+    this.box = box;
+  }
+
+  renderAll() {}
+
+  render() {}
+
+  syncRunNames() {}
+
+  update() {}
+
+  /** The real editors, built and rendered in the same box; the view holds them from now on. */
+  async load() {
+    const { Editors } = await import('./editors.js');
+    if (this.view.editors !== this) return this.view.editors;
+    const editors = new Editors(this.view, this.box);
+    if (this.view.options.collapsed) for (const details of this.box.querySelectorAll('details')) details.open = false;
+    this.view.editors = editors;
+    editors.renderAll();
+    return editors;
+  }
+}
+
 class PlaygroundView {
-  constructor(root, options, { text, message }) {
+  constructor(root, options, { text, message }, editorsModule = null) {
+    this.editorsModule = editorsModule;
     this.root = root;
     this.options = options;
     this.presets = presets();
@@ -361,11 +394,13 @@ class PlaygroundView {
     const editorsBox = h('div', { class: 'dpo-editors' });
     const fileBox = h('div', { class: 'dpo-file' });
     const side = h('div', { class: 'dpo-side' }, editorsBox, fileBox);
-    this.editors = new Editors(this, editorsBox);
+    this.editors = this.editorsModule ? new this.editorsModule.Editors(this, editorsBox) : new DeferredEditors(this, editorsBox);
     this.files = new Files(this, fileBox);
     if (collapsed) for (const details of side.querySelectorAll('details')) details.open = false;
-    this.openEditorsButton = h('button', { type: 'button', class: 'small open-editors', 'aria-expanded': 'false', onclick: () => {
+    this.openEditorsButton = h('button', { type: 'button', class: 'small open-editors', 'aria-expanded': 'false', onclick: async () => {
       this.editorsOpen = !this.editorsOpen;
+      // The editors' module comes with the first opening.
+      if (this.editorsOpen) await this.editors.load?.();
       this.applyPanels();
     } }, 'Edit the data and runs');
 

@@ -281,10 +281,10 @@ export class SweepPanel {
     const head = h('tr', {}, ...['setting', 'seeds', `${METRIC_LABELS[metric] ?? metric}: mean`, 'sd', 'min', 'max', ...(this.session.validation ? ['best step (mean)'] : [])].map((t) => h('th', { scope: 'col' }, t)));
     const number = (x) => (Number.isFinite(x) ? x.toPrecision(4) : '–');
     const body = rows.map((row) => {
-      const summary = (best ? row.best : row.final).find((m) => m.name === metric);
+      const summary = (best ? row.best : row.final)?.[metric];
       const name = row.label ? `${row.template} (${row.label})` : row.template;
       const cells = summary ? [summary.mean, summary.std, summary.min, summary.max].map(number) : ['–', '–', '–', '–'];
-      const extra = this.session.validation ? [row.best_step === null ? '–' : number(row.best_step)] : [];
+      const extra = this.session.validation ? [row.best_step ? number(row.best_step.mean) : '–'] : [];
       return h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, row.diverged ? `${row.runs} (${row.diverged} diverged)` : String(row.runs)), ...[...cells, ...extra].map((t) => h('td', {}, t)));
     });
     this.table.replaceChildren(h('thead', {}, head), h('tbody', {}, ...body));

@@ -3,7 +3,7 @@
 // the runs at hand. Built when the runs or the ground truth change, updated from each snapshot.
 
 import { h, formatNumber } from './dom.js';
-import { divergedText } from './editors.js';
+import { divergedText } from './runs.js';
 
 /** The columns of the metrics table: [key in snapshot metrics, header text]. */
 const METRIC_COLUMNS = [

@@ -4,7 +4,10 @@
 use super::reader::{array, closest, integer, number, object, string};
 use super::MAX_RUNS;
 use crate::engine::options::{expected_names, named, LOSSES};
-use crate::engine::sweep::{Axis, Field, Scale, Sweep, Validation, Values, FIELDS};
+use crate::engine::sweep::{
+    Axis, Field, Scale, SettingSummary, Summary, Sweep, Validation, Value as AxisValue, Values,
+    FIELDS,
+};
 use crate::engine::InputError;
 use serde_json::{json, Map, Value};
 
@@ -301,4 +304,69 @@ pub fn read_validation(value: &Value) -> Result<Validation, InputError> {
 /// The `validation` block in canonical form.
 pub fn validation_to_value(validation: &Validation) -> Value {
     json!({ "fraction": validation.fraction, "seed": validation.seed })
+}
+
+/// A number in a report: `null` for one that is not finite (JSON has no NaN).
+fn finite(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        Value::Null
+    }
+}
+
+/// One metric's statistics over a setting's replicates: `{count, mean, std, min, max}`.
+pub fn summary_json(summary: &Summary) -> Value {
+    json!({
+        "count": summary.count,
+        "mean": finite(summary.mean),
+        "std": finite(summary.std),
+        "min": finite(summary.min),
+        "max": finite(summary.max),
+    })
+}
+
+/// A point of the grid as `{axis field: value}` (a number, or a loss's name).
+fn point_json(sweep: &Sweep, point: &[AxisValue]) -> Value {
+    let map: Map<String, Value> = sweep
+        .axes
+        .iter()
+        .zip(point)
+        .map(|(axis, value)| {
+            let value = match value {
+                AxisValue::Number(x) => json!(x),
+                AxisValue::Loss(loss) => json!(loss.name()),
+            };
+            (axis.field.name().to_string(), value)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// One setting of a sweep's report, the same for `dpo sweep --json` and the page's Sweep panel:
+/// `{template, label, point, runs, diverged, final: {metric: summary}, best?: {...},
+/// best_step?: summary}` (see [`summary_json`]; `label` is the point in words, `beta = 0.5`).
+pub fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
+    let metrics = |list: &[(&str, Summary)]| -> Value {
+        Value::Object(
+            list.iter()
+                .map(|(name, s)| (name.to_string(), summary_json(s)))
+                .collect(),
+        )
+    };
+    let mut row = json!({
+        "template": summary.setting.template_name,
+        "label": summary.setting.label(&sweep.axes),
+        "point": point_json(sweep, &summary.setting.point),
+        "runs": summary.setting.runs.len(),
+        "diverged": summary.diverged,
+        "final": metrics(&summary.latest),
+    });
+    if !summary.best.is_empty() {
+        row["best"] = metrics(&summary.best);
+    }
+    if let Some(step) = &summary.best_step {
+        row["best_step"] = summary_json(step);
+    }
+    row
 }

@@ -4,13 +4,13 @@
 
 use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
-use crate::engine::sweep::{reported, SettingSummary, Sweep, SweepTraining, SWEEP_METRICS};
+use crate::engine::sweep::{reported, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::InputError;
 use crate::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
+use crate::scenario::sweep::setting_json;
 use crate::scenario::Scenario;
 use plotters::prelude::*;
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
@@ -26,41 +26,6 @@ pub struct SweepSession {
     every: u64,
     done: u64,
     validation: bool,
-}
-
-#[derive(Serialize)]
-struct MetricSummary {
-    name: &'static str,
-    count: usize,
-    mean: f64,
-    std: f64,
-    min: f64,
-    max: f64,
-}
-
-#[derive(Serialize)]
-struct SettingRow {
-    template: String,
-    label: String,
-    runs: usize,
-    diverged: usize,
-    #[serde(rename = "final")]
-    latest: Vec<MetricSummary>,
-    best: Vec<MetricSummary>,
-    best_step: Option<f64>,
-}
-
-fn rows(list: &[(&'static str, crate::engine::sweep::Summary)]) -> Vec<MetricSummary> {
-    list.iter()
-        .map(|&(name, s)| MetricSummary {
-            name,
-            count: s.count,
-            mean: s.mean,
-            std: s.std,
-            min: s.min,
-            max: s.max,
-        })
-        .collect()
 }
 
 #[wasm_bindgen]
@@ -147,22 +112,15 @@ impl SweepSession {
         self.validation
     }
 
-    /// Every setting's statistics now: `[{template, label, runs, diverged, final: [{name, count,
-    /// mean, std, min, max}], best: [...], best_step}]`.
+    /// Every setting's statistics now, as `dpo sweep --json` reports them (its `settings`):
+    /// `[{template, label, point, runs, diverged, final: {metric: {count, mean, std, min,
+    /// max}}, best?: {...}, best_step?: {...}}]` (`crate::scenario::sweep::setting_json`).
     pub fn summaries(&self) -> JsValue {
-        let rows: Vec<SettingRow> = self
+        let rows: Vec<serde_json::Value> = self
             .training
             .summaries()
             .iter()
-            .map(|s: &SettingSummary| SettingRow {
-                template: s.setting.template_name.clone(),
-                label: s.setting.label(&self.sweep.axes),
-                runs: s.setting.runs.len(),
-                diverged: s.diverged,
-                latest: rows(&s.latest),
-                best: rows(&s.best),
-                best_step: s.best_step.map(|b| b.mean),
-            })
+            .map(|summary| setting_json(&self.sweep, summary))
             .collect();
         to_js(&rows)
     }

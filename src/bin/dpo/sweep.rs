@@ -7,13 +7,13 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
-    reported, SettingSummary, Summary, Sweep, SweepTraining, Value as AxisValue, CURVE_METRICS,
-    SWEEP_METRICS,
+    reported, SettingSummary, Summary, Sweep, SweepTraining, CURVE_METRICS, SWEEP_METRICS,
 };
 use dpo_playground::plot::sweep::{
     draw_final_vs_best, draw_frontier, draw_heatmap, draw_sweep, draw_sweep_curves, sweep_lines,
 };
 use dpo_playground::scenario::budget::{Estimate, Usage};
+use dpo_playground::scenario::sweep::setting_json;
 use dpo_playground::scenario::Scenario;
 use plotters::prelude::*;
 use serde_json::{json, Map, Value};
@@ -154,56 +154,6 @@ fn finite(x: f64) -> Value {
     } else {
         Value::Null
     }
-}
-
-fn summary_json(summary: &Summary) -> Value {
-    json!({
-        "count": summary.count,
-        "mean": finite(summary.mean),
-        "std": finite(summary.std),
-        "min": finite(summary.min),
-        "max": finite(summary.max),
-    })
-}
-
-fn point_json(sweep: &Sweep, point: &[AxisValue]) -> Value {
-    let map: Map<String, Value> = sweep
-        .axes
-        .iter()
-        .zip(point)
-        .map(|(axis, value)| {
-            let value = match value {
-                AxisValue::Number(x) => json!(x),
-                AxisValue::Loss(loss) => json!(loss.name()),
-            };
-            (axis.field.name().to_string(), value)
-        })
-        .collect();
-    Value::Object(map)
-}
-
-fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
-    let metrics = |list: &[(&str, Summary)]| -> Value {
-        Value::Object(
-            list.iter()
-                .map(|(name, s)| (name.to_string(), summary_json(s)))
-                .collect(),
-        )
-    };
-    let mut row = json!({
-        "template": summary.setting.template_name,
-        "point": point_json(sweep, &summary.setting.point),
-        "runs": summary.setting.runs.len(),
-        "diverged": summary.diverged,
-        "final": metrics(&summary.latest),
-    });
-    if !summary.best.is_empty() {
-        row["best"] = metrics(&summary.best);
-    }
-    if let Some(step) = &summary.best_step {
-        row["best_step"] = summary_json(step);
-    }
-    row
 }
 
 /// The metrics the table shows, where they apply.
