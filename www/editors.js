@@ -412,16 +412,20 @@ export class Editors {
       return at;
     };
     const outputLabels = model.outputs.map((o) => o.label);
+    // The pairs `validation` holds out of training (the explicit ones come first among all pairs).
+    const heldOut = new Set(this.view.pg.heldOutPairs());
+    const heldExplicit = [...heldOut].filter((i) => i < model.pairs.length).length;
     const rows = model.pairs.slice(page.start, page.end).map((pair, offset) => {
       const i = page.start + offset;
       const n = i + 1;
+      const held = heldOut.has(i);
       const prompt = manyPrompts ? chooser(model.prompts, pair.prompt, { 'aria-label': `Pair ${n} prompt`, 'data-path': `pairs[${i}].prompt`, 'aria-description': 'The prompt this preference is about.' }) : null;
-      const chosen = chooser(outputLabels, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': 'The preferred answer (y+).' });
+      const chosen = chooser(outputLabels, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': held ? 'The preferred answer (y+). This pair is held out of training (validation).' : 'The preferred answer (y+).' });
       const rejected = chooser(outputLabels, pair.rejected, { 'aria-label': `Pair ${n} rejected output`, 'data-path': `pairs[${i}].rejected`, 'aria-description': 'The dispreferred answer (y−).' });
       const weight = numberInput(pair.weight, { min: 0, 'aria-label': `Pair ${n} weight`, 'data-path': `pairs[${i}].weight`, 'aria-description': 'How many times this pair counts (positive).' });
       const row = h(
         'div',
-        { class: `row pair-row${manyPrompts ? ' with-prompt' : ''}`, 'data-path': `pairs[${i}]` },
+        { class: `row pair-row${manyPrompts ? ' with-prompt' : ''}${held ? ' held-out' : ''}`, 'data-path': `pairs[${i}]`, title: held ? 'Held out of training (validation)' : null },
         prompt,
         chosen,
         h('span', { class: 'prefers', 'aria-hidden': 'true' }, '≻'),
@@ -457,6 +461,9 @@ export class Editors {
     );
     return [
       page.element,
+      heldOut.size
+        ? h('p', { class: 'help held-out-note' }, `Held out of training by “validation”: ${heldExplicit} of these ${model.pairs.length} pairs (a dashed line on their left)${heldOut.size > heldExplicit ? ` and ${heldOut.size - heldExplicit} of the generated ones` : ''}. The runs never train on them; the Sweep panel scores them.`)
+        : null,
       h('div', { class: 'pairs', 'data-path': 'pairs' }, model.pairs.length ? head : h('p', { class: 'help' }, 'No explicit pairs.'), rows),
       h('button', { type: 'button', 'data-lock-path': 'pairs', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
       this.buildReward(),

@@ -307,13 +307,7 @@ impl Scenario {
                 format!("needs at least 2 pairs to hold some out, and there is {n}"),
             ));
         }
-        let held = ((validation.fraction * n as f64).round() as usize).clamp(1, n - 1);
-        let mut order: Vec<usize> = (0..n).collect();
-        SplitMix64::new(validation.seed, stream::VALIDATION).shuffle(&mut order);
-        let mut held_out = vec![false; n];
-        for &i in &order[..held] {
-            held_out[i] = true;
-        }
+        let held_out = held_out_mask(&validation, n);
         let pick = |keep: bool| -> Vec<Pair> {
             pairs
                 .iter()
@@ -335,6 +329,24 @@ impl Scenario {
     }
 
     /// Every pair, explicit and generated, none held out.
+    /// The pairs `validation` holds out of training, by index among all the pairs (the
+    /// explicit ones first, then the generated ones); none without `validation`.
+    pub fn held_out_pairs(&self) -> Result<Vec<usize>, InputError> {
+        let Some(validation) = self.validation else {
+            return Ok(Vec::new());
+        };
+        let n = self.all_pairs_problem()?.pairs().len();
+        if n < 2 {
+            return Ok(Vec::new());
+        }
+        Ok(held_out_mask(&validation, n)
+            .iter()
+            .enumerate()
+            .filter(|&(_, &held)| held)
+            .map(|(i, _)| i)
+            .collect())
+    }
+
     fn all_pairs_problem(&self) -> Result<Problem, InputError> {
         let mut problem = Problem::new(
             self.prompts.clone(),
@@ -468,6 +480,19 @@ impl Scenario {
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serialises")
     }
+}
+
+/// Which of `n` pairs (at least 2) `validation` holds out: `round(fraction x n)` of them, at
+/// least one and at least one left, drawn with its seed.
+fn held_out_mask(validation: &Validation, n: usize) -> Vec<bool> {
+    let held = ((validation.fraction * n as f64).round() as usize).clamp(1, n - 1);
+    let mut order: Vec<usize> = (0..n).collect();
+    SplitMix64::new(validation.seed, stream::VALIDATION).shuffle(&mut order);
+    let mut held_out = vec![false; n];
+    for &i in &order[..held] {
+        held_out[i] = true;
+    }
+    held_out
 }
 
 /// An f32 as the JSON number with the fewest digits that reads back to the same f32 (0.05, not

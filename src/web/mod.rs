@@ -390,6 +390,18 @@ impl Playground {
             .collect()
     }
 
+    /// The pairs the scenario's `validation` holds out of training, by index among all its pairs
+    /// (the explicit ones first, then the generated ones); none without `validation`.
+    #[wasm_bindgen(js_name = heldOutPairs)]
+    pub fn held_out_pairs(&self) -> Vec<u32> {
+        self.scenario
+            .held_out_pairs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i as u32)
+            .collect()
+    }
+
     /// The scenario in canonical form.
     #[wasm_bindgen(js_name = scenarioJson)]
     pub fn scenario_json(&self) -> String {

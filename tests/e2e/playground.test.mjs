@@ -340,6 +340,25 @@ for (const mode of MODES) {
       await page.close();
     });
 
+    test('the pair editor marks the pairs `validation` holds out of training', async () => {
+      const scenario = JSON.parse(execFileSync(DPO, ['preset', 'default'], { encoding: 'utf8' }));
+      scenario.validation = { fraction: 0.5, seed: 3 };
+      const page = await open(`#s=${base64url(JSON.stringify(scenario))}`);
+      const root = playground(page);
+      const held = Math.min(Math.max(Math.round(0.5 * scenario.pairs.length), 1), scenario.pairs.length - 1);
+      assert.equal(await root.locator('.pair-row.held-out').count(), held);
+      assert.match(await root.locator('.held-out-note').textContent(), new RegExp(`Held out of training by “validation”: ${held} of these ${scenario.pairs.length} pairs`));
+      const described = await root.locator('.pair-row.held-out select, .pair-row.held-out input').first().getAttribute('aria-description');
+      assert.match(described, /held out of training/);
+      // Without validation nothing is marked.
+      delete scenario.validation;
+      const plain = await open(`#s=${base64url(JSON.stringify(scenario))}`);
+      assert.equal(await playground(plain).locator('.pair-row.held-out').count(), 0);
+      assertNoErrors(page);
+      await page.close();
+      await plain.close();
+    });
+
     test('the Sweep panel sweeps two settings as a heat map, and starts over for a new scenario', async () => {
       const page = await open('#preset=gamma-sweep');
       const root = playground(page);
