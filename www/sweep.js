@@ -200,9 +200,16 @@ export class SweepPanel {
       this.status.textContent = `The sweep cannot run: ${path ? `${path}: ` : ''}${message}`;
       return;
     }
-    // The sweep is part of the scenario now (the share link carries it).
-    this.view.model.sweep = parsed.sweep;
-    this.view.files?.saveHash?.();
+    // The sweep is part of the scenario now (the share link carries it): a preset with another
+    // sweep is an edited preset, whose link holds the scenario rather than the preset's name.
+    const { view } = this;
+    if (JSON.stringify(view.model.sweep ?? null) !== JSON.stringify(parsed.sweep) && view.presetId) {
+      view.presetId = '';
+      view.presetSelect.value = '';
+    }
+    view.model.sweep = parsed.sweep;
+    view.files?.refreshScenarioText?.();
+    view.files?.saveHash?.();
     const metrics = this.session.metrics();
     const chosen = metrics.includes(this.metric.value) ? this.metric.value : 'accuracy';
     this.metric.replaceChildren(...metrics.map((name) => h('option', { value: name }, METRIC_LABELS[name] ?? name)));

@@ -297,8 +297,21 @@ for (const mode of MODES) {
       await root.getByLabel('Seeds per setting').fill('3');
       await root.getByLabel('Steps per run').fill('60');
       await root.getByLabel('Share of pairs held out').fill('0.25');
+      // Frames while the sweep trains (a figure, printed; the bound only catches a frozen tab).
+      await page.evaluate(() => {
+        window.__sweepFrames = 0;
+        const count = () => {
+          window.__sweepFrames += 1;
+          if (!/^Done/.test(document.querySelector('.sweep-status')?.textContent ?? '')) requestAnimationFrame(count);
+        };
+        requestAnimationFrame(count);
+        window.__sweepStart = performance.now();
+      });
       await root.getByRole('button', { name: 'Run the sweep' }).click();
       await waitFor(async () => /^Done: 18 runs, 60 steps each/.test(await root.locator('.sweep-status').textContent()), 20000);
+      const sweepFps = await page.evaluate(() => window.__sweepFrames / ((performance.now() - window.__sweepStart) / 1000));
+      console.log(`${mode.webgpu ? 'webgpu_' : ''}sweep_fps=${sweepFps.toFixed(1)}`);
+      assert.ok(sweepFps > 15, `${sweepFps} frames per second while the sweep trained`);
       // Six settings (two templates, three values) with held-out pairs: a row each, with its best step.
       assert.equal(await root.locator('.sweep-table tbody tr').count(), 6);
       assert.match(await root.locator('.sweep-table thead').textContent(), /best step/);
@@ -329,6 +342,18 @@ for (const mode of MODES) {
           assert.ok(value === cli[5 + j] || Math.abs(a - b) <= 1e-9 * (1 + Math.abs(b)), `row ${i + 1} (${row.slice(1, 4)}): page ${value} vs dpo sweep ${cli[5 + j]}`);
         });
       });
+      // The sweep survives a reload through the page's link: the form starts from it.
+      // (Read from the page: an address changed by `history.replaceState` is not a navigation.)
+      // The link is written a moment after the edit (debounced, then compressed); an edited
+      // preset's link holds the scenario, not the preset's name.
+      await waitFor(async () => (await page.evaluate(() => location.hash)).startsWith('#from=gamma-sweep&z1='));
+      const reloaded = await open(await page.evaluate(() => location.hash));
+      const again = playground(reloaded);
+      await again.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      assert.equal(await again.getByLabel('Setting to sweep').inputValue(), 'gamma_over_beta');
+      assert.equal(await again.getByLabel('Values (comma-separated)').inputValue(), '0, 2, 20');
+      assert.equal(await again.getByLabel('Seeds per setting').inputValue(), '3');
+      await reloaded.close();
       // The filled panel passes axe-core too (form labels, the table's headers, the region).
       await page.addScriptTag({ path: fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)) });
       const violations = await page.evaluate(async () => {
