@@ -114,8 +114,11 @@ export class Backend {
       if (frame < GPU_ROUND_TRIP_MS || (!measured && frame < ESTIMATE_MARGIN * GPU_ROUND_TRIP_MS)) {
         this.autoCpu = true;
         this.cpuFrames = 0;
-        const why = frame < GPU_ROUND_TRIP_MS ? 'faster for this scenario' : 'measuring the CPU first';
-        return cpu(`${why} (about ${formatMs(frame)} of training a frame); WebGPU available`);
+        return cpu(
+          frame < GPU_ROUND_TRIP_MS
+            ? `faster for this scenario (about ${formatMs(frame)} of training a frame); WebGPU available`
+            : `starting on the CPU (about ${formatMs(frame)} of training a frame so far); WebGPU available`,
+        );
       }
     }
     if (this.kind === 'webgpu') return;
@@ -147,8 +150,8 @@ export class Backend {
     if (this.cpuFrames < SETTLED_FRAMES) return;
     const frame = this.cpuFrameMs();
     if (frame > 2 * GPU_ROUND_TRIP_MS) this.choose('auto');
-    else if (this.cpuFrames === SETTLED_FRAMES && /measuring the CPU first/.test(this.label.textContent)) {
-      // Measured now, and the CPU keeps training: say so instead of "measuring".
+    else if (this.cpuFrames === SETTLED_FRAMES && /starting on the CPU/.test(this.label.textContent)) {
+      // Measured now, and the CPU keeps training: say so instead of "starting".
       this.show('cpu', `faster for this scenario (about ${formatMs(frame)} of training a frame); WebGPU available`);
     }
   }
