@@ -9,6 +9,31 @@ fn dpo(args: &[&str]) -> Output {
         .expect("dpo runs")
 }
 
+/// `dpo` with `args`, which must succeed (its stderr is the failure's message).
+fn dpo_ok(args: &[&str]) -> Output {
+    let out = dpo(args);
+    assert!(
+        out.status.success(),
+        "dpo {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every text of an SVG chart, in document order: its `x` and its words.
+fn svg_texts(svg: &str) -> Vec<(f64, String)> {
+    roxmltree::Document::parse(svg)
+        .unwrap()
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .map(|node| {
+            let x = node.attribute("x").unwrap().parse().unwrap();
+            (x, node.text().unwrap_or("").trim().to_string())
+        })
+        .collect()
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("dpo-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -18,12 +43,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn run_json_follows_the_spec_contract() {
-    let out = dpo(&["run", "presets/default.json", "--steps", "25", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = dpo_ok(&["run", "presets/default.json", "--steps", "25", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3);
@@ -97,7 +117,7 @@ fn csv_and_plots_are_written() {
     let dir = temp_dir("outputs");
     let csv = dir.join("metrics.csv");
     let plots = dir.join("plots");
-    let out = dpo(&[
+    dpo_ok(&[
         "run",
         "preset:learning-table",
         "--steps",
@@ -111,11 +131,6 @@ fn csv_and_plots_are_written() {
         "--format",
         "both",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("run,step,loss,accuracy"));
@@ -196,12 +211,7 @@ fn check_presets_and_help() {
 
 #[test]
 fn bench_reports_every_workload() {
-    let out = dpo(&["bench", "--json", "--workload", "classroom"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = dpo_ok(&["bench", "--json", "--workload", "classroom"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = &report["workloads"][0];
     assert_eq!(row["name"], "classroom");
@@ -599,17 +609,12 @@ fn plots_stay_bounded_with_many_pairs_outputs_and_runs() {
         "generate": {"count": 2000}, "steps": 20, "runs": runs});
     std::fs::write(&path, scenario.to_string()).unwrap();
     let plots = dir.join("plots");
-    let out = dpo(&[
+    dpo_ok(&[
         "run",
         path.to_str().unwrap(),
         "--plots",
         plots.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // The margins chart shows quantile bands, not 2,000 lines.
     let margins = std::fs::read_to_string(plots.join("margins-0.svg")).unwrap();
     assert!(margins.contains("median of 2000 pairs"));
@@ -670,12 +675,7 @@ fn a_hundred_thousand_labels_are_checked() {
         serde_json::json!({"outputs": outputs, "pairs": pairs, "runs": [{}]}).to_string(),
     )
     .unwrap();
-    let out = dpo(&["check", path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = dpo_ok(&["check", path.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("100000 outputs, 100000 pairs, 1 runs"));
     // A repeated label far down the list is found and named.
     let mut repeated = outputs.clone();
@@ -719,7 +719,7 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
     let dir = temp_dir("sweep");
     let csv = dir.join("stats.csv");
     let plots = dir.join("plots");
-    let out = dpo(&[
+    let out = dpo_ok(&[
         "sweep",
         "preset:gamma-sweep",
         "--steps",
@@ -733,11 +733,6 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
         "--plots",
         plots.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["sweep"]["runs"], 2 * 7 * 8);
     assert_eq!(report["sweep"]["steps"], 40);
@@ -795,7 +790,7 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
 fn sweep_draws_the_frontier_and_heat_maps() {
     let dir = temp_dir("frontier");
     let plots = dir.join("plots");
-    let out = dpo(&[
+    dpo_ok(&[
         "sweep",
         "preset:frontier",
         "--steps",
@@ -803,22 +798,8 @@ fn sweep_draws_the_frontier_and_heat_maps() {
         "--plots",
         plots.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let svg = std::fs::read_to_string(plots.join("frontier.svg")).unwrap();
-    let document = roxmltree::Document::parse(&svg).unwrap();
-    // Every text of the chart: (x, its words).
-    let texts: Vec<(f64, String)> = document
-        .descendants()
-        .filter(|node| node.has_tag_name("text"))
-        .map(|node| {
-            let x = node.attribute("x").unwrap().parse().unwrap();
-            (x, node.text().unwrap_or("").trim().to_string())
-        })
-        .collect();
+    let texts = svg_texts(&svg);
     let x_of = |words: &str| {
         texts
             .iter()
@@ -842,12 +823,7 @@ fn sweep_draws_the_frontier_and_heat_maps() {
     // Two axes (beta, gamma / beta): a heat map per metric, a panel per template, a cell per
     // setting labelled with its mean, which is the JSON report's mean.
     let svg = std::fs::read_to_string(plots.join("heat-final-kl.svg")).unwrap();
-    let document = roxmltree::Document::parse(&svg).unwrap();
-    let texts: Vec<String> = document
-        .descendants()
-        .filter(|node| node.has_tag_name("text"))
-        .map(|node| node.text().unwrap_or("").trim().to_string())
-        .collect();
+    let texts: Vec<String> = svg_texts(&svg).into_iter().map(|(_, text)| text).collect();
     assert!(
         texts[0].starts_with("KL(π ‖ π0) over beta and gamma_over_beta"),
         "{texts:?}"
@@ -871,7 +847,7 @@ fn sweep_draws_the_frontier_and_heat_maps() {
 fn sweep_compares_final_and_early_stopped_replicates() {
     let dir = temp_dir("compare");
     let plots = dir.join("plots");
-    let out = dpo(&[
+    let out = dpo_ok(&[
         "sweep",
         "preset:luck-and-tuning",
         "--steps",
@@ -881,11 +857,6 @@ fn sweep_compares_final_and_early_stopped_replicates() {
         "--plots",
         plots.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let svg = std::fs::read_to_string(plots.join("compare-validation_accuracy.svg")).unwrap();
     let document = roxmltree::Document::parse(&svg).unwrap();
     let dots = document

@@ -1,15 +1,33 @@
 //! A sweep's charts: one metric against one axis, a line per group of settings (a template, and
 //! the other axes' values) at the replicates' mean, in a band from their minimum to their
-//! maximum; and, with a ground-truth reward, the reward–KL frontier.
+//! maximum; a heat map over two axes; with a ground-truth reward, the reward–KL frontier; the
+//! curves over training; and final against early-stopped, a dot per replicate.
 
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
 use crate::engine::sweep::{
-    Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values, CURVE_METRICS,
+    Axis, Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values, CURVE_METRICS,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// A setting's name on a chart: its template, and the value of every axis but `except` in
+/// brackets (`DPO (beta = 0.5)`; the template's name alone when no axis is left).
+fn setting_name(setting: &Setting, axes: &[Axis], except: Option<usize>) -> String {
+    let others: Vec<String> = axes
+        .iter()
+        .zip(&setting.point)
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != except)
+        .map(|(_, (axis, v))| format!("{} = {}", axis.field.name(), v.text()))
+        .collect();
+    if others.is_empty() {
+        setting.template_name.clone()
+    } else {
+        format!("{} ({})", setting.template_name, others.join(", "))
+    }
+}
 
 /// One line of a sweep chart: its label and its points `(axis value, summary)`, in axis order.
 pub struct SweepLine {
@@ -110,19 +128,7 @@ pub fn sweep_lines(
         let Some(&(_, s)) = list.iter().find(|(n, _)| *n == metric) else {
             continue;
         };
-        let others: Vec<String> = sweep
-            .axes
-            .iter()
-            .zip(&summary.setting.point)
-            .enumerate()
-            .filter(|&(i, _)| i != a)
-            .map(|(_, (axis, v))| format!("{} = {}", axis.field.name(), v.text()))
-            .collect();
-        let label = if others.is_empty() {
-            summary.setting.template_name.clone()
-        } else {
-            format!("{} ({})", summary.setting.template_name, others.join(", "))
-        };
+        let label = setting_name(&summary.setting, &sweep.axes, Some(a));
         let x = summary.setting.point[a].number()?;
         match lines.iter_mut().find(|line| line.label == label) {
             Some(line) => line.points.push((x, s)),
@@ -154,18 +160,7 @@ pub fn draw_frontier<DB: DrawingBackend>(
     let group_of: Vec<usize> = settings
         .iter()
         .map(|setting| {
-            let others: Vec<String> = sweep
-                .axes
-                .iter()
-                .zip(&setting.point)
-                .skip(1)
-                .map(|(axis, v)| format!("{} = {}", axis.field.name(), v.text()))
-                .collect();
-            let label = if others.is_empty() {
-                setting.template_name.clone()
-            } else {
-                format!("{} ({})", setting.template_name, others.join(", "))
-            };
+            let label = setting_name(setting, &sweep.axes, Some(0));
             groups.iter().position(|g| *g == label).unwrap_or_else(|| {
                 groups.push(label);
                 groups.len() - 1
@@ -409,12 +404,7 @@ pub fn draw_sweep_curves<DB: DrawingBackend>(
         .iter()
         .enumerate()
         .map(|(s, setting)| {
-            let point = setting.label(&sweep.axes);
-            let label = if point.is_empty() {
-                setting.template_name.clone()
-            } else {
-                format!("{} ({point})", setting.template_name)
-            };
+            let label = setting_name(setting, &sweep.axes, None);
             (
                 display_text(&label),
                 Mark::Line(run_color(s).stroke_width(2)),
@@ -499,16 +489,9 @@ pub fn draw_final_vs_best<DB: DrawingBackend>(
     ];
     let plot = head(area, &display_text(&title), &legend)?;
     let columns = settings.len() * 2;
-    let label_of = |s: usize| {
-        let point = settings[s].label(&sweep.axes);
-        if point.is_empty() {
-            settings[s].template_name.clone()
-        } else {
-            format!("{} ({point})", settings[s].template_name)
-        }
-    };
-    let labels: Vec<String> = (0..settings.len())
-        .map(|s| display_text(&label_of(s)))
+    let labels: Vec<String> = settings
+        .iter()
+        .map(|setting| display_text(&setting_name(setting, &sweep.axes, None)))
         .collect();
     let x_text = |v: &f64| {
         let column = v.round();

@@ -117,18 +117,16 @@ impl Slot {
         if state.generation == generation {
             state.landed = Some(read);
         }
-        if let Device::InFlight { .. } = state.device {
-            if let Device::InFlight {
+        state.device = match std::mem::take(&mut state.device) {
+            Device::InFlight {
                 trainer,
                 built_from,
-            } = std::mem::take(&mut state.device)
-            {
-                state.device = Device::Ready {
-                    trainer,
-                    built_from,
-                };
-            }
-        }
+            } => Device::Ready {
+                trainer,
+                built_from,
+            },
+            other => other,
+        };
     }
 }
 
@@ -150,13 +148,16 @@ struct GpuStart {
 }
 
 impl Playground {
-    /// The scenario as the text the WebGPU module rebuilds the runs from, checked to read back to
+    /// The runs as the WebGPU module takes them: the scenario's text, checked to read back to
     /// exactly this scenario (the same reader runs in both modules, so the two sides then train
-    /// the same runs on the same data).
-    fn handoff_text(&self) -> Result<String, String> {
+    /// the same runs on the same data), and the runs' states as a `Uint8Array`.
+    fn handoff(&self) -> Result<(JsValue, JsValue), String> {
         let text = self.scenario.to_json_pretty();
         match Scenario::from_json(&text) {
-            Ok(read) if read == self.scenario => Ok(text),
+            Ok(read) if read == self.scenario => Ok((
+                text.into(),
+                js_sys::Uint8Array::from(Run::encode_states(self.set.runs()).as_slice()).into(),
+            )),
             _ => Err(
                 "this scenario does not read back exactly from its text, so the WebGPU \
                       module could not train the same runs; the CPU trains on"
@@ -177,9 +178,8 @@ impl Playground {
         self.take_landed_runs();
         let slot = self.gpu.clone();
         let generation = slot.0.borrow().generation;
-        let opened = self.handoff_text().and_then(|text| {
-            let states = js_sys::Uint8Array::from(Run::encode_states(self.set.runs()).as_slice());
-            open.call2(&JsValue::NULL, &text.into(), &states)
+        let opened = self.handoff().and_then(|(text, states)| {
+            open.call2(&JsValue::NULL, &text, &states)
                 .map(|promise| JsFuture::from(js_sys::Promise::resolve(&promise)))
                 .map_err(|error| reason_of(&error))
         });
@@ -243,11 +243,8 @@ impl Playground {
         let (scenario, states) = if built_from == generation {
             (JsValue::UNDEFINED, JsValue::UNDEFINED)
         } else {
-            match self.handoff_text() {
-                Ok(text) => (
-                    text.into(),
-                    js_sys::Uint8Array::from(Run::encode_states(self.set.runs()).as_slice()).into(),
-                ),
+            match self.handoff() {
+                Ok(handoff) => handoff,
                 Err(reason) => {
                     drop(state);
                     return js_sys::Promise::reject(&slot.fail(reason));

@@ -181,19 +181,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         let target = to.join(entry.file_name());
         if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
             copy_dir(&entry.path(), &target)?;
-        } else if target.extension().is_some_and(|e| e == "css") {
-            let path = entry.path();
-            let source =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            std::fs::write(&target, minify::stylesheet(&path, &source)?)
-                .map_err(|e| format!("{}: {e}", target.display()))?;
-        } else if target.extension().is_some_and(|e| e == "js") {
-            // The shipped JavaScript is minified (xtask/src/minify.rs).
-            let path = entry.path();
-            let source =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            std::fs::write(&target, minify::module(&path, &source)?)
-                .map_err(|e| format!("{}: {e}", target.display()))?;
+        } else if let Some(minified) = minify::shipped(&entry.path())? {
+            // The shipped JavaScript and CSS are minified (xtask/src/minify.rs).
+            std::fs::write(&target, minified).map_err(|e| format!("{}: {e}", target.display()))?;
         } else {
             std::fs::copy(entry.path(), &target)
                 .map_err(|e| format!("{}: {e}", entry.path().display()))?;

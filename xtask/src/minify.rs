@@ -11,6 +11,18 @@ use oxc_parser::Parser;
 use oxc_span::SourceType;
 use std::path::Path;
 
+/// The file at `path` as the site ships it when it is minified (`.js`, `.css`), else `None`.
+pub fn shipped(path: &Path) -> Result<Option<String>, String> {
+    let minify: fn(&Path, &str) -> Result<String, String> =
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("js") => module,
+            Some("css") => stylesheet,
+            _ => return Ok(None),
+        };
+    let source = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    minify(path, &source).map(Some)
+}
+
 /// `source` (an ES module read from `path`) minified; a syntax error names the file and the
 /// place, since a module the browser cannot parse must not ship.
 pub fn module(path: &Path, source: &str) -> Result<String, String> {

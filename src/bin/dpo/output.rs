@@ -5,6 +5,7 @@ use super::Failure;
 use dpo_playground::engine::{escape_control, History, Metrics, RunSet};
 use dpo_playground::plot::{self, Chart, Sources};
 use dpo_playground::scenario::budget::TABLE_RUNS_PER_IMAGE;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 use std::io::Write;
@@ -179,6 +180,18 @@ fn present_error(path: &Path, error: &dyn std::fmt::Display) -> Failure {
         .trim_start_matches("backend error: ")
         .trim_start_matches("Drawing backend error: ");
     Failure(format!("cannot write {}: {reason}", path.display()), 1)
+}
+
+/// Draws one SVG chart into `path` with `draw` (the sweep's charts); a failure to draw or to
+/// write names the file.
+pub fn write_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+) -> Result<(), Failure> {
+    let root = SVGBackend::new(path, size).into_drawing_area();
+    draw(&root).map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
+    root.present().map_err(|e| present_error(path, &e))
 }
 
 /// Draws one chart into `dir/name.svg` and/or `dir/name.png`; returns the files written.

@@ -15,7 +15,6 @@ use dpo_playground::plot::sweep::{
 use dpo_playground::scenario::budget::{Estimate, Usage};
 use dpo_playground::scenario::sweep::setting_json;
 use dpo_playground::scenario::Scenario;
-use plotters::prelude::*;
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -242,12 +241,11 @@ fn curve_plots(
         if !applies {
             continue;
         }
-        let path = dir.join(format!("curve-{metric}.svg"));
-        let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
-        draw_sweep_curves(&root, metric, curves, sweep, &training.expanded.settings)
-            .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
-        root.present()
-            .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+        output::write_svg(
+            &dir.join(format!("curve-{metric}.svg")),
+            (900, 420),
+            |root| draw_sweep_curves(root, metric, curves, sweep, &training.expanded.settings),
+        )?;
     }
     Ok(())
 }
@@ -281,20 +279,21 @@ fn compare_plots(
         {
             continue;
         }
-        let path = dir.join(format!("compare-{metric}.svg"));
         let width = (420 + 90 * settings.len() as u32).clamp(640, 1800);
-        let root = SVGBackend::new(&path, (width, 420)).into_drawing_area();
-        draw_final_vs_best(
-            &root,
-            metric,
-            sweep,
-            settings,
-            &values(training.latest(), metric),
-            &values(training.best(), metric),
-        )
-        .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
-        root.present()
-            .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+        output::write_svg(
+            &dir.join(format!("compare-{metric}.svg")),
+            (width, 420),
+            |root| {
+                draw_final_vs_best(
+                    root,
+                    metric,
+                    sweep,
+                    settings,
+                    &values(training.latest(), metric),
+                    &values(training.best(), metric),
+                )
+            },
+        )?;
     }
     Ok(())
 }
@@ -309,12 +308,9 @@ fn frontier_plot(
     if frontier.checkpoints.is_empty() {
         return Ok(());
     }
-    let path = dir.join("frontier.svg");
-    let root = SVGBackend::new(&path, (900, 520)).into_drawing_area();
-    draw_frontier(&root, frontier, sweep, &training.expanded.settings)
-        .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
-    root.present()
-        .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))
+    output::write_svg(&dir.join("frontier.svg"), (900, 520), |root| {
+        draw_frontier(root, frontier, sweep, &training.expanded.settings)
+    })
 }
 
 /// One SVG per metric against the first numeric axis: a line per template and point of the
@@ -334,13 +330,11 @@ fn plots(
                 if summaries.iter().all(|s| list(s) == 0) {
                     continue;
                 }
-                let path = dir.join(format!("heat-{kind}-{metric}.svg"));
                 let width = 360 + 300 * (summaries.len() / sweep.points().max(1)) as u32;
-                let root = SVGBackend::new(&path, (width.min(1800), 440)).into_drawing_area();
-                draw_heatmap(&root, metric, sweep, summaries, best)
-                    .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
-                root.present()
-                    .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+                let path = dir.join(format!("heat-{kind}-{metric}.svg"));
+                output::write_svg(&path, (width.min(1800), 440), |root| {
+                    draw_heatmap(root, metric, sweep, summaries, best)
+                })?;
             }
         }
     }
@@ -355,12 +349,11 @@ fn plots(
             if lines.is_empty() {
                 continue;
             }
-            let path = dir.join(format!("{kind}-{metric}.svg"));
-            let root = SVGBackend::new(&path, (900, 420)).into_drawing_area();
-            draw_sweep(&root, metric, sweep.axes[a].field.name(), &lines, log)
-                .map_err(|e| Failure(format!("cannot draw {}: {e}", path.display()), 1))?;
-            root.present()
-                .map_err(|e| Failure(format!("cannot write {}: {e:?}", path.display()), 1))?;
+            output::write_svg(
+                &dir.join(format!("{kind}-{metric}.svg")),
+                (900, 420),
+                |root| draw_sweep(root, metric, sweep.axes[a].field.name(), &lines, log),
+            )?;
         }
     }
     Ok(())
