@@ -161,6 +161,13 @@ for (const mode of MODES) {
       // all: these small presets train on the CPU (with WebGPU too, the automatic choice
       // measures the CPU first), so the page never downloads it.
       assert.deepEqual(page.wasmFetches.map((url) => url.split('/').pop()), ['dpo_playground_bg.wasm'], `the engine once, and nothing else: ${page.wasmFetches}`);
+      // A compact element's editors come with their first opening (editors.js is not in the
+      // first load above), and then show the data.
+      assert.ok(!page.sameOriginFetches.some((url) => url.endsWith('/editors.js')), 'editors.js is not in the first load');
+      assert.equal(await first.evaluate((element) => element.shadowRoot.querySelectorAll('.pair-row').length), 0);
+      await first.getByRole('button', { name: 'Edit the data and runs' }).click();
+      await waitFor(async () => (await first.evaluate((element) => element.shadowRoot.querySelectorAll('.pair-row:not(.row-head)').length)) > 0);
+      assert.ok(page.sameOriginFetches.some((url) => url.endsWith('/editors.js')), 'editors.js is fetched when the editors open');
       assert.deepEqual(page.errors, []);
       await page.close();
     });
