@@ -180,7 +180,8 @@ for (const mode of MODES) {
       const dialog = full.getByRole('dialog', { name: 'Share or embed this scenario' });
       await dialog.getByLabel('Autoplay when seen').check();
       await dialog.locator('fieldset', { hasText: 'Lock' }).getByLabel('loss').check();
-      await waitFor(async () => (await dialog.getByLabel('Element snippet').inputValue()).includes('autoplay'));
+      // Each change rewrites the snippets when its update lands: wait for the last one's.
+      await waitFor(async () => (await dialog.getByLabel('Element snippet').inputValue()).includes('lock="loss" autoplay'));
       const link = await dialog.getByLabel('Link').inputValue();
       const snippet = await dialog.getByLabel('Element snippet').inputValue();
       const frame = await dialog.getByLabel('Iframe snippet').inputValue();
