@@ -113,6 +113,38 @@ fn a_one_point_sweep_is_the_template_bit_for_bit() {
     }
 }
 
+#[test]
+fn the_sweep_run_set_built_from_text_takes_over_a_sweep_bit_for_bit() {
+    // What the page's WebGPU module does with a sweep: build its runs from the scenario's text
+    // (`Scenario::sweep_run_set`), take the state of the CPU's runs, and train on. With held-out
+    // pairs, random inits and minibatches, the runs must be the same runs on the same pairs.
+    let scenario = Preset::find("luck-and-tuning").unwrap().scenario().unwrap();
+    let (train, validation) = scenario.problems().unwrap();
+    assert!(validation.is_some(), "the preset holds pairs out");
+    let sweep = scenario.sweep.clone().unwrap();
+    let mut training = SweepTraining::new(&sweep, &scenario.runs, train, validation).unwrap();
+    training.step(25);
+    let mut other = scenario.sweep_run_set().unwrap();
+    assert_eq!(other.problem().pairs(), training.set.problem().pairs());
+    assert_eq!(other.runs().len(), training.set.runs().len());
+    other
+        .restore_states(&dpo_playground::engine::Run::encode_states(training.set.runs()))
+        .unwrap();
+    training.step(40);
+    other.step(40);
+    for (a, b) in training.set.runs().iter().zip(other.runs()) {
+        assert_eq!(a.config(), b.config());
+        let bits = |run: &dpo_playground::engine::Run| -> Vec<u32> {
+            run.logits().iter().map(|l| l.to_bits()).collect()
+        };
+        assert_eq!(bits(a), bits(b), "{} (seed {})", a.config().name, a.config().seed);
+    }
+    // A scenario without a sweep has no sweep run set, and says so.
+    let plain = Preset::find("default").unwrap().scenario().unwrap();
+    let error = plain.sweep_run_set().err().expect("no sweep").to_string();
+    assert!(error.contains("sweep") && error.contains("no sweep"), "{error}");
+}
+
 /// A sweep with random inits, minibatches and held-out pairs, trained in a pool of `threads`.
 fn train_in_pool(threads: usize) -> Vec<dpo_playground::engine::sweep::SettingSummary> {
     let mut scenario = scenario_with(

@@ -9,7 +9,7 @@ const MODES = ['auto', 'cpu', 'webgpu'];
 /** A WebGPU frame's fixed cost, in ms: submitting the steps and awaiting the state read back
  * (about 1 to 3 ms in Chromium on a discrete GPU, more on an emulated one). Where a frame of CPU
  * training takes less, the CPU is faster, whatever the GPU's arithmetic speed. */
-const GPU_ROUND_TRIP_MS = 3;
+export const GPU_ROUND_TRIP_MS = 3;
 /** How far past a round trip the engine's estimate of a CPU frame must be for the automatic
  * choice to start WebGPU before the CPU has measured a frame (the estimate is calibrated
  * natively and can be several times off in a browser). */
@@ -26,7 +26,7 @@ async function gpuUnavailable() {
 }
 
 /** A duration in ms as the backend element writes it. */
-function formatMs(ms) {
+export function formatMs(ms) {
   return ms < 0.1 ? `${ms.toFixed(3)} ms` : ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
 }
 

@@ -324,6 +324,7 @@ class PlaygroundView {
     // (a WebGPU step, a backend choice) is let finish before the runs are freed.
     this.destroyed = true;
     this.transport.pause();
+    this.sweep?.stop('');
     await this.transport.settled();
     await this.backend.choosing?.catch(() => {});
     if (this.transport.raf) cancelAnimationFrame(this.transport.raf);

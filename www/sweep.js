@@ -3,14 +3,17 @@
 // a chart of a metric against the first axis (the replicates' mean, and a band from their
 // minimum to their maximum; a line per value of the second axis, or a heat map over both; the
 // reward–KL frontier with a ground-truth reward), a table of the settings, and the statistics
-// as CSV and the chart as SVG or PNG. The engine
-// is `dpo sweep`'s (`SweepSession`), so the page and the command line give the same numbers.
+// as CSV and the chart as SVG or PNG. The engine is `dpo sweep`'s (`SweepSession`), so the page
+// and the command line give the same numbers; WebGPU trains the runs between checkpoints where
+// the playground's backend is WebGPU or the CPU proves slow (`GpuTrainer.openSweep`).
 // The sweep is kept in the scenario, so the share link carries it.
 
 import { h, select, download } from './dom.js';
 import { errorParts } from './errors.js';
 import { SweepSession } from './pkg/dpo_playground.js';
 import { scenarioText } from './state.js';
+import { loadGpu, probeAdapter } from './engine.js';
+import { GPU_ROUND_TRIP_MS, formatMs } from './backend.js';
 
 /** The axes the panel offers (the format has a few more: see docs/scenario-format.md). */
 const FIELDS = [
@@ -25,6 +28,8 @@ const FIELDS = [
 ];
 /** Milliseconds of training per frame: the rest of the frame is the page's. */
 const FRAME_BUDGET_MS = 12;
+/** CPU frames trained before their measured cost decides whether WebGPU takes over. */
+const SETTLED_FRAMES = 10;
 /** How often the chart is redrawn while the sweep trains. */
 const REDRAW_MS = 250;
 /** Metric names as the panel shows them. */
@@ -210,10 +215,8 @@ export class SweepPanel {
     view.model.sweep = parsed.sweep;
     view.files?.refreshScenarioText?.();
     view.files?.saveHash?.();
-    const metrics = this.session.metrics();
-    const chosen = metrics.includes(this.metric.value) ? this.metric.value : 'accuracy';
-    this.metric.replaceChildren(...metrics.map((name) => h('option', { value: name }, METRIC_LABELS[name] ?? name)));
-    this.metric.value = chosen;
+    this.text = parsed.text;
+    this.offerMetrics(this.session.metrics());
     this.bestLabel.hidden = !this.session.validation;
     this.heatLabel.hidden = parsed.sweep.axes.length !== 2;
     if (this.heatLabel.hidden) this.heat.checked = false;
@@ -222,35 +225,120 @@ export class SweepPanel {
     this.stopButton.disabled = false;
     this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = true;
     const generation = ++this.generation;
-    const session = this.session;
-    let stepsPerFrame = 1;
-    let drawn = 0;
-    const frame = () => {
-      if (generation !== this.generation || session !== this.session) return;
-      if (!this.element.isConnected) return this.stop('');
-      const started = performance.now();
-      session.advance(stepsPerFrame);
-      const spent = performance.now() - started;
-      // Size the next slice by the measured cost: about FRAME_BUDGET_MS of training per frame.
-      stepsPerFrame = Math.max(1, Math.min(stepsPerFrame * 2, Math.floor((stepsPerFrame * FRAME_BUDGET_MS) / Math.max(spent, 0.01))));
-      const { done, steps, runs } = session;
-      this.status.textContent = `Training ${runs} runs: step ${done} of ${steps}…`;
-      if (performance.now() - drawn > REDRAW_MS || done >= steps) {
-        this.draw();
-        drawn = performance.now();
-      }
-      if (done >= steps) {
-        this.finish();
-        return;
-      }
-      requestAnimationFrame(frame);
+    this.train(generation, this.session);
+  }
+
+  /**
+   * Trains `session` to its end, a slice a frame. On the CPU a slice is sized by the measured
+   * cost (about FRAME_BUDGET_MS of training a frame); on WebGPU a slice is the steps up to the
+   * next checkpoint, trained on the device while the page goes on, its state read back and scored
+   * here. WebGPU trains the sweep where the playground's backend is WebGPU or, chosen
+   * automatically, once the CPU's measured training between two checkpoints takes longer than
+   * two WebGPU round trips; the CPU where it was chosen, or where WebGPU is missing or fails (the
+   * sweep goes on from the last state read back).
+   */
+  async train(generation, session) {
+    const live = () => generation === this.generation && session === this.session && this.element.isConnected;
+    const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+    const { backend } = this.view;
+    const automatic = backend.mode === 'auto' && backend.kind !== 'webgpu';
+    this.where = 'on the CPU';
+    this.note = backend.mode === 'cpu' ? ' (the playground’s backend is the CPU, as chosen)' : '';
+    let gpu = null;
+    let tried = false;
+    const startGpu = async (why) => {
+      tried = true;
+      // Freed at the end of training, as every trainer opened here (stopped meanwhile or not).
+      gpu = await this.openGpu(session, why);
     };
-    requestAnimationFrame(frame);
+    let stepsPerFrame = 1;
+    let cpuFrames = 0;
+    let drawn = 0;
+    let metrics = session.metrics().join();
+    try {
+      if (backend.mode === 'webgpu' || backend.kind === 'webgpu') await startGpu('as the playground’s backend');
+      while (live()) {
+        await nextFrame();
+        if (!live()) break;
+        if (gpu) {
+          const steps = session.slice(0xffffffff);
+          try {
+            const states = await gpu.train(steps);
+            if (!live()) break;
+            session.land(states, steps);
+          } catch (error) {
+            if (!live()) break;
+            gpu.free();
+            gpu = null;
+            this.where = 'on the CPU';
+            this.note = ` (WebGPU stopped: ${errorParts(error).message}; going on from the last checkpoint)`;
+          }
+        } else {
+          const started = performance.now();
+          session.advance(stepsPerFrame);
+          const spent = performance.now() - started;
+          const perStep = spent / stepsPerFrame;
+          // Size the next slice by the measured cost: about FRAME_BUDGET_MS of training per frame.
+          stepsPerFrame = Math.max(1, Math.min(stepsPerFrame * 2, Math.floor((stepsPerFrame * FRAME_BUDGET_MS) / Math.max(spent, 0.01))));
+          cpuFrames += 1;
+          // The first frames run cold; past a few, their cost decides.
+          const between = perStep * session.every;
+          if (automatic && !tried && cpuFrames >= SETTLED_FRAMES && between > 2 * GPU_ROUND_TRIP_MS && session.done < session.steps) {
+            await startGpu(`faster for this sweep than the CPU’s ${formatMs(between)} between checkpoints`);
+            if (!live()) break;
+          }
+        }
+        const { done, steps, runs } = session;
+        this.status.textContent = `Training ${runs} runs ${this.where}${this.note}: step ${done} of ${steps}…`;
+        // Runs trained on WebGPU no longer track the summed learning table: its shares leave the
+        // metrics the panel offers.
+        if (session.metrics().join() !== metrics) {
+          metrics = session.metrics().join();
+          this.offerMetrics(session.metrics());
+        }
+        if (performance.now() - drawn > REDRAW_MS || done >= steps) {
+          this.draw();
+          drawn = performance.now();
+        }
+        if (done >= steps) {
+          this.finish();
+          break;
+        }
+      }
+    } finally {
+      gpu?.free();
+    }
+  }
+
+  /** A WebGPU trainer for `session`'s runs from their state now, or null (the reason said in the
+   * status line's note) when WebGPU is missing or cannot take them. */
+  async openGpu(session, why) {
+    if (!(await probeAdapter())) {
+      this.note = '';
+      return null;
+    }
+    try {
+      const module = await loadGpu();
+      const gpu = await module.GpuTrainer.openSweep(this.text, session.states());
+      this.where = `on WebGPU${gpu.adapter ? ` (${gpu.adapter})` : ''}`;
+      this.note = `, ${why}; the signal shares are left out, since WebGPU does not track the learning table summed over training`;
+      return gpu;
+    } catch (error) {
+      this.note = ` (WebGPU could not take the sweep: ${errorParts(error).message})`;
+      return null;
+    }
+  }
+
+  /** The metric menu: `names`, keeping the chosen one where it is still among them. */
+  offerMetrics(names) {
+    const chosen = names.includes(this.metric.value) ? this.metric.value : 'accuracy';
+    this.metric.replaceChildren(...names.map((name) => h('option', { value: name }, METRIC_LABELS[name] ?? name)));
+    this.metric.value = chosen;
   }
 
   finish() {
     const { runs, steps } = this.session;
-    this.status.textContent = `Done: ${runs} runs, ${steps} steps each.`;
+    this.status.textContent = `Done: ${runs} runs, ${steps} steps each, ${this.where}${this.note}.`;
     this.runButton.disabled = false;
     this.stopButton.disabled = true;
     this.csvButton.disabled = this.svgButton.disabled = this.pngButton.disabled = false;

@@ -25,9 +25,15 @@ pub fn start() {
 }
 
 /// The problem and the runs of `scenario` (canonical text), each continuing from its state in
-/// `states`.
-fn runs_of(scenario: &str, states: &[u8]) -> Result<(Problem, Vec<Run>), InputError> {
-    let set = Scenario::from_json(scenario)?.run_set()?;
+/// `states`: the scenario's runs, or with `sweep` every run of its sweep
+/// ([`Scenario::sweep_run_set`]).
+fn runs_of(scenario: &str, states: &[u8], sweep: bool) -> Result<(Problem, Vec<Run>), InputError> {
+    let scenario = Scenario::from_json(scenario)?;
+    let set = if sweep {
+        scenario.sweep_run_set()?
+    } else {
+        scenario.run_set()?
+    };
     let problem = set.problem().clone();
     let mut runs = set.runs().to_vec();
     Run::restore_states(&mut runs, states)?;
@@ -40,6 +46,23 @@ fn runs_of(scenario: &str, states: &[u8]) -> Result<(Problem, Vec<Run>), InputEr
 pub struct GpuTrainer {
     runs: Rc<RefCell<Option<GpuRunSet>>>,
     adapter: String,
+    /// Whether the runs are a sweep's ([`GpuTrainer::open_sweep`]).
+    sweep: bool,
+}
+
+impl GpuTrainer {
+    async fn start(scenario: &str, states: &[u8], sweep: bool) -> Result<GpuTrainer, JsError> {
+        let (problem, runs) =
+            runs_of(scenario, states, sweep).map_err(|error| JsError::new(&error.to_string()))?;
+        let runs = GpuRunSet::from_runs(&problem, &runs)
+            .await
+            .map_err(|error| JsError::new(&error.to_string()))?;
+        Ok(GpuTrainer {
+            adapter: runs.adapter_name(),
+            runs: Rc::new(RefCell::new(Some(runs))),
+            sweep,
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -48,15 +71,15 @@ impl GpuTrainer {
     /// `states`; rejects with the reason when there is no adapter, the runs do not fit the
     /// device, or the state does not fit the scenario.
     pub async fn open(scenario: String, states: Vec<u8>) -> Result<GpuTrainer, JsError> {
-        let (problem, runs) =
-            runs_of(&scenario, &states).map_err(|error| JsError::new(&error.to_string()))?;
-        let runs = GpuRunSet::from_runs(&problem, &runs)
-            .await
-            .map_err(|error| JsError::new(&error.to_string()))?;
-        Ok(GpuTrainer {
-            adapter: runs.adapter_name(),
-            runs: Rc::new(RefCell::new(Some(runs))),
-        })
+        GpuTrainer::start(&scenario, &states, false).await
+    }
+
+    /// As [`GpuTrainer::open`], for every run of the sweep of `scenario` (a scenario with a
+    /// `sweep`), on its training pairs: the page's Sweep panel, whose runs are those of
+    /// `SweepSession` (the CPU module scores them at each checkpoint from the state read back).
+    #[wasm_bindgen(js_name = openSweep)]
+    pub async fn open_sweep(scenario: String, states: Vec<u8>) -> Result<GpuTrainer, JsError> {
+        GpuTrainer::start(&scenario, &states, true).await
     }
 
     /// The adapter's name (or its kind, where the browser hides the name).
@@ -76,6 +99,7 @@ impl GpuTrainer {
         states: Option<Vec<u8>>,
     ) -> js_sys::Promise {
         let shared = self.runs.clone();
+        let sweep = self.sweep;
         let Some(mut runs) = shared.borrow_mut().take() else {
             return js_sys::Promise::reject(
                 &JsError::new("a WebGPU step is already in flight").into(),
@@ -85,7 +109,8 @@ impl GpuTrainer {
             let failed = |message: String| JsValue::from(JsError::new(&message));
             if let (Some(scenario), Some(states)) = (scenario, states) {
                 let (problem, mirror) =
-                    runs_of(&scenario, &states).map_err(|error| failed(error.to_string()))?;
+                    runs_of(&scenario, &states, sweep)
+                    .map_err(|error| failed(error.to_string()))?;
                 runs = runs
                     .rebuild(&problem, &mirror)
                     .map_err(|error| failed(error.to_string()))?;

@@ -372,6 +372,17 @@ impl Scenario {
         RunSet::new(self.problem()?, self.runs.clone())
     }
 
+    /// Every run of the scenario's sweep at step 0, on the training pairs: the run set a sweep
+    /// trains (`engine::sweep::SweepTraining` builds the same one, and the page's WebGPU module
+    /// builds it from the scenario's text to take over a sweep's training).
+    pub fn sweep_run_set(&self) -> Result<RunSet, InputError> {
+        let sweep = self
+            .sweep
+            .as_ref()
+            .ok_or_else(|| InputError::new("sweep", "the scenario has no sweep"))?;
+        RunSet::new(self.problem()?, sweep.expand(&self.runs)?.runs)
+    }
+
     /// The canonical JSON form: every field explicit, outputs and pairs by label.
     pub fn to_value(&self) -> Value {
         let mut top = Map::new();

@@ -5,7 +5,7 @@
 use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
 use crate::engine::sweep::{reported, Sweep, SweepTraining, SWEEP_METRICS};
-use crate::engine::InputError;
+use crate::engine::{InputError, Run};
 use crate::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::sweep::setting_json;
@@ -72,6 +72,12 @@ impl SweepSession {
         self.steps as f64
     }
 
+    /// Steps between two checkpoints (the last interval may be shorter).
+    #[wasm_bindgen(getter)]
+    pub fn every(&self) -> f64 {
+        self.every as f64
+    }
+
     /// Steps trained so far.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> f64 {
@@ -83,14 +89,39 @@ impl SweepSession {
     pub fn advance(&mut self, steps: u32) {
         let target = (self.done + steps as u64).min(self.steps);
         while self.done < target {
-            let next = ((self.done / self.every + 1) * self.every).min(self.steps);
-            let n = next.min(target) - self.done;
-            self.training.step(n);
-            self.done += n;
-            if self.done == next {
-                self.training.checkpoint();
-            }
+            let n = self.slice(u32::MAX).min((target - self.done) as u32);
+            self.training.step(n as u64);
+            self.passed(n);
         }
+    }
+
+    /// How many steps the next slice trained elsewhere (on WebGPU) may take: up to `max`, never
+    /// past the next checkpoint nor the end (0 when the sweep is done).
+    pub fn slice(&self, max: u32) -> u32 {
+        let next = ((self.done / self.every + 1) * self.every).min(self.steps);
+        (next - self.done).min(max as u64) as u32
+    }
+
+    /// Every run's training state now, as bytes (`Run::encode_states`), for the WebGPU module.
+    pub fn states(&self) -> Vec<u8> {
+        Run::encode_states(self.training.set.runs())
+    }
+
+    /// Takes `steps` steps trained elsewhere (a slice no longer than [`SweepSession::slice`]
+    /// allows): every run's state after them, read back from WebGPU, scored when they end at a
+    /// checkpoint. Runs whose steps were taken elsewhere no longer track the learning table summed
+    /// over training, so the signal shares drop out of [`SweepSession::metrics`]. Throws, changing
+    /// nothing, when the state does not fit the runs or the slice is too long.
+    pub fn land(&mut self, states: &[u8], steps: u32) -> Result<(), JsValue> {
+        if steps == 0 || steps > self.slice(steps) {
+            return Err(js_error(InputError::new(
+                "steps",
+                format!("a slice of {steps} steps does not end at or before the next checkpoint"),
+            )));
+        }
+        self.training.set.restore_states(states).map_err(js_error)?;
+        self.passed(steps);
+        Ok(())
     }
 
     /// The metrics the statistics hold (those that apply to this scenario), and `"frontier"`
@@ -169,6 +200,14 @@ impl SweepSession {
 }
 
 impl SweepSession {
+    /// Counts `steps` trained, and scores every run when they end at a checkpoint.
+    fn passed(&mut self, steps: u32) {
+        self.done += steps as u64;
+        if self.done % self.every == 0 || self.done == self.steps {
+            self.training.checkpoint();
+        }
+    }
+
     fn draw(
         &self,
         area: &DrawingArea<Surface<'_>, plotters::coord::Shift>,
