@@ -428,7 +428,19 @@ for (const mode of MODES) {
 
     test('chosen automatically, a large sweep moves to WebGPU once the CPU proves slow', async () => {
       // The playground's own backend chosen automatically (the small preset trains on the CPU).
-      const page = await open('?backend=auto#preset=gamma-sweep');
+      // Every device the page asks for is kept, so that the test can lose the sweep's.
+      const page = await open('?backend=auto#preset=gamma-sweep', {
+        init: () => {
+          window.__dpoDevices = [];
+          const requestDevice = globalThis.GPUAdapter?.prototype.requestDevice;
+          if (!requestDevice) return;
+          GPUAdapter.prototype.requestDevice = async function (...args) {
+            const device = await requestDevice.apply(this, args);
+            window.__dpoDevices.push(device);
+            return device;
+          };
+        },
+      });
       const root = playground(page);
       await root.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
       // 2 templates x 8 values x 64 seeds = 1024 runs, 100 steps between checkpoints: far more than
@@ -446,6 +458,11 @@ for (const mode of MODES) {
         const step = () => status.textContent().then((text) => Number(/step (\d+) of/.exec(text)?.[1]));
         const first = await step();
         await waitFor(async () => (await step()) > first, 30000);
+        // The device is lost: the sweep says so and goes on on the CPU from the last checkpoint.
+        assert.ok(await page.evaluate(() => window.__dpoDevices.forEach((device) => device.destroy()) ?? window.__dpoDevices.length));
+        await waitFor(async () => /^Training 1024 runs on the CPU \(WebGPU stopped: .*; going on from the last checkpoint\)/.test(await status.textContent()), 30000);
+        const resumed = await step();
+        await waitFor(async () => (await step()) > resumed, 30000);
       } else {
         // No adapter: it stays on the CPU, and says nothing of WebGPU.
         await waitFor(async () => Number(/step (\d+) of/.exec(await status.textContent())?.[1]) >= 30, 30000);
