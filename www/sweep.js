@@ -10,7 +10,7 @@
 
 import { h, select, download } from './dom.js';
 import { errorParts } from './errors.js';
-import { SweepSession } from './pkg/dpo_playground.js';
+import { SweepSession, sweepAxisValues } from './pkg/dpo_playground.js';
 import { scenarioText } from './state.js';
 import { loadGpu, probeAdapter } from './engine.js';
 import { GPU_ROUND_TRIP_MS, formatMs } from './backend.js';
@@ -127,7 +127,8 @@ export class SweepPanel {
     const { model } = this.view;
     const block = model.sweep;
     const [axis, second] = block?.axes ?? [];
-    const valuesOf = (a) => a.values ?? rangeValues(a);
+    // A range as the engine spaces it, to six digits (readable in the form).
+    const valuesOf = (a) => a.values ?? sweepAxisValues(JSON.stringify(a)).map((x) => Number(x.toPrecision(6)));
     this.field.value = axis?.field ?? 'gamma_over_beta';
     this.values.value = (axis ? valuesOf(axis) : [0, 0.5, 1, 2, 5, 10, 20]).join(', ');
     this.field2.value = second?.field ?? '';
@@ -406,15 +407,4 @@ export class SweepPanel {
       this.status.textContent = `The chart cannot be exported: ${error.message}`;
     }
   }
-}
-
-/** A range axis's points, as the engine spaces them (for the form's values field). */
-function rangeValues({ from, to, count, scale }) {
-  return Array.from({ length: count }, (_, i) => {
-    if (i === 0) return from;
-    if (i === count - 1) return to;
-    const t = i / (count - 1);
-    const x = scale === 'log' ? Math.exp(Math.log(from) + (Math.log(to) - Math.log(from)) * t) : from + (to - from) * t;
-    return Number(x.toPrecision(6));
-  });
 }

@@ -8,11 +8,31 @@ use crate::engine::sweep::{reported, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::{InputError, Run};
 use crate::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
-use crate::scenario::sweep::setting_json;
+use crate::scenario::sweep::{read_sweep, setting_json};
 use crate::scenario::Scenario;
 use plotters::prelude::*;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
+
+/// The values of one sweep axis (its JSON: `{"field", "values"}` or `{"field", "from", "to",
+/// "count", "scale"}`) as the engine spaces them (`Axis::points`: the ends as written, whole
+/// numbers for an integer field): the Sweep panel's form shows a range axis as these. Throws an
+/// `InputError` naming what is wrong, or that the axis is not numeric.
+#[wasm_bindgen(js_name = sweepAxisValues)]
+pub fn sweep_axis_values(axis: &str) -> Result<Vec<f64>, JsValue> {
+    let axis: serde_json::Value = serde_json::from_str(axis)
+        .map_err(|e| js_error(InputError::new("sweep.axes[0]", e.to_string())))?;
+    let sweep = read_sweep(&serde_json::json!({ "axes": [axis] }), 1).map_err(js_error)?;
+    sweep.axes[0]
+        .points()
+        .into_iter()
+        .map(|point| {
+            point.number().ok_or_else(|| {
+                js_error(InputError::new("sweep.axes[0]", "is not an axis of numbers"))
+            })
+        })
+        .collect()
+}
 
 /// Checkpoints per run over the sweep's steps.
 const CHECKPOINTS: u64 = 50;

@@ -479,6 +479,8 @@ for (const mode of MODES) {
       const root = playground(page);
       await root.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
       assert.equal(await root.getByLabel('Setting to sweep').inputValue(), 'beta', 'the form starts from the scenario’s first axis');
+      // Its log range from 0.05 to 5 in 5 points, as the engine spaces it (0.05 * sqrt(10)^i).
+      assert.equal(await root.getByLabel('Values (comma-separated)').inputValue(), '0.05, 0.158114, 0.5, 1.58114, 5');
       await root.getByLabel('Seeds per setting').fill('1');
       await root.getByLabel('Steps per run').fill('30');
       await root.getByRole('button', { name: 'Run the sweep' }).click();
