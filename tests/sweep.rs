@@ -186,6 +186,58 @@ fn the_thread_count_changes_no_bit_of_a_sweep() {
     }
 }
 
+/// The `luck-and-tuning` preset with its `validation` block replaced by `validation`.
+fn luck_with_validation(validation: &str) -> Scenario {
+    let mut value: serde_json::Value =
+        serde_json::from_str(Preset::find("luck-and-tuning").unwrap().json).unwrap();
+    value["validation"] = serde_json::from_str(validation).unwrap();
+    Scenario::from_json(&value.to_string()).unwrap()
+}
+
+#[test]
+fn fresh_validation_pairs_are_drawn_from_the_reward_and_every_pair_trains() {
+    let scenario = luck_with_validation(r#"{"fresh": 12, "seed": 5}"#);
+    let prompts = scenario.prompts.len();
+    let (train, held_out) = scenario.problems().unwrap();
+    let held_out = held_out.expect("fresh validation holds pairs out");
+    // Every pair of the scenario trains: the same pairs as with no validation at all.
+    let mut plain = scenario.clone();
+    plain.validation = None;
+    assert_eq!(train.pairs(), plain.problem().unwrap().pairs());
+    assert_eq!(train.pairs().len(), 80 * prompts);
+    assert!(scenario.held_out_pairs().unwrap().is_empty());
+    // `fresh` per prompt, drawn as `generate` draws but on a stream of their own: the seed of
+    // the preset's own `generate` (5) does not give its first 12 draws again.
+    assert_eq!(held_out.pairs().len(), 12 * prompts);
+    assert_ne!(held_out.pairs(), &train.pairs()[..12 * prompts]);
+    // Stable for a seed, another draw for another seed.
+    let again = scenario.problems().unwrap().1.unwrap();
+    assert_eq!(held_out.pairs(), again.pairs());
+    let other = luck_with_validation(r#"{"fresh": 12, "seed": 6}"#);
+    assert_ne!(held_out.pairs(), other.problems().unwrap().1.unwrap().pairs());
+    // The canonical form keeps it.
+    let back = Scenario::from_json(&scenario.to_json_pretty()).unwrap();
+    assert_eq!(back.validation, scenario.validation);
+    assert!(scenario.to_json_pretty().contains(r#""fresh": 12"#));
+    // A sweep scores its checkpoints on them: a best step and held-out accuracy per setting.
+    let sweep = scenario.sweep.clone().unwrap();
+    let mut training =
+        SweepTraining::new(&sweep, &scenario.runs, train, Some(held_out)).unwrap();
+    training.checkpoint();
+    training.step(40);
+    training.checkpoint();
+    let summaries = training.summaries();
+    assert!(summaries[0].best_step.is_some());
+    let accuracy = summaries[0]
+        .latest
+        .iter()
+        .find(|(name, _)| *name == "validation_accuracy")
+        .expect("held-out accuracy")
+        .1;
+    assert_eq!(accuracy.count, 32);
+    assert!(accuracy.mean > 0.0 && accuracy.mean <= 1.0, "{accuracy:?}");
+}
+
 #[test]
 fn validation_holds_out_a_seeded_share_of_the_pairs() {
     let text = |seed: u64| {
@@ -297,6 +349,23 @@ fn bad_sweeps_are_named() {
         (
             r#""validation": {"fraction": 1}"#,
             "validation.fraction: must be between 0 and 1",
+        ),
+        (
+            r#""validation": {"fraction": 0.5, "fresh": 4}"#,
+            r#"validation: give "fraction" (a share of the pairs held out) or "fresh" (pairs per prompt drawn from the reward), not both"#,
+        ),
+        (
+            r#""validation": {"seed": 3}"#,
+            r#"validation: give "fraction""#,
+        ),
+        (
+            r#""validation": {"fresh": 0}"#,
+            "validation.fresh: must be from 1 to",
+        ),
+        (
+            // The default preset has no reward and no generate block to draw from.
+            r#""validation": {"fresh": 8}"#,
+            r#"validation.fresh: draws pairs as "generate" does: give the scenario a "generate" block"#,
         ),
     ];
     for (extra, expected) in cases {

@@ -557,7 +557,11 @@ fn divergence_stops_the_run_before_the_step_that_overflows() {
         optimizer: Optimizer::sgd(1e30),
         ..RunConfig::default()
     };
-    let at = check_divergence(ipo, &one_pair(), 8);
+    let at = check_divergence(ipo.clone(), &one_pair(), 8);
+    assert!(at >= 1, "the first steps are finite, got {at}");
+    // The same on SGD's sparse update (3 active logits among 100): the overflow is caught there
+    // too, and taken back.
+    let at = check_divergence(ipo, &chain(100, vec![1.0; 100]), 8);
     assert!(at >= 1, "the first steps are finite, got {at}");
     // Adam's first step with lr 3e38 is lr / (1 - beta1) = 3e39: the update itself overflows, on
     // the contiguous sweep (2 outputs, every logit active)...
@@ -568,6 +572,16 @@ fn divergence_stops_the_run_before_the_step_that_overflows() {
         ..RunConfig::default()
     };
     assert_eq!(check_divergence(adam.clone(), &one_pair(), 3), 0);
+    // With beta = 1e22 the second moment overflows too ((1 - beta2) * g * g with g = beta / 2):
+    // the logit (inf * m / inf) and the moment stop being finite in the same step, and the step
+    // is still refused.
+    let both = RunConfig {
+        loss: LossKind::Logistic,
+        beta: 1e22,
+        gamma: 1e22,
+        ..adam.clone()
+    };
+    assert_eq!(check_divergence(both, &one_pair(), 3), 0);
     // ...and on the sparse update of a few active logits among many.
     assert_eq!(check_divergence(adam, &chain(100, vec![1.0; 100]), 3), 0);
     // gamma * h_0 overflows f32 while the logits are finite: the margins are not finite at step 0.

@@ -463,7 +463,9 @@ export class Editors {
       page.element,
       heldOut.size
         ? h('p', { class: 'help held-out-note' }, `Held out of training by “validation”: ${heldExplicit} of these ${model.pairs.length} pairs (a dashed line on their left)${heldOut.size > heldExplicit ? ` and ${heldOut.size - heldExplicit} of the generated ones` : ''}. The runs never train on them; the Sweep panel scores them.`)
-        : null,
+        : model.validation?.fresh
+          ? h('p', { class: 'help held-out-note' }, `Held out by “validation”: ${model.validation.fresh} pairs per prompt drawn fresh from the reward (as “generate” draws); every pair here trains. The Sweep panel scores the held-out ones.`)
+          : null,
       h('div', { class: 'pairs', 'data-path': 'pairs' }, model.pairs.length ? head : h('p', { class: 'help' }, 'No explicit pairs.'), rows),
       h('button', { type: 'button', 'data-lock-path': 'pairs', onclick: () => this.addPair(), 'aria-description': 'Adds a pair preferring the first output to the last.' }, '+ Add pair'),
       this.buildReward(),

@@ -136,7 +136,11 @@ export class SweepPanel {
     this.values2.disabled = !second;
     this.replicates.value = String(block?.replicates ?? 8);
     this.steps.value = String(model.steps);
-    this.heldOut.value = String(model.validation?.fraction ?? 0);
+    // Pairs drawn fresh from the reward (`validation.fresh`) are the scenario's own choice: the
+    // share field gives way to them until a share is typed in.
+    const fresh = model.validation?.fresh;
+    this.heldOut.value = fresh ? '' : String(model.validation?.fraction ?? 0);
+    this.heldOut.placeholder = fresh ? `${fresh} fresh per prompt` : '';
   }
 
   /** Another scenario was loaded: a sweep under way stops, its results (of the old scenario)
@@ -178,13 +182,15 @@ export class SweepPanel {
     if (!Number.isInteger(replicates) || replicates < 1) throw new Error('Seeds per setting: a whole number of at least 1');
     const steps = Number(this.steps.value);
     if (!Number.isInteger(steps) || steps < 1) throw new Error('Steps: a whole number of at least 1');
+    const fresh = this.view.model.validation?.fresh && this.heldOut.value.trim() === '';
     const heldOut = Number(this.heldOut.value);
-    if (!(heldOut >= 0 && heldOut < 1)) throw new Error('Held-out share: from 0 (none) to below 1');
+    if (!fresh && !(heldOut >= 0 && heldOut < 1)) throw new Error('Held-out share: from 0 (none) to below 1');
     const sweep = { axes, replicates };
     const scenario = JSON.parse(scenarioText(this.view.model));
     scenario.sweep = sweep;
     scenario.steps = steps;
-    if (heldOut > 0) scenario.validation = { fraction: heldOut, seed: this.view.model.validation?.seed ?? 0 };
+    if (fresh) scenario.validation = { ...this.view.model.validation };
+    else if (heldOut > 0) scenario.validation = { fraction: heldOut, seed: this.view.model.validation?.seed ?? 0 };
     else delete scenario.validation;
     return { text: JSON.stringify(scenario), sweep };
   }

@@ -237,6 +237,17 @@ impl Problem {
 
     /// Appends pairs drawn under Bradley-Terry from the ground-truth reward (SPEC section 2).
     pub fn generate_pairs(&mut self, generation: &Generation) -> Result<(), InputError> {
+        self.generate_pairs_in(generation, stream::GENERATE)
+    }
+
+    /// As [`Problem::generate_pairs`], drawing from the random stream `stream` (one of
+    /// [`stream`]): the held-out pairs of `validation: {"fresh"}` are drawn as the scenario's
+    /// own, from another stream, so that no seed makes them the same draws.
+    pub fn generate_pairs_in(
+        &mut self,
+        generation: &Generation,
+        stream: u64,
+    ) -> Result<(), InputError> {
         let Some(reward) = &self.true_reward else {
             return Err(InputError::new(
                 "generate",
@@ -247,7 +258,7 @@ impl Problem {
             return Err(InputError::new("generate.tau", "must be >= 0 and finite"));
         }
         let k = self.outputs.len();
-        let mut generator = SplitMix64::new(generation.seed, stream::GENERATE);
+        let mut generator = SplitMix64::new(generation.seed, stream);
         let mut drawn = Vec::with_capacity(self.prompts.len() * generation.count);
         for x in 0..self.prompts.len() {
             let reference: Vec<f64> = self

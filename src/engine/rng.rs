@@ -18,6 +18,8 @@ pub mod stream {
     pub const GENERATE: u64 = 0x1D1F_5EED_0000_0003;
     /// The pairs a scenario's `validation` holds out.
     pub const VALIDATION: u64 = 0x1D1F_5EED_0000_0004;
+    /// The pairs `validation: {"fresh"}` draws from the ground-truth reward.
+    pub const FRESH_VALIDATION: u64 = 0x1D1F_5EED_0000_0005;
 }
 
 impl SplitMix64 {

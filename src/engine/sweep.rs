@@ -199,11 +199,23 @@ impl Axis {
 
 /// Pairs held out of training, scored beside it: early stopping's data.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Validation {
-    /// The share of the pairs held out, in (0, 1).
-    pub fraction: f64,
-    /// Seeds the choice of the held-out pairs.
-    pub seed: u64,
+pub enum Validation {
+    /// A seeded share of the scenario's pairs (explicit and generated), left out of training.
+    Split {
+        /// The share of the pairs held out, in (0, 1).
+        fraction: f64,
+        /// Seeds the choice of the held-out pairs.
+        seed: u64,
+    },
+    /// Pairs drawn fresh from the ground-truth reward, as the scenario's `generate` draws its
+    /// pairs (its temperature and sampling) but `count` per prompt, with a seed and a random
+    /// stream of their own; every pair of the scenario trains.
+    Fresh {
+        /// Held-out pairs per prompt.
+        count: usize,
+        /// Seeds the draws.
+        seed: u64,
+    },
 }
 
 /// The `sweep` block: the grid's axes and the replicates per setting.

@@ -135,7 +135,16 @@ impl Estimate {
             .generate
             .as_ref()
             .map_or(0, |g| (g.count as u64).saturating_mul(prompts));
-        let pairs = (scenario.pairs.len() as u64).saturating_add(generated);
+        // Held-out pairs drawn fresh are scored beside the training pairs (each run's shadow).
+        let fresh = match scenario.validation {
+            Some(crate::engine::sweep::Validation::Fresh { count, .. }) => {
+                (count as u64).saturating_mul(prompts)
+            }
+            _ => 0,
+        };
+        let pairs = (scenario.pairs.len() as u64)
+            .saturating_add(generated)
+            .saturating_add(fresh);
         // A swept scenario trains each template once per point and replicate.
         let copies = match (&scenario.sweep, usage.sweep) {
             (Some(sweep), true) => sweep.run_count(1) as u64,

@@ -247,8 +247,11 @@ impl Scenario {
             .transpose()?;
         let validation = top
             .get("validation")
-            .map(sweep::read_validation)
+            .map(|value| sweep::read_validation(value, MAX_PAIRS))
             .transpose()?;
+        if let Some(Validation::Fresh { count, .. }) = validation {
+            fresh_pairs_fit(count, prompts.len(), generate.is_some())?;
+        }
         top.finish()?;
         let scenario = Scenario {
             title,
@@ -292,12 +295,35 @@ impl Scenario {
     }
 
     /// The training data, and the held-out pairs' (with `validation`): the same prompts, outputs,
-    /// reference and reward, the pairs split. The held-out pairs are a seeded draw of
-    /// `round(fraction * pairs)` of them (at least one, and at least one left to train on).
+    /// reference and reward. With a `fraction` the pairs are split: the held-out pairs are a
+    /// seeded draw of `round(fraction * pairs)` of them (at least one, and at least one left to
+    /// train on). With `fresh` every pair trains, and the held-out pairs are drawn from the
+    /// reward as `generate` draws (its `tau` and `sampling`), `fresh` per prompt, with the
+    /// validation's seed on a stream of their own.
     pub fn problems(&self) -> Result<(Problem, Option<Problem>), InputError> {
         let all = self.all_pairs_problem()?;
-        let Some(validation) = self.validation else {
-            return Ok((all, None));
+        let (fraction, seed) = match self.validation {
+            None => return Ok((all, None)),
+            Some(Validation::Split { fraction, seed }) => (fraction, seed),
+            Some(Validation::Fresh { count, seed }) => {
+                let generation = self.generate.as_ref().ok_or_else(|| {
+                    InputError::new("validation.fresh", NO_GENERATE_FOR_FRESH)
+                })?;
+                let mut held_out = Problem::new(
+                    self.prompts.clone(),
+                    self.outputs.clone(),
+                    &self.reference,
+                    Vec::new(),
+                    self.reward.clone(),
+                )?;
+                let fresh = Generation {
+                    count,
+                    seed,
+                    ..generation.clone()
+                };
+                held_out.generate_pairs_in(&fresh, stream::FRESH_VALIDATION)?;
+                return Ok((all, Some(held_out)));
+            }
         };
         let pairs = all.pairs();
         let n = pairs.len();
@@ -307,7 +333,7 @@ impl Scenario {
                 format!("needs at least 2 pairs to hold some out, and there is {n}"),
             ));
         }
-        let held_out = held_out_mask(&validation, n);
+        let held_out = held_out_mask(fraction, seed, n);
         let pick = |keep: bool| -> Vec<Pair> {
             pairs
                 .iter()
@@ -332,14 +358,14 @@ impl Scenario {
     /// The pairs `validation` holds out of training, by index among all the pairs (the
     /// explicit ones first, then the generated ones); none without `validation`.
     pub fn held_out_pairs(&self) -> Result<Vec<usize>, InputError> {
-        let Some(validation) = self.validation else {
+        let Some(Validation::Split { fraction, seed }) = self.validation else {
             return Ok(Vec::new());
         };
         let n = self.all_pairs_problem()?.pairs().len();
         if n < 2 {
             return Ok(Vec::new());
         }
-        Ok(held_out_mask(&validation, n)
+        Ok(held_out_mask(fraction, seed, n)
             .iter()
             .enumerate()
             .filter(|&(_, &held)| held)
@@ -493,12 +519,35 @@ impl Scenario {
     }
 }
 
-/// Which of `n` pairs (at least 2) `validation` holds out: `round(fraction x n)` of them, at
-/// least one and at least one left, drawn with its seed.
-fn held_out_mask(validation: &Validation, n: usize) -> Vec<bool> {
-    let held = ((validation.fraction * n as f64).round() as usize).clamp(1, n - 1);
+/// Why `validation: {"fresh"}` cannot draw its pairs.
+const NO_GENERATE_FOR_FRESH: &str =
+    "draws pairs as \"generate\" does: give the scenario a \"generate\" block (and its \"reward\")";
+
+/// `validation.fresh`'s pairs, `count` for each of `prompts` prompts, within a scenario's
+/// [`MAX_PAIRS`] and with a `generate` block to draw them as.
+fn fresh_pairs_fit(count: usize, prompts: usize, generate: bool) -> Result<(), InputError> {
+    if !generate {
+        return Err(InputError::new("validation.fresh", NO_GENERATE_FOR_FRESH));
+    }
+    let total = (count as u64).saturating_mul(prompts as u64);
+    if total > MAX_PAIRS as u64 {
+        return Err(InputError::new(
+            "validation.fresh",
+            format!(
+                "{count} pairs per prompt x {prompts} prompts is {total} held-out pairs, more \
+                 than the {MAX_PAIRS} a scenario may have"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Which of `n` pairs (at least 2) a `validation` `fraction` holds out: `round(fraction x n)` of
+/// them, at least one and at least one left, drawn with its seed.
+fn held_out_mask(fraction: f64, seed: u64, n: usize) -> Vec<bool> {
+    let held = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
     let mut order: Vec<usize> = (0..n).collect();
-    SplitMix64::new(validation.seed, stream::VALIDATION).shuffle(&mut order);
+    SplitMix64::new(seed, stream::VALIDATION).shuffle(&mut order);
     let mut held_out = vec![false; n];
     for &i in &order[..held] {
         held_out[i] = true;

@@ -286,24 +286,68 @@ fn number_value(field: Field, x: f64) -> Value {
     }
 }
 
-/// Reads the `validation` block: `fraction` in (0, 1), `seed` (0 by default).
-pub fn read_validation(value: &Value) -> Result<Validation, InputError> {
+/// Reads the `validation` block: `fraction` in (0, 1) (a share of the pairs held out) or `fresh`
+/// (held-out pairs per prompt drawn from the ground-truth reward, at least 1 and at most
+/// `max_fresh`), and `seed` (0 by default).
+pub fn read_validation(value: &Value, max_fresh: usize) -> Result<Validation, InputError> {
     let mut block = object("validation", value)?;
-    let fraction = number("validation.fraction", block.require("fraction")?)?;
-    if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(InputError::new(
-            "validation.fraction",
-            format!("must be between 0 and 1 (the share of pairs held out), not {fraction}"),
-        ));
-    }
+    let fraction = block.get("fraction");
+    let fresh = block.get("fresh");
+    let validation = match (fraction, fresh) {
+        (Some(_), Some(_)) => {
+            return Err(InputError::new(
+                "validation",
+                "give \"fraction\" (a share of the pairs held out) or \"fresh\" (pairs per prompt \
+                 drawn from the reward), not both",
+            ))
+        }
+        (None, None) => {
+            return Err(InputError::new(
+                "validation",
+                "give \"fraction\" (a share of the pairs held out) or \"fresh\" (pairs per prompt \
+                 drawn from the reward)",
+            ))
+        }
+        (Some(fraction), None) => {
+            let fraction = number("validation.fraction", fraction)?;
+            if !(fraction > 0.0 && fraction < 1.0) {
+                return Err(InputError::new(
+                    "validation.fraction",
+                    format!(
+                        "must be between 0 and 1 (the share of pairs held out), not {fraction}"
+                    ),
+                ));
+            }
+            Validation::Split { fraction, seed: 0 }
+        }
+        (None, Some(count)) => {
+            let count = integer("validation.fresh", count)?;
+            if count == 0 || count > max_fresh as u64 {
+                return Err(InputError::new(
+                    "validation.fresh",
+                    format!("must be from 1 to {max_fresh} pairs per prompt, not {count}"),
+                ));
+            }
+            Validation::Fresh {
+                count: count as usize,
+                seed: 0,
+            }
+        }
+    };
     let seed = block.integer("seed")?.unwrap_or(0);
     block.finish()?;
-    Ok(Validation { fraction, seed })
+    Ok(match validation {
+        Validation::Split { fraction, .. } => Validation::Split { fraction, seed },
+        Validation::Fresh { count, .. } => Validation::Fresh { count, seed },
+    })
 }
 
 /// The `validation` block in canonical form.
 pub fn validation_to_value(validation: &Validation) -> Value {
-    json!({ "fraction": validation.fraction, "seed": validation.seed })
+    match *validation {
+        Validation::Split { fraction, seed } => json!({ "fraction": fraction, "seed": seed }),
+        Validation::Fresh { count, seed } => json!({ "fresh": count, "seed": seed }),
+    }
 }
 
 /// A number in a report: `null` for one that is not finite (JSON has no NaN).

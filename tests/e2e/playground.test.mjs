@@ -389,9 +389,28 @@ for (const mode of MODES) {
       delete scenario.validation;
       const plain = await open(`#s=${base64url(JSON.stringify(scenario))}`);
       assert.equal(await playground(plain).locator('.pair-row.held-out').count(), 0);
+      assert.equal(await playground(plain).locator('.held-out-note').count(), 0);
+      // Pairs drawn fresh from a reward hold none of these out, and the note says so; the Sweep
+      // panel keeps them as the scenario's held-out pairs.
+      const luck = JSON.parse(execFileSync(DPO, ['preset', 'luck-and-tuning'], { encoding: 'utf8' }));
+      luck.validation = { fresh: 12, seed: 3 };
+      const fresh = await open(`#s=${base64url(JSON.stringify(luck))}`);
+      const freshRoot = playground(fresh);
+      assert.equal(await freshRoot.locator('.pair-row.held-out').count(), 0);
+      assert.match(await freshRoot.locator('.held-out-note').textContent(), /12 pairs per prompt drawn fresh from the reward/);
+      await freshRoot.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      assert.equal(await freshRoot.getByLabel('Share of pairs held out').getAttribute('placeholder'), '12 fresh per prompt');
+      await freshRoot.getByLabel('Values (comma-separated)').fill('1');
+      await freshRoot.getByLabel('Seeds per setting').fill('2');
+      await freshRoot.getByLabel('Steps per run').fill('20');
+      await freshRoot.getByRole('button', { name: 'Run the sweep' }).click();
+      await waitFor(async () => /^Done: 2 runs, 20 steps each/.test(await freshRoot.locator('.sweep-status').textContent()), 20000);
+      assert.match(await freshRoot.locator('.sweep-table thead').textContent(), /best step/, 'scored on the fresh pairs: a best checkpoint');
       assertNoErrors(page);
+      assertNoErrors(fresh);
       await page.close();
       await plain.close();
+      await fresh.close();
     });
 
     test('the Sweep panel sweeps two settings as a heat map, and starts over for a new scenario', async () => {
