@@ -83,7 +83,23 @@ pub fn sweep(
 ) -> String {
     let mut header = vec!["template".to_string()];
     header.extend(sweep.axes.iter().map(|a| a.field.name().to_string()));
-    header.extend(["checkpoint", "metric", "count", "mean", "std", "min", "max"].map(String::from));
+    header.extend(
+        [
+            "checkpoint",
+            "metric",
+            "count",
+            "mean",
+            "std",
+            "min",
+            "max",
+            "p10",
+            "p25",
+            "median",
+            "p75",
+            "p90",
+        ]
+        .map(String::from),
+    );
     let mut text = header.join(",") + "\n";
     let number = |x: f64| {
         if x.is_finite() {
@@ -105,13 +121,18 @@ pub fn sweep(
             .chain(step.map(|(name, s)| ("best", name, s)));
         for (kind, name, s) in rows {
             text += &format!(
-                "{key},{kind},{name},{},{},{},{},{}\n",
+                "{key},{kind},{name},{},{},{},{},{}",
                 s.count,
                 number(s.mean),
                 number(s.std),
                 number(s.min),
                 number(s.max)
             );
+            for q in s.quantiles {
+                text += ",";
+                text += &number(q);
+            }
+            text += "\n";
         }
     }
     text

@@ -749,13 +749,44 @@ fn sweep_reports_settings_as_json_csv_and_plots() {
         accuracy["max"].as_f64().unwrap(),
     );
     assert!(min <= mean && mean <= max && (0.0..=1.0).contains(&min));
+    let quartiles = ["p25", "median", "p75"].map(|q| accuracy[q].as_f64().unwrap());
+    assert!(min <= quartiles[0] && quartiles[0] <= quartiles[1] && quartiles[1] <= quartiles[2]);
+    assert!(quartiles[2] <= max, "{accuracy}");
     // No held-out pairs: no best checkpoint.
     assert!(settings[3].get("best").is_none());
     assert_eq!(report["runs"].as_array().unwrap().len(), 112);
     let text = std::fs::read_to_string(&csv).unwrap();
-    assert!(text.starts_with("template,gamma_over_beta,checkpoint,metric,count,mean,std,min,max\n"));
+    assert!(text.starts_with(
+        "template,gamma_over_beta,checkpoint,metric,count,mean,std,min,max,p10,p25,median,p75,p90\n"
+    ));
     assert!(text.contains("\nhinge,2,final,accuracy,8,"), "{text}");
-    assert!(plots.join("final-accuracy.svg").exists());
+    let title = |svg: &std::path::Path| {
+        svg_texts(&std::fs::read_to_string(svg).unwrap())
+            .into_iter()
+            .map(|(_, text)| text)
+            .find(|text| text.contains("over replicates"))
+            .unwrap_or_default()
+    };
+    assert!(title(&plots.join("final-accuracy.svg")).ends_with("mean, band min-max over replicates"));
+    // --band draws the interquartile range instead (and says so); an unknown band is refused.
+    let iqr = dir.join("iqr");
+    let out = dpo(&[
+        "sweep",
+        "preset:gamma-sweep",
+        "--steps",
+        "20",
+        "--quiet",
+        "--band",
+        "iqr",
+        "--plots",
+        iqr.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(title(&iqr.join("final-accuracy.svg")).ends_with("band interquartile over replicates"));
+    assert!(title(&iqr.join("curve-loss.svg")).ends_with("band interquartile over replicates"));
+    let bad_band = dpo(&["sweep", "preset:gamma-sweep", "--band", "quartiles"]);
+    assert_eq!(bad_band.status.code(), Some(64), "a usage error");
+    assert!(String::from_utf8_lossy(&bad_band.stderr).contains("min-max"));
     // No ground-truth reward in gamma-sweep: no frontier; one axis: no heat map.
     assert!(!plots.join("frontier.svg").exists());
     assert!(!plots.join("heat-final-accuracy.svg").exists());

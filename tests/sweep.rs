@@ -2,7 +2,7 @@
 //! split, the statistics, and that neither a one-point sweep nor the thread count changes a bit.
 
 use dpo_playground::engine::sweep::{
-    replicate_seed, summarize, Frontier, Summary, Sweep, SweepTraining, Value, CURVE_METRICS,
+    replicate_seed, summarize, Band, Frontier, Summary, Sweep, SweepTraining, Value, CURVE_METRICS,
 };
 use dpo_playground::engine::{Init, LossKind, RunSet};
 use dpo_playground::presets::Preset;
@@ -39,6 +39,22 @@ fn statistics_by_hand() {
     assert_eq!(s.mean, 2.5);
     assert!((s.std - (5.0f64 / 3.0).sqrt()).abs() < 1e-15, "{}", s.std);
     assert_eq!((s.min, s.max), (1.0, 4.0));
+    // Percentiles at position q * (n - 1) among 1, 2, 3, 4, linear between neighbours:
+    // p10 at 0.3 -> 1.3; p25 at 0.75 -> 1.75; the median at 1.5 -> 2.5; p75 at 2.25 -> 3.25;
+    // p90 at 2.7 -> 3.7.
+    for (got, want) in s.quantiles.iter().zip([1.3, 1.75, 2.5, 3.25, 3.7]) {
+        assert!((got - want).abs() < 1e-12, "{:?}", s.quantiles);
+    }
+    // Five values 10, 0, 40, 20, 30: p25 exactly at the second sorted value, the median at the
+    // third.
+    let five = summarize(&[10.0, 0.0, 40.0, 20.0, 30.0]).unwrap();
+    assert_eq!(five.quantiles, [4.0, 10.0, 20.0, 30.0, 36.0]);
+    // The bands read their ends from these.
+    assert_eq!(Band::MinMax.bounds(&five), (0.0, 40.0));
+    assert_eq!(Band::Deciles.bounds(&five), (4.0, 36.0));
+    assert_eq!(Band::Quartiles.bounds(&five), (10.0, 30.0));
+    assert_eq!(Band::named("iqr"), Some(Band::Quartiles));
+    assert_eq!(Band::named("quartiles"), None);
     // Values that are not finite (a diverged run's) are left out; one value has no spread.
     let one = summarize(&[f64::NAN, 0.25, f64::INFINITY]).unwrap();
     assert_eq!(
@@ -48,7 +64,8 @@ fn statistics_by_hand() {
             mean: 0.25,
             std: 0.0,
             min: 0.25,
-            max: 0.25
+            max: 0.25,
+            quantiles: [0.25; 5],
         }
     );
     assert_eq!(summarize(&[f64::NAN]), None);

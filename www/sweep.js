@@ -83,7 +83,16 @@ export class SweepPanel {
     this.heat = h('input', { type: 'checkbox' });
     this.heatLabel = h('label', { class: 'check' }, this.heat, 'as a heat map over the two settings');
     this.heatLabel.hidden = true;
-    for (const control of [this.metric, this.best, this.heat]) control.addEventListener('change', () => this.draw());
+    this.band = select(
+      [
+        ['min-max', 'minimum to maximum'],
+        ['p10-p90', '10th to 90th percentile'],
+        ['iqr', '25th to 75th percentile'],
+      ],
+      'min-max',
+      { 'aria-label': 'Band over the seeds' },
+    );
+    for (const control of [this.metric, this.best, this.heat, this.band]) control.addEventListener('change', () => this.draw());
     this.canvas = h('canvas', { class: 'sweep-chart', role: 'img', 'aria-label': 'The swept metric against the setting' });
     this.table = h('table', { class: 'sweep-table' });
     const tableBox = h('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Sweep statistics (scrolls sideways)' }, this.table);
@@ -100,7 +109,7 @@ export class SweepPanel {
       }
     }).observe(this.canvas);
     this.element.append(
-      h('p', { class: 'help shown' }, 'Every run of the scenario becomes a template: trained at each value of the setting, with several seeds each (each seed changes a random start, the minibatch order and the mixout masks). The chart shows each template’s mean over its seeds and a band from their minimum to their maximum. The same numbers as `dpo sweep` on the command line.'),
+      h('p', { class: 'help shown' }, 'Every run of the scenario becomes a template: trained at each value of the setting, with several seeds each (each seed changes a random start, the minibatch order and the mixout masks). The chart shows each template’s mean over its seeds and a band over them (from their minimum to their maximum, or between two percentiles). The same numbers as `dpo sweep` on the command line.'),
       h(
         'div',
         { class: 'sweep-form' },
@@ -114,7 +123,14 @@ export class SweepPanel {
       ),
       h('div', { class: 'row buttons' }, this.runButton, this.stopButton),
       this.status,
-      h('div', { class: 'sweep-view' }, h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric), this.bestLabel, this.heatLabel),
+      h(
+        'div',
+        { class: 'sweep-view' },
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Metric'), this.metric),
+        h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Band'), this.band),
+        this.bestLabel,
+        this.heatLabel,
+      ),
       this.canvas,
       tableBox,
       h('div', { class: 'row buttons' }, this.csvButton, this.svgButton, this.pngButton),
@@ -134,6 +150,9 @@ export class SweepPanel {
     this.field2.value = second?.field ?? '';
     this.values2.value = second ? valuesOf(second).join(', ') : '';
     this.values2.disabled = !second;
+    // The axes as filled in: one left as it was keeps its form in the scenario (a log range
+    // stays a log range, and its chart's axis logarithmic).
+    this.filled = [axis, second].filter(Boolean).map((a) => ({ axis: a, field: a.field, text: valuesOf(a).join(', ') }));
     this.replicates.value = String(block?.replicates ?? 8);
     this.steps.value = String(model.steps);
     // Pairs drawn fresh from the reward (`validation.fresh`) are the scenario's own choice: the
@@ -172,11 +191,12 @@ export class SweepPanel {
         return x;
       });
     };
-    const values = numbers(this.values.value, 'Values');
-    const axes = [{ field, values }];
+    const axisOf = (field, text, label) =>
+      this.filled?.find((f) => f.field === field && f.text === text.trim())?.axis ?? { field, values: numbers(text, label) };
+    const axes = [axisOf(field, this.values.value, 'Values')];
     if (this.field2.value) {
       if (this.field2.value === field) throw new Error('Second setting: choose another setting than the first');
-      axes.push({ field: this.field2.value, values: numbers(this.values2.value, 'Second setting’s values') });
+      axes.push(axisOf(this.field2.value, this.values2.value, 'Second setting’s values'));
     }
     const replicates = Number(this.replicates.value);
     if (!Number.isInteger(replicates) || replicates < 1) throw new Error('Seeds per setting: a whole number of at least 1');
@@ -368,7 +388,7 @@ export class SweepPanel {
     this.canvas.width = Math.round(width * ratio);
     this.canvas.height = Math.round(height * ratio);
     try {
-      this.session.drawChart(this.canvas, this.metric.value, this.best.checked, this.heat.checked);
+      this.session.drawChart(this.canvas, this.metric.value, this.best.checked, this.heat.checked, this.band.value);
     } catch (error) {
       this.status.textContent = `The chart cannot be drawn: ${error.message}`;
     }
@@ -380,12 +400,12 @@ export class SweepPanel {
     const metric = this.metric.value === 'frontier' ? 'true_reward' : this.metric.value;
     const best = this.best.checked;
     const rows = this.session.summaries();
-    const head = h('tr', {}, ...['setting', 'seeds', `${METRIC_LABELS[metric] ?? metric}: mean`, 'sd', 'min', 'max', ...(this.session.validation ? ['best step (mean)'] : [])].map((t) => h('th', { scope: 'col' }, t)));
+    const head = h('tr', {}, ...['setting', 'seeds', `${METRIC_LABELS[metric] ?? metric}: mean`, 'sd', 'min', 'median', 'max', ...(this.session.validation ? ['best step (mean)'] : [])].map((t) => h('th', { scope: 'col' }, t)));
     const number = (x) => (Number.isFinite(x) ? x.toPrecision(4) : '–');
     const body = rows.map((row) => {
       const summary = (best ? row.best : row.final)?.[metric];
       const name = row.label ? `${row.template} (${row.label})` : row.template;
-      const cells = summary ? [summary.mean, summary.std, summary.min, summary.max].map(number) : ['–', '–', '–', '–'];
+      const cells = summary ? [summary.mean, summary.std, summary.min, summary.median, summary.max].map(number) : ['–', '–', '–', '–', '–'];
       const extra = this.session.validation ? [row.best_step ? number(row.best_step.mean) : '–'] : [];
       return h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, row.diverged ? `${row.runs} (${row.diverged} diverged)` : String(row.runs)), ...[...cells, ...extra].map((t) => h('td', {}, t)));
     });
@@ -408,7 +428,7 @@ export class SweepPanel {
   downloadSvg() {
     if (!this.session) return;
     try {
-      download(`sweep-${this.metric.value}.svg`, new Blob([this.session.svg(this.metric.value, this.best.checked, this.heat.checked, 900, 420)], { type: 'image/svg+xml' }));
+      download(`sweep-${this.metric.value}.svg`, new Blob([this.session.svg(this.metric.value, this.best.checked, this.heat.checked, this.band.value, 900, 420)], { type: 'image/svg+xml' }));
     } catch (error) {
       this.status.textContent = `The chart cannot be exported: ${error.message}`;
     }

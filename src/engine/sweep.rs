@@ -443,6 +443,59 @@ pub struct Summary {
     pub min: f64,
     /// The largest value.
     pub max: f64,
+    /// The 10th, 25th, 50th (median), 75th and 90th percentiles, each interpolated linearly
+    /// between the two sorted values around position `q (n - 1)` (numpy's default).
+    pub quantiles: [f64; 5],
+}
+
+/// The percentiles [`Summary::quantiles`] holds, in order.
+pub const QUANTILES: [f64; 5] = [0.1, 0.25, 0.5, 0.75, 0.9];
+
+/// The band drawn around a mean over replicates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Band {
+    /// From the smallest to the largest value.
+    #[default]
+    MinMax,
+    /// From the 10th to the 90th percentile.
+    Deciles,
+    /// From the 25th to the 75th percentile.
+    Quartiles,
+}
+
+impl Band {
+    /// Every band, by the name `dpo sweep --band` and the page take.
+    pub const ALL: [(&'static str, Band); 3] = [
+        ("min-max", Band::MinMax),
+        ("p10-p90", Band::Deciles),
+        ("iqr", Band::Quartiles),
+    ];
+
+    /// The band named `name` (one of [`Band::ALL`]).
+    pub fn named(name: &str) -> Option<Band> {
+        Band::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, band)| band)
+    }
+
+    /// Its low and high ends for `summary`.
+    pub fn bounds(self, summary: &Summary) -> (f64, f64) {
+        match self {
+            Band::MinMax => (summary.min, summary.max),
+            Band::Deciles => (summary.quantiles[0], summary.quantiles[4]),
+            Band::Quartiles => (summary.quantiles[1], summary.quantiles[3]),
+        }
+    }
+
+    /// How a chart's title says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Band::MinMax => "band min-max",
+            Band::Deciles => "band 10th-90th percentile",
+            Band::Quartiles => "band interquartile",
+        }
+    }
 }
 
 /// The spread of the finite values among `values` (`None` when there is none).
@@ -458,12 +511,20 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     } else {
         0.0
     };
+    let mut sorted = finite;
+    sorted.sort_unstable_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let at = q * (n - 1) as f64;
+        let (below, above) = (at.floor() as usize, at.ceil() as usize);
+        sorted[below] + (sorted[above] - sorted[below]) * (at - below as f64)
+    };
     Some(Summary {
         count: n,
         mean,
         std,
-        min: finite.iter().copied().fold(f64::INFINITY, f64::min),
-        max: finite.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        min: sorted[0],
+        max: sorted[n - 1],
+        quantiles: QUANTILES.map(quantile),
     })
 }
 

@@ -6,6 +6,7 @@
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
 use crate::engine::sweep::{
+    Band,
     Axis, Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values, CURVE_METRICS,
 };
 use plotters::coord::Shift;
@@ -38,13 +39,14 @@ pub struct SweepLine {
 }
 
 /// `metric` against the axis `axis` (on a log scale when `log`, for an axis with no value at or
-/// below 0): each line at its mean, with a band over the min-max range.
+/// below 0): each line at its mean, with `band` over its replicates.
 pub fn draw_sweep<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     metric: &str,
     axis: &str,
     lines: &[SweepLine],
     log: bool,
+    band: Band,
 ) -> PlotResult {
     area.fill(&WHITE).map_err(failed)?;
     let legend: Vec<(String, Mark)> = lines
@@ -64,14 +66,17 @@ pub fn draw_sweep<DB: DrawingBackend>(
         x_low -= 0.5;
         x_high += 0.5;
     }
-    let (low, high) = padded_range(
-        lines
-            .iter()
-            .flat_map(|l| l.points.iter().flat_map(|p| [p.1.min, p.1.max])),
-    );
+    // The range holds the means too: a band of quantiles need not.
+    let (low, high) = padded_range(lines.iter().flat_map(|l| {
+        l.points.iter().flat_map(|p| {
+            let (low, high) = band.bounds(&p.1);
+            [low, high, p.1.mean]
+        })
+    }));
     let title = format!(
-        "{} against {axis}: mean, band min-max over replicates",
-        metric_title(metric)
+        "{} against {axis}: mean, {} over replicates",
+        metric_title(metric),
+        band.describe()
     );
     let plot = head(area, &display_text(&title), &legend)?;
     let x_title = if log {
@@ -82,11 +87,20 @@ pub fn draw_sweep<DB: DrawingBackend>(
     let mut chart = cartesian(&plot, (x_low, x_high), (low, high), 6, &x_title, "")?;
     for (i, line) in lines.iter().enumerate() {
         let color = run_color(i);
-        let mut band: Vec<(f64, f64)> = line.points.iter().map(|p| (to_x(p.0), p.1.max)).collect();
-        band.extend(line.points.iter().rev().map(|p| (to_x(p.0), p.1.min)));
+        let mut outline: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .map(|p| (to_x(p.0), band.bounds(&p.1).1))
+            .collect();
+        outline.extend(
+            line.points
+                .iter()
+                .rev()
+                .map(|p| (to_x(p.0), band.bounds(&p.1).0)),
+        );
         chart
             .draw_series(std::iter::once(Polygon::new(
-                band,
+                outline,
                 color.mix(0.18).filled(),
             )))
             .map_err(failed)?;
@@ -380,6 +394,7 @@ pub fn draw_sweep_curves<DB: DrawingBackend>(
     curves: &Curves,
     sweep: &Sweep,
     settings: &[Setting],
+    band: Band,
 ) -> PlotResult {
     let m = CURVE_METRICS
         .iter()
@@ -415,10 +430,14 @@ pub fn draw_sweep_curves<DB: DrawingBackend>(
     let (first, last) = steps.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(x), b.max(x))
     });
-    let (low, high) = padded_range(lines.iter().flatten().flat_map(|p| [p.1.min, p.1.max]));
+    let (low, high) = padded_range(lines.iter().flatten().flat_map(|p| {
+        let (low, high) = band.bounds(&p.1);
+        [low, high, p.1.mean]
+    }));
     let title = format!(
-        "{} over training: mean, band min-max over replicates",
-        metric_title(metric)
+        "{} over training: mean, {} over replicates",
+        metric_title(metric),
+        band.describe()
     );
     let plot = head(area, &display_text(&title), &legend)?;
     let mut chart = cartesian(
@@ -431,11 +450,12 @@ pub fn draw_sweep_curves<DB: DrawingBackend>(
     )?;
     for (s, points) in lines.iter().enumerate() {
         let color = run_color(s);
-        let mut band: Vec<(f64, f64)> = points.iter().map(|p| (p.0, p.1.max)).collect();
-        band.extend(points.iter().rev().map(|p| (p.0, p.1.min)));
+        let mut outline: Vec<(f64, f64)> =
+            points.iter().map(|p| (p.0, band.bounds(&p.1).1)).collect();
+        outline.extend(points.iter().rev().map(|p| (p.0, band.bounds(&p.1).0)));
         chart
             .draw_series(std::iter::once(Polygon::new(
-                band,
+                outline,
                 color.mix(0.15).filled(),
             )))
             .map_err(failed)?;

@@ -359,7 +359,8 @@ fn finite(x: f64) -> Value {
     }
 }
 
-/// One metric's statistics over a setting's replicates: `{count, mean, std, min, max}`.
+/// One metric's statistics over a setting's replicates: `{count, mean, std, min, max, p10, p25,
+/// median, p75, p90}`.
 pub fn summary_json(summary: &Summary) -> Value {
     json!({
         "count": summary.count,
@@ -367,6 +368,11 @@ pub fn summary_json(summary: &Summary) -> Value {
         "std": finite(summary.std),
         "min": finite(summary.min),
         "max": finite(summary.max),
+        "p10": finite(summary.quantiles[0]),
+        "p25": finite(summary.quantiles[1]),
+        "median": finite(summary.quantiles[2]),
+        "p75": finite(summary.quantiles[3]),
+        "p90": finite(summary.quantiles[4]),
     })
 }
 

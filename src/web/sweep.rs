@@ -4,7 +4,7 @@
 
 use super::canvas::{CssCanvas, Surface};
 use super::{js_error, to_js};
-use crate::engine::sweep::{reported, Sweep, SweepTraining, SWEEP_METRICS};
+use crate::engine::sweep::{reported, Band, Sweep, SweepTraining, SWEEP_METRICS};
 use crate::engine::{InputError, Run};
 use crate::plot::sweep::{draw_frontier, draw_heatmap, draw_sweep, sweep_lines};
 use crate::scenario::budget::{Limits, Usage};
@@ -181,7 +181,8 @@ impl SweepSession {
         crate::csv::sweep(&self.sweep, &self.training.summaries())
     }
 
-    /// `metric` against the first numeric axis on `canvas` (in CSS pixels), or with `heat` as a
+    /// `metric` against the first numeric axis on `canvas` (in CSS pixels), with `band`
+    /// (`min-max`, `p10-p90` or `iqr`) over the replicates, or with `heat` as a
     /// heat map over a sweep's two axes; `"frontier"`: the reward–KL frontier.
     #[wasm_bindgen(js_name = drawChart)]
     pub fn draw_chart(
@@ -190,11 +191,12 @@ impl SweepSession {
         metric: &str,
         best: bool,
         heat: bool,
+        band: &str,
     ) -> Result<(), JsError> {
         let canvas =
             CssCanvas::new(canvas).ok_or_else(|| JsError::new("the canvas has no 2D context"))?;
         let area = Surface::Canvas(canvas).into_drawing_area();
-        self.draw(&area, metric, best, heat)
+        self.draw(&area, metric, best, heat, band)
     }
 
     /// The same chart as SVG text.
@@ -203,6 +205,7 @@ impl SweepSession {
         metric: &str,
         best: bool,
         heat: bool,
+        band: &str,
         width: u32,
         height: u32,
     ) -> Result<String, JsError> {
@@ -213,7 +216,7 @@ impl SweepSession {
                 (width.max(10), height.max(10)),
             ))
             .into_drawing_area();
-            self.draw(&area, metric, best, heat)?;
+            self.draw(&area, metric, best, heat, band)?;
         }
         Ok(text)
     }
@@ -234,7 +237,11 @@ impl SweepSession {
         metric: &str,
         best: bool,
         heat: bool,
+        band: &str,
     ) -> Result<(), JsError> {
+        let band = Band::named(band).ok_or_else(|| {
+            JsError::new(&format!("unknown band \"{band}\" (min-max, p10-p90 or iqr)"))
+        })?;
         if heat && metric != "frontier" {
             draw_heatmap(area, metric, &self.sweep, &self.training.summaries(), best)
                 .map_err(|e| JsError::new(&e))?;
@@ -253,7 +260,7 @@ impl SweepSession {
         let summaries = self.training.summaries();
         let (a, log, lines) = sweep_lines(&self.sweep, &summaries, metric, best)
             .ok_or_else(|| JsError::new("the sweep has no numeric axis to draw against"))?;
-        draw_sweep(area, metric, self.sweep.axes[a].field.name(), &lines, log)
+        draw_sweep(area, metric, self.sweep.axes[a].field.name(), &lines, log, band)
             .map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
     }

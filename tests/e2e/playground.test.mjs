@@ -352,6 +352,13 @@ for (const mode of MODES) {
           assert.ok(value === cli[5 + j] || Math.abs(a - b) <= tolerance * (1 + Math.abs(b)), `row ${i + 1} (${row.slice(1, 4)}): page ${value} vs dpo sweep ${cli[5 + j]}`);
         });
       });
+      // Another band: the chart between the seeds' quartiles, its title says so; the table has
+      // the median.
+      await root.getByLabel('Band over the seeds').selectOption('iqr');
+      const svgDownload = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download SVG' }).click();
+      assert.match(readFileSync(await (await svgDownload).path(), 'utf8'), /band interquartile over replicates/);
+      assert.match(await root.locator('.sweep-table thead').textContent(), /median/);
       // The sweep survives a reload through the page's link: the form starts from it.
       // (Read from the page: an address changed by `history.replaceState` is not a navigation.)
       // The link is written a moment after the edit (debounced, then compressed); an edited
@@ -504,6 +511,13 @@ for (const mode of MODES) {
       await root.getByLabel('Steps per run').fill('30');
       await root.getByRole('button', { name: 'Run the sweep' }).click();
       await waitFor(async () => /^Done: /.test(await root.locator('.sweep-status').textContent()), 20000);
+      // Left as filled in, the range stays a log range in the scenario, and its chart's axis
+      // logarithmic.
+      const swept = JSON.parse(await page.evaluate(() => document.querySelector('[data-dpo-playground]').dpoPlayground.scenario())).sweep;
+      assert.deepEqual(swept.axes[0], { field: 'beta', from: 0.05, to: 5, count: 5, scale: 'log' });
+      const accuracySvg = page.waitForEvent('download');
+      await root.getByRole('button', { name: 'Download SVG' }).click();
+      assert.match(readFileSync(await (await accuracySvg).path(), 'utf8'), />\s*log10 beta\s*</);
       await root.locator('.dpo-sweep').getByLabel('Metric', { exact: true }).selectOption('frontier');
       // The table lists the metric the frontier rises along.
       assert.match(await root.locator('.sweep-table thead').textContent(), /true reward: mean/);

@@ -4,6 +4,7 @@
 use super::bench::WORKLOADS;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dpo_playground::engine::sweep::Band;
 use dpo_playground::scenario::budget::Limits;
 use std::path::PathBuf;
 
@@ -134,9 +135,14 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Write plots to DIR: each metric against the first numeric axis, a line per template with
-    /// a band from the replicates' minimum to their maximum
+    /// a band over the replicates (--band), and the training curves
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
+    /// The plots' band around each mean: the replicates' minimum to maximum, 10th to 90th
+    /// percentile, or 25th to 75th (the interquartile range)
+    #[arg(long, value_name = "BAND", default_value = "min-max",
+          value_parser = PossibleValuesParser::new(Band::ALL.map(|(name, _)| name)))]
+    pub band: String,
     #[command(flatten)]
     pub memory: MemoryArg,
     #[command(flatten)]

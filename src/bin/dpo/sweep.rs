@@ -7,6 +7,7 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
+    Band,
     reported, SettingSummary, Summary, Sweep, SweepTraining, CURVE_METRICS, SWEEP_METRICS,
 };
 use dpo_playground::plot::sweep::{
@@ -103,9 +104,10 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
         })?;
     }
     if let Some(dir) = &args.plots {
-        plots(dir, &sweep, &summaries)?;
+        let band = Band::named(&args.band).unwrap_or_default();
+        plots(dir, &sweep, &summaries, band)?;
         frontier_plot(dir, &training, &sweep)?;
-        curve_plots(dir, &training, &sweep)?;
+        curve_plots(dir, &training, &sweep, band)?;
         compare_plots(dir, &training, &sweep, &summaries)?;
     }
     if args.json {
@@ -225,11 +227,12 @@ fn table(sweep: &Sweep, summaries: &[SettingSummary]) -> String {
 }
 
 /// `curve-METRIC.svg` for each metric recorded over training that applies: a line per setting
-/// at the replicates' mean, a band from their minimum to their maximum.
+/// at the replicates' mean, with `band` over them.
 fn curve_plots(
     dir: &std::path::Path,
     training: &SweepTraining,
     sweep: &Sweep,
+    band: Band,
 ) -> Result<(), Failure> {
     let curves = training.curves();
     for (m, metric) in CURVE_METRICS.iter().enumerate() {
@@ -244,7 +247,9 @@ fn curve_plots(
         output::write_svg(
             &dir.join(format!("curve-{metric}.svg")),
             (900, 420),
-            |root| draw_sweep_curves(root, metric, curves, sweep, &training.expanded.settings),
+            |root| {
+                draw_sweep_curves(root, metric, curves, sweep, &training.expanded.settings, band)
+            },
         )?;
     }
     Ok(())
@@ -320,6 +325,7 @@ fn plots(
     dir: &std::path::Path,
     sweep: &Sweep,
     summaries: &[SettingSummary],
+    band: Band,
 ) -> Result<(), Failure> {
     let metrics = reported(&SWEEP_METRICS, summaries);
     // Two axes: a heat map per metric as well, one panel per template.
@@ -352,7 +358,7 @@ fn plots(
             output::write_svg(
                 &dir.join(format!("{kind}-{metric}.svg")),
                 (900, 420),
-                |root| draw_sweep(root, metric, sweep.axes[a].field.name(), &lines, log),
+                |root| draw_sweep(root, metric, sweep.axes[a].field.name(), &lines, log, band),
             )?;
         }
     }
