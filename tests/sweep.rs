@@ -54,6 +54,15 @@ fn statistics_by_hand() {
     assert_eq!(Band::Deciles.bounds(&five), (4.0, 36.0));
     assert_eq!(Band::Quartiles.bounds(&five), (10.0, 30.0));
     assert_eq!(Band::named("iqr"), Some(Band::Quartiles));
+    // Many values in a scrambled order (the summary sorts them with a heap sort of its own):
+    // 0, 1, ..., 100 in the order 37 i mod 101, so the p-th percentile is p exactly.
+    let scrambled: Vec<f64> = (0..101).map(|i| ((37 * i) % 101) as f64).collect();
+    let spread = summarize(&scrambled).unwrap();
+    assert_eq!((spread.min, spread.max), (0.0, 100.0));
+    assert_eq!(spread.quantiles, [10.0, 25.0, 50.0, 75.0, 90.0]);
+    // Ties and negative values: -1, -1, 0, 2, 2, 2 (p10 at 0.5 between -1 and -1).
+    let ties = summarize(&[2.0, -1.0, 2.0, 0.0, -1.0, 2.0]).unwrap();
+    assert_eq!(ties.quantiles, [-1.0, -0.75, 1.0, 2.0, 2.0]);
     assert_eq!(Band::named("quartiles"), None);
     // Values that are not finite (a diverged run's) are left out; one value has no spread.
     let one = summarize(&[f64::NAN, 0.25, f64::INFINITY]).unwrap();
