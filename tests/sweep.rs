@@ -154,7 +154,9 @@ fn the_sweep_run_set_built_from_text_takes_over_a_sweep_bit_for_bit() {
     assert_eq!(other.problem().pairs(), training.set.problem().pairs());
     assert_eq!(other.runs().len(), training.set.runs().len());
     other
-        .restore_states(&dpo_playground::engine::Run::encode_states(training.set.runs()))
+        .restore_states(&dpo_playground::engine::Run::encode_states(
+            training.set.runs(),
+        ))
         .unwrap();
     training.step(40);
     other.step(40);
@@ -163,12 +165,21 @@ fn the_sweep_run_set_built_from_text_takes_over_a_sweep_bit_for_bit() {
         let bits = |run: &dpo_playground::engine::Run| -> Vec<u32> {
             run.logits().iter().map(|l| l.to_bits()).collect()
         };
-        assert_eq!(bits(a), bits(b), "{} (seed {})", a.config().name, a.config().seed);
+        assert_eq!(
+            bits(a),
+            bits(b),
+            "{} (seed {})",
+            a.config().name,
+            a.config().seed
+        );
     }
     // A scenario without a sweep has no sweep run set, and says so.
     let plain = Preset::find("default").unwrap().scenario().unwrap();
     let error = plain.sweep_run_set().err().expect("no sweep").to_string();
-    assert!(error.contains("sweep") && error.contains("no sweep"), "{error}");
+    assert!(
+        error.contains("sweep") && error.contains("no sweep"),
+        "{error}"
+    );
 }
 
 /// A sweep with random inits, minibatches and held-out pairs, trained in a pool of `threads`.
@@ -240,15 +251,17 @@ fn fresh_validation_pairs_are_drawn_from_the_reward_and_every_pair_trains() {
     let again = scenario.problems().unwrap().1.unwrap();
     assert_eq!(held_out.pairs(), again.pairs());
     let other = luck_with_validation(r#"{"fresh": 12, "seed": 6}"#);
-    assert_ne!(held_out.pairs(), other.problems().unwrap().1.unwrap().pairs());
+    assert_ne!(
+        held_out.pairs(),
+        other.problems().unwrap().1.unwrap().pairs()
+    );
     // The canonical form keeps it.
     let back = Scenario::from_json(&scenario.to_json_pretty()).unwrap();
     assert_eq!(back.validation, scenario.validation);
     assert!(scenario.to_json_pretty().contains(r#""fresh": 12"#));
     // A sweep scores its checkpoints on them: a best step and held-out accuracy per setting.
     let sweep = scenario.sweep.clone().unwrap();
-    let mut training =
-        SweepTraining::new(&sweep, &scenario.runs, train, Some(held_out)).unwrap();
+    let mut training = SweepTraining::new(&sweep, &scenario.runs, train, Some(held_out)).unwrap();
     training.checkpoint();
     training.step(40);
     training.checkpoint();
@@ -677,4 +690,121 @@ fn the_training_curves_are_the_statistics_at_each_checkpoint() {
         assert!(statistics.iter().all(|s| s[m].is_none()), "{name}");
     }
     assert!(statistics.iter().all(|s| s[0].is_some()));
+}
+
+/// The default preset cut to its first run, with `extra` fields added at its top level.
+fn one_run_with(extra: &str) -> Result<Scenario, String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(Preset::find("default").unwrap().json).unwrap();
+    value["runs"] = serde_json::json!([value["runs"][0].clone()]);
+    let extra: serde_json::Value = serde_json::from_str(&format!("{{{extra}}}")).unwrap();
+    for (key, item) in extra.as_object().unwrap() {
+        value[key] = item.clone();
+    }
+    Scenario::from_json(&value.to_string()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_format_limits_hold_at_their_boundaries() {
+    use dpo_playground::scenario::sweep::{MAX_POINTS, MAX_REPLICATES};
+    let refused = |extra: &str, expected: &str| {
+        let error = one_run_with(extra).expect_err(extra);
+        assert!(
+            error.starts_with(expected),
+            "{extra}\n  gave: {error}\n  expected: {expected}"
+        );
+    };
+    // Replicates: from 1 to the limit, which one run may reach (65,536 runs, the run limit too).
+    let at_limit = format!(r#""sweep": {{"replicates": {MAX_REPLICATES}}}"#);
+    assert_eq!(
+        one_run_with(&at_limit).unwrap().sweep.unwrap().run_count(1),
+        MAX_REPLICATES as usize
+    );
+    refused(
+        &format!(r#""sweep": {{"replicates": {}}}"#, MAX_REPLICATES + 1),
+        "sweep.replicates: must be from 1 to",
+    );
+    refused(
+        r#""sweep": {"replicates": 0}"#,
+        "sweep.replicates: must be from 1 to",
+    );
+    // An axis of values or a range: at most MAX_POINTS points.
+    let list = |n: u64| {
+        let values: Vec<String> = (0..n)
+            .map(|i| format!("{}", 0.5 + i as f64 * 1e-6))
+            .collect();
+        format!(
+            r#""sweep": {{"axes": [{{"field": "beta", "values": [{}]}}]}}"#,
+            values.join(",")
+        )
+    };
+    assert!(one_run_with(&list(MAX_POINTS)).is_ok());
+    refused(
+        &list(MAX_POINTS + 1),
+        "sweep.axes[0].values: has more than the",
+    );
+    let range = |n: u64| {
+        format!(r#""sweep": {{"axes": [{{"field": "beta", "from": 0.5, "to": 2, "count": {n}}}]}}"#)
+    };
+    assert!(one_run_with(&range(MAX_POINTS)).is_ok());
+    refused(
+        &range(MAX_POINTS + 1),
+        "sweep.axes[0].count: must be from 1 to",
+    );
+    // Whole-number fields take whole numbers only; a batch size is at least 1.
+    refused(
+        r#""sweep": {"axes": [{"field": "seed", "values": [1.5]}]}"#,
+        "sweep.axes[0].values[0]",
+    );
+    refused(
+        r#""sweep": {"axes": [{"field": "batch_size", "values": [1.5]}]}"#,
+        "sweep.axes[0].values[0]",
+    );
+    refused(
+        r#""sweep": {"axes": [{"field": "batch_size", "values": [0]}]}"#,
+        "sweep.axes[0].values[0]: a batch size is at least 1",
+    );
+    assert!(
+        one_run_with(r#""sweep": {"axes": [{"field": "batch_size", "values": [1, 2]}]}"#).is_ok()
+    );
+    // Numbers up to f32's largest; past it, refused.
+    let margin =
+        |x: f64| format!(r#""sweep": {{"axes": [{{"field": "margin", "values": [{x:e}]}}]}}"#);
+    assert!(
+        one_run_with(&margin(f32::MAX as f64)).is_ok(),
+        "{:?}",
+        one_run_with(&margin(f32::MAX as f64))
+    );
+    refused(
+        &margin(1e39),
+        "sweep.axes[0].values[0]: 1000000000000000000000000000000000000000 is too large",
+    );
+    // validation: a fraction strictly between 0 and 1.
+    refused(
+        r#""validation": {"fraction": 0}"#,
+        "validation.fraction: must be between 0 and 1",
+    );
+}
+
+#[test]
+fn fresh_validation_counts_up_to_the_pair_limit() {
+    use dpo_playground::scenario::MAX_PAIRS;
+    let max = MAX_PAIRS as u64;
+    // luck-and-tuning has one prompt and a generate block.
+    let accepted = luck_with_validation(&format!(r#"{{"fresh": {max}}}"#));
+    assert!(
+        matches!(accepted.validation, Some(dpo_playground::engine::sweep::Validation::Fresh { count, .. }) if count as u64 == max)
+    );
+    let mut value: serde_json::Value =
+        serde_json::from_str(Preset::find("luck-and-tuning").unwrap().json).unwrap();
+    for (count, expected) in [
+        (0, "validation.fresh: must be from 1 to"),
+        (max + 1, "validation.fresh: must be from 1 to"),
+    ] {
+        value["validation"] = serde_json::json!({ "fresh": count });
+        let error = Scenario::from_json(&value.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(expected), "{count}: {error}");
+    }
 }

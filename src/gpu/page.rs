@@ -108,8 +108,7 @@ impl GpuTrainer {
         wasm_bindgen_futures::future_to_promise(async move {
             let failed = |message: String| JsValue::from(JsError::new(&message));
             if let (Some(scenario), Some(states)) = (scenario, states) {
-                let (problem, mirror) =
-                    runs_of(&scenario, &states, sweep)
+                let (problem, mirror) = runs_of(&scenario, &states, sweep)
                     .map_err(|error| failed(error.to_string()))?;
                 runs = runs
                     .rebuild(&problem, &mirror)

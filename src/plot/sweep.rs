@@ -6,8 +6,8 @@
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
 use crate::engine::sweep::{
-    Band,
-    Axis, Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values, CURVE_METRICS,
+    Axis, Band, Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values,
+    CURVE_METRICS,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;

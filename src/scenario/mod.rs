@@ -306,9 +306,10 @@ impl Scenario {
             None => return Ok((all, None)),
             Some(Validation::Split { fraction, seed }) => (fraction, seed),
             Some(Validation::Fresh { count, seed }) => {
-                let generation = self.generate.as_ref().ok_or_else(|| {
-                    InputError::new("validation.fresh", NO_GENERATE_FOR_FRESH)
-                })?;
+                let generation = self
+                    .generate
+                    .as_ref()
+                    .ok_or_else(|| InputError::new("validation.fresh", NO_GENERATE_FOR_FRESH))?;
                 let mut held_out = Problem::new(
                     self.prompts.clone(),
                     self.outputs.clone(),

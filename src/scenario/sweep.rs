@@ -293,47 +293,44 @@ pub fn read_validation(value: &Value, max_fresh: usize) -> Result<Validation, In
     let mut block = object("validation", value)?;
     let fraction = block.get("fraction");
     let fresh = block.get("fresh");
-    let validation = match (fraction, fresh) {
-        (Some(_), Some(_)) => {
-            return Err(InputError::new(
+    let validation =
+        match (fraction, fresh) {
+            (Some(_), Some(_)) => return Err(InputError::new(
                 "validation",
                 "give \"fraction\" (a share of the pairs held out) or \"fresh\" (pairs per prompt \
                  drawn from the reward), not both",
-            ))
-        }
-        (None, None) => {
-            return Err(InputError::new(
+            )),
+            (None, None) => return Err(InputError::new(
                 "validation",
                 "give \"fraction\" (a share of the pairs held out) or \"fresh\" (pairs per prompt \
                  drawn from the reward)",
-            ))
-        }
-        (Some(fraction), None) => {
-            let fraction = number("validation.fraction", fraction)?;
-            if !(fraction > 0.0 && fraction < 1.0) {
-                return Err(InputError::new(
-                    "validation.fraction",
-                    format!(
-                        "must be between 0 and 1 (the share of pairs held out), not {fraction}"
-                    ),
-                ));
+            )),
+            (Some(fraction), None) => {
+                let fraction = number("validation.fraction", fraction)?;
+                if !(fraction > 0.0 && fraction < 1.0) {
+                    return Err(InputError::new(
+                        "validation.fraction",
+                        format!(
+                            "must be between 0 and 1 (the share of pairs held out), not {fraction}"
+                        ),
+                    ));
+                }
+                Validation::Split { fraction, seed: 0 }
             }
-            Validation::Split { fraction, seed: 0 }
-        }
-        (None, Some(count)) => {
-            let count = integer("validation.fresh", count)?;
-            if count == 0 || count > max_fresh as u64 {
-                return Err(InputError::new(
-                    "validation.fresh",
-                    format!("must be from 1 to {max_fresh} pairs per prompt, not {count}"),
-                ));
+            (None, Some(count)) => {
+                let count = integer("validation.fresh", count)?;
+                if count == 0 || count > max_fresh as u64 {
+                    return Err(InputError::new(
+                        "validation.fresh",
+                        format!("must be from 1 to {max_fresh} pairs per prompt, not {count}"),
+                    ));
+                }
+                Validation::Fresh {
+                    count: count as usize,
+                    seed: 0,
+                }
             }
-            Validation::Fresh {
-                count: count as usize,
-                seed: 0,
-            }
-        }
-    };
+        };
     let seed = block.integer("seed")?.unwrap_or(0);
     block.finish()?;
     Ok(match validation {

@@ -28,7 +28,10 @@ pub fn sweep_axis_values(axis: &str) -> Result<Vec<f64>, JsValue> {
         .into_iter()
         .map(|point| {
             point.number().ok_or_else(|| {
-                js_error(InputError::new("sweep.axes[0]", "is not an axis of numbers"))
+                js_error(InputError::new(
+                    "sweep.axes[0]",
+                    "is not an axis of numbers",
+                ))
             })
         })
         .collect()
@@ -240,7 +243,9 @@ impl SweepSession {
         band: &str,
     ) -> Result<(), JsError> {
         let band = Band::named(band).ok_or_else(|| {
-            JsError::new(&format!("unknown band \"{band}\" (min-max, p10-p90 or iqr)"))
+            JsError::new(&format!(
+                "unknown band \"{band}\" (min-max, p10-p90 or iqr)"
+            ))
         })?;
         if heat && metric != "frontier" {
             draw_heatmap(area, metric, &self.sweep, &self.training.summaries(), best)
@@ -260,8 +265,15 @@ impl SweepSession {
         let summaries = self.training.summaries();
         let (a, log, lines) = sweep_lines(&self.sweep, &summaries, metric, best)
             .ok_or_else(|| JsError::new("the sweep has no numeric axis to draw against"))?;
-        draw_sweep(area, metric, self.sweep.axes[a].field.name(), &lines, log, band)
-            .map_err(|e| JsError::new(&e))?;
+        draw_sweep(
+            area,
+            metric,
+            self.sweep.axes[a].field.name(),
+            &lines,
+            log,
+            band,
+        )
+        .map_err(|e| JsError::new(&e))?;
         area.present().map_err(|e| JsError::new(&format!("{e:?}")))
     }
 }

@@ -7,8 +7,7 @@ use super::cli::SweepArgs;
 use super::{console, load, output, Failure};
 use dpo_playground::engine::escape_control;
 use dpo_playground::engine::sweep::{
-    Band,
-    reported, SettingSummary, Summary, Sweep, SweepTraining, CURVE_METRICS, SWEEP_METRICS,
+    reported, Band, SettingSummary, Summary, Sweep, SweepTraining, CURVE_METRICS, SWEEP_METRICS,
 };
 use dpo_playground::plot::sweep::{
     draw_final_vs_best, draw_frontier, draw_heatmap, draw_sweep, draw_sweep_curves, sweep_lines,
@@ -248,7 +247,14 @@ fn curve_plots(
             &dir.join(format!("curve-{metric}.svg")),
             (900, 420),
             |root| {
-                draw_sweep_curves(root, metric, curves, sweep, &training.expanded.settings, band)
+                draw_sweep_curves(
+                    root,
+                    metric,
+                    curves,
+                    sweep,
+                    &training.expanded.settings,
+                    band,
+                )
             },
         )?;
     }
