@@ -282,6 +282,8 @@ export class SweepPanel {
     let cpuFrames = 0;
     let drawn = 0;
     let metrics = session.metrics().join();
+    // Whether a slice trained on WebGPU has landed since the metrics were last compared.
+    let landed = false;
     try {
       if (backend.mode === 'webgpu' || backend.kind === 'webgpu') await startGpu('as the playground’s backend');
       while (live()) {
@@ -293,6 +295,7 @@ export class SweepPanel {
             const states = await gpu.train(steps);
             if (!live()) break;
             session.land(states, steps);
+            landed = true;
           } catch (error) {
             if (!live()) break;
             gpu.free();
@@ -319,9 +322,13 @@ export class SweepPanel {
         this.status.textContent = `Training ${runs} runs ${this.where}${this.note}: step ${done} of ${steps}…`;
         // Runs trained on WebGPU no longer track the summed learning table: its shares leave the
         // metrics the panel offers.
-        if (session.metrics().join() !== metrics) {
-          metrics = session.metrics().join();
-          this.offerMetrics(session.metrics());
+        if (landed) {
+          landed = false;
+          const now = session.metrics();
+          if (now.join() !== metrics) {
+            metrics = now.join();
+            this.offerMetrics(now);
+          }
         }
         if (performance.now() - drawn > REDRAW_MS || done >= steps) {
           this.draw();
