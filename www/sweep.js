@@ -341,6 +341,8 @@ export class SweepPanel {
       }
     } finally {
       gpu?.free();
+      // Taken out of the page mid-sweep: stopped, as before this loop trained on WebGPU too.
+      if (!this.element.isConnected && generation === this.generation) this.stop('');
     }
   }
 
