@@ -40,6 +40,13 @@ fn every_preset_loads_trains_and_explains_itself() {
             "{} has no title",
             preset.id
         );
+        // The page lists the presets by the title `PRESETS` holds beside the file's text.
+        assert_eq!(
+            scenario.title.as_deref(),
+            Some(preset.title),
+            "{}",
+            preset.id
+        );
         assert!(
             scenario
                 .description

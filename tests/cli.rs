@@ -156,6 +156,39 @@ fn csv_and_plots_are_written() {
 }
 
 #[test]
+fn check_says_which_pairs_are_held_out() {
+    let stdout = |args: &[&str]| String::from_utf8_lossy(&dpo_ok(args).stdout).to_string();
+    // Without held-out pairs, no line about them.
+    assert!(!stdout(&["check", "preset:default"]).contains("validation:"));
+    let luck = stdout(&["check", "preset:luck-and-tuning"]);
+    assert!(
+        luck.contains(
+            "validation: 24 pairs held out (a share of 0.3 of the pairs, drawn with seed 2); 56 \
+             pairs train"
+        ),
+        "{luck}"
+    );
+    // A pair marked by hand: the default preset's second pair.
+    let mut scenario: serde_json::Value = serde_json::from_str(
+        dpo_playground::presets::Preset::find("default")
+            .unwrap()
+            .json,
+    )
+    .unwrap();
+    scenario["pairs"][1]["split"] = "validation".into();
+    let dir = temp_dir("marked");
+    let file = dir.join("marked.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    let marked = stdout(&["check", file.to_str().unwrap()]);
+    assert!(
+        marked.contains(
+            "validation: 1 pair held out (marked \"split\": \"validation\"); 2 pairs train"
+        ),
+        "{marked}"
+    );
+}
+
+#[test]
 fn check_presets_and_help() {
     let out = dpo(&["check", "preset:simpo"]);
     assert!(out.status.success());

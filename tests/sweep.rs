@@ -316,6 +316,157 @@ fn validation_holds_out_a_seeded_share_of_the_pairs() {
     assert_ne!(other.1.unwrap().pairs(), held.pairs());
 }
 
+/// Twenty explicit pairs over four outputs with weights 1 to 20 (which tell them apart), the
+/// pairs at `marked` carrying `"split": "validation"`, then `extra` top-level fields.
+fn marked_pairs(marked: &[usize], extra: &str) -> String {
+    let pairs: Vec<String> = (0..20)
+        .map(|i| {
+            let (a, b) = [("A", "B"), ("B", "C"), ("A", "C"), ("C", "D")][i % 4];
+            let split = match (marked.contains(&i), i % 3) {
+                (true, _) => r#", "split": "validation""#,
+                // "train" is the default, accepted when written.
+                (false, 0) => r#", "split": "train""#,
+                (false, _) => "",
+            };
+            format!(
+                r#"{{"chosen": "{a}", "rejected": "{b}", "weight": {}{split}}}"#,
+                1 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"outputs": ["A", "B", "C", "D"], "pairs": [{}]{extra}}}"#,
+        pairs.join(",")
+    )
+}
+
+#[test]
+fn pairs_marked_for_validation_are_held_out_as_marked() {
+    let marked = [2, 3, 11, 19];
+    let scenario = Scenario::from_json(&marked_pairs(&marked, "")).unwrap();
+    assert_eq!(scenario.validation_pairs, marked);
+    assert_eq!(scenario.held_out_pairs().unwrap(), marked);
+    let (train, held) = scenario.problems().unwrap();
+    let held = held.expect("marked pairs are held out");
+    let weights = |pairs: &[dpo_playground::engine::Pair]| -> Vec<f32> {
+        pairs.iter().map(|p| p.weight).collect()
+    };
+    // Exactly the marked pairs, in order, and training on the rest (the runs see only them).
+    assert_eq!(weights(held.pairs()), [3.0, 4.0, 12.0, 20.0]);
+    let trained = weights(train.pairs());
+    assert_eq!(trained.len(), 16);
+    assert!(trained.iter().all(|w| !weights(held.pairs()).contains(w)));
+    assert_eq!(scenario.problem().unwrap().pairs(), train.pairs());
+    // The canonical form writes the marks (and only them) and reads back the same scenario.
+    let canonical = scenario.to_json_pretty();
+    assert_eq!(canonical.matches(r#""split": "validation""#).count(), 4);
+    assert!(!canonical.contains(r#""split": "train""#));
+    assert_eq!(Scenario::from_json(&canonical).unwrap(), scenario);
+    // Another set of marks is other data (runs cannot carry over between them).
+    let other = Scenario::from_json(&marked_pairs(&[2, 3, 11], "")).unwrap();
+    assert!(!scenario.same_data(&other));
+    // Generated pairs train beside the unmarked explicit ones.
+    let generated = Scenario::from_json(&marked_pairs(
+        &marked,
+        r#", "reward": [[3, 2, 1, 0]], "generate": {"count": 7, "seed": 1}"#,
+    ))
+    .unwrap();
+    let (train, held) = generated.problems().unwrap();
+    assert_eq!((train.pairs().len(), held.unwrap().pairs().len()), (23, 4));
+    // A sweep scores its checkpoints on the marked pairs as on a seeded share: held-out
+    // accuracy per setting, and a best step.
+    let swept = Scenario::from_json(&marked_pairs(
+        &marked,
+        r#", "sweep": {"axes": [{"field": "beta", "values": [0.1, 1]}], "replicates": 2}"#,
+    ))
+    .unwrap();
+    let (train, held) = swept.problems().unwrap();
+    let sweep = swept.sweep.clone().unwrap();
+    let mut training = SweepTraining::new(&sweep, &swept.runs, train, held).unwrap();
+    training.checkpoint();
+    training.step(20);
+    training.checkpoint();
+    let summaries = training.summaries();
+    assert!(summaries[0].best_step.is_some());
+    assert!(summaries[0]
+        .latest
+        .iter()
+        .any(|(name, _)| *name == "validation_accuracy"));
+}
+
+#[test]
+fn marked_pairs_are_refused_with_a_validation_block_or_when_none_would_train() {
+    let error = |text: &str| Scenario::from_json(text).unwrap_err().to_string();
+    for block in [
+        r#", "validation": {"fraction": 0.25, "seed": 1}"#,
+        r#", "reward": [[3, 2, 1, 0]], "generate": {"count": 2}, "validation": {"fresh": 3, "seed": 1}"#,
+    ] {
+        let message = error(&marked_pairs(&[5, 7], block));
+        assert!(
+            message.starts_with("pairs[5].split: marks a pair held out")
+                && message.contains("\"validation\" block"),
+            "{message}"
+        );
+    }
+    let message = error(&marked_pairs(&(0..20).collect::<Vec<_>>(), ""));
+    assert!(
+        message.starts_with("pairs: every pair is marked"),
+        "{message}"
+    );
+    // With generated pairs to train on, every explicit pair may be held out.
+    let all_marked = marked_pairs(
+        &(0..20).collect::<Vec<_>>(),
+        r#", "reward": [[3, 2, 1, 0]], "generate": {"count": 1}"#,
+    );
+    let (train, held) = Scenario::from_json(&all_marked)
+        .unwrap()
+        .problems()
+        .unwrap();
+    assert_eq!((train.pairs().len(), held.unwrap().pairs().len()), (1, 20));
+    let message = error(
+        &marked_pairs(&[], "").replace(r#""weight": 2}"#, r#""weight": 2, "split": "test"}"#),
+    );
+    assert_eq!(
+        message,
+        "pairs[1].split: unknown split \"test\" (expected \"train\" or \"validation\")"
+    );
+}
+
+#[test]
+fn marked_pairs_arriving_in_parts_keep_their_indices() {
+    // The page reads a large file's pairs in parts: marks keep their place among all pairs.
+    let header = r#"{"outputs": ["A", "B", "C"], "pairs": []}"#;
+    let mut scenario = Scenario::header_from_json(header).unwrap();
+    let part = |split: &str| {
+        format!(
+            r#"[{{"chosen": "A", "rejected": "B"}}, {{"chosen": "B", "rejected": "C"{split}}}]"#
+        )
+    };
+    scenario
+        .append_pairs_json(&part(r#", "split": "validation""#), 0)
+        .unwrap();
+    scenario.append_pairs_json(&part(""), 2).unwrap();
+    scenario
+        .append_pairs_json(&part(r#", "split": "validation""#), 4)
+        .unwrap();
+    assert_eq!(scenario.validation_pairs, [1, 5]);
+    assert_eq!(scenario.held_out_pairs().unwrap(), [1, 5]);
+    // The same scenario read whole.
+    let whole = Scenario::from_json(&scenario.to_json_pretty()).unwrap();
+    assert_eq!(whole, scenario);
+    // A part with a mark, after a header with a validation block: refused, nothing appended.
+    let mut blocked = Scenario::header_from_json(
+        r#"{"outputs": ["A", "B", "C"], "pairs": [], "validation": {"fraction": 0.5, "seed": 0}}"#,
+    )
+    .unwrap();
+    let message = blocked
+        .append_pairs_json(&part(r#", "split": "validation""#), 8)
+        .unwrap_err()
+        .to_string();
+    assert!(message.starts_with("pairs[9].split:"), "{message}");
+    assert!(blocked.pairs.is_empty() && blocked.validation_pairs.is_empty());
+}
+
 #[test]
 fn sweeps_round_trip_through_the_canonical_form() {
     let scenario = scenario_with(

@@ -412,8 +412,10 @@ export class Editors {
       return at;
     };
     const outputLabels = model.outputs.map((o) => o.label);
-    // The pairs `validation` holds out of training (the explicit ones come first among all pairs).
+    // The pairs held out of training, by `validation` or by their marks (the explicit ones come
+    // first among all pairs). A `validation` block chooses them itself: the marks give way to it.
     const heldOut = new Set(this.view.pg.heldOutPairs());
+    const byBlock = Boolean(model.validation);
     const heldExplicit = [...heldOut].filter((i) => i < model.pairs.length).length;
     const rows = model.pairs.slice(page.start, page.end).map((pair, offset) => {
       const i = page.start + offset;
@@ -423,6 +425,17 @@ export class Editors {
       const chosen = chooser(outputLabels, pair.chosen, { 'aria-label': `Pair ${n} chosen output`, 'data-path': `pairs[${i}].chosen`, 'aria-description': held ? 'The preferred answer (y+). This pair is held out of training (validation).' : 'The preferred answer (y+).' });
       const rejected = chooser(outputLabels, pair.rejected, { 'aria-label': `Pair ${n} rejected output`, 'data-path': `pairs[${i}].rejected`, 'aria-description': 'The dispreferred answer (y−).' });
       const weight = numberInput(pair.weight, { min: 0, 'aria-label': `Pair ${n} weight`, 'data-path': `pairs[${i}].weight`, 'aria-description': 'How many times this pair counts (positive).' });
+      const hold = h('input', {
+        type: 'checkbox',
+        class: 'hold',
+        checked: held,
+        disabled: byBlock,
+        'aria-label': `Hold pair ${n} out of training`,
+        'data-path': `pairs[${i}].split`,
+        'data-lock-path': 'pairs',
+        'aria-description': byBlock ? 'The scenario’s “validation” block chooses the held-out pairs; remove it in the Sweep panel to choose them here.' : 'Held out: the runs never train on it; the Sweep panel scores it (validation).',
+        title: byBlock ? 'Chosen by the “validation” block' : null,
+      });
       const row = h(
         'div',
         { class: `row pair-row${manyPrompts ? ' with-prompt' : ''}${held ? ' held-out' : ''}`, 'data-path': `pairs[${i}]`, title: held ? 'Held out of training (validation)' : null },
@@ -431,6 +444,7 @@ export class Editors {
         h('span', { class: 'prefers', 'aria-hidden': 'true' }, '≻'),
         rejected,
         weight,
+        hold,
         h('button', { type: 'button', class: 'icon', 'aria-label': `Remove pair ${n}`, 'data-lock-path': 'pairs', onclick: () => this.removePair(i) }, '×'),
       );
       const edit = () =>
@@ -442,10 +456,25 @@ export class Editors {
               rejected: index(rejected, outputLabels, 'output'),
               weight: readNumber(weight),
             };
+            if (pair.split === 'validation') next.pairs[i].split = 'validation';
           },
           { scope: row },
         );
       for (const control of [prompt, chosen, rejected]) control?.addEventListener('change', edit);
+      // Holding a pair out changes which rows are dashed and the note: the list is drawn again,
+      // and the keyboard stays on the box.
+      hold.addEventListener('change', () => {
+        const path = hold.dataset.path;
+        const applied = this.view.apply(
+          (next) => {
+            if (hold.checked) next.pairs[i].split = 'validation';
+            else delete next.pairs[i].split;
+          },
+          { scope: row, rebuild: ['pairs'], after: () => this.sections.pairs.querySelector(`[data-path="${path}"]`)?.focus() },
+        );
+        // Refused (every pair held out): the box shows the pair as it still is.
+        if (!applied) hold.checked = !hold.checked;
+      });
       weight.addEventListener('input', edit);
       return row;
     });
@@ -457,12 +486,15 @@ export class Editors {
       h('span', {}),
       h('span', {}, 'Rejected'),
       h('span', {}, 'Weight'),
+      h('span', {}, 'Held out'),
       h('span', {}),
     );
     return [
       page.element,
-      heldOut.size
+      heldOut.size && byBlock
         ? h('p', { class: 'help held-out-note' }, `Held out of training by “validation”: ${heldExplicit} of these ${model.pairs.length} pairs (a dashed line on their left)${heldOut.size > heldExplicit ? ` and ${heldOut.size - heldExplicit} of the generated ones` : ''}. The runs never train on them; the Sweep panel scores them.`)
+        : heldOut.size
+        ? h('p', { class: 'help held-out-note' }, `Held out of training by hand: ${heldOut.size} of these ${model.pairs.length} pairs (ticked, with a dashed line on their left). The runs never train on them; the Sweep panel scores them.`)
         : model.validation?.fresh
           ? h('p', { class: 'help held-out-note' }, `Held out by “validation”: ${model.validation.fresh} pairs per prompt drawn fresh from the reward (as “generate” draws); every pair here trains. The Sweep panel scores the held-out ones.`)
           : null,

@@ -5,6 +5,7 @@
 
 import { ScenarioParts, defaultScenario } from './pkg/dpo_playground.js';
 import { h, download } from './dom.js';
+import { presetText } from './engine.js';
 import { describeError, problemWith } from './errors.js';
 import { modelFromEngine, scenarioText, approximateLength, hashFor, readHash } from './state.js';
 
@@ -35,13 +36,13 @@ function nextTask() {
 /** The scenario a playground starts from (see `mountPlayground`'s options), and a message when
  * the URL's or the given scenario could not be used. */
 export async function initialScenario(options, presets) {
-  const fallback = () => {
+  const fallback = async () => {
     if (options.scenario !== undefined && options.scenario !== null) return options.scenario;
     if (!options.preset) return defaultScenario();
     const preset = presets.find((p) => p.id === options.preset);
     // A misspelt preset is an error the page shows, never a silent default.
     if (!preset) throw new Error(`unknown preset “${options.preset}” (the presets: ${presets.map((p) => p.id).join(', ')})`);
-    return preset.json;
+    return presetText(preset.id);
   };
   if (options.urlState) {
     const fromHash = await readHash(location.hash, presets);
@@ -51,7 +52,7 @@ export async function initialScenario(options, presets) {
       return { text: defaultScenario(), message: linkUnusable(problem) };
     }
   }
-  const text = fallback();
+  const text = await fallback();
   const problem = problemWith(text);
   if (problem) return { text: defaultScenario(), message: `The given scenario is invalid (${problem}); showing the default scenario.` };
   return { text };

@@ -12,7 +12,7 @@
 
 import { Playground, presets, embedNames } from './pkg/dpo_playground.js';
 import { h, select } from './dom.js';
-import { loadEngine, memoryBytes } from './engine.js';
+import { loadEngine, memoryBytes, presetText, presetIdOf } from './engine.js';
 import { FieldError } from './runs.js';
 import { Knobs, followNames } from './knobs.js';
 import { modelFromEngine, scenarioText, runsText, cloneModel } from './state.js';
@@ -336,7 +336,7 @@ class PlaygroundView {
   }
 
   presetIdFor(text) {
-    return this.presets.find((p) => p.json === text)?.id ?? '';
+    return presetIdOf(text);
   }
 
   // ---- Building the page ----
@@ -349,9 +349,20 @@ class PlaygroundView {
       'aria-description': 'Loads a scenario that illustrates one claim; its explanation appears below.',
       class: 'preset-select',
     });
-    this.presetSelect.addEventListener('change', () => {
-      const preset = this.presets.find((p) => p.id === this.presetSelect.value);
-      if (preset) this.files.load(preset.json, { presetId: preset.id });
+    this.presetSelect.addEventListener('change', async () => {
+      const id = this.presetSelect.value;
+      if (!this.presets.some((p) => p.id === id)) return;
+      let text;
+      try {
+        text = await presetText(id);
+      } catch (error) {
+        // (Offline, say): the scenario stays as it was, and the menu says so again.
+        this.presetSelect.value = this.presetId;
+        this.note(`Could not load the preset: ${error.message}.`);
+        return;
+      }
+      // Another choice made meanwhile wins.
+      if (this.presetSelect.value === id && this.pg) this.files.load(text, { presetId: id });
     });
     this.transport = new Transport(this);
     const bar = h(

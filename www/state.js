@@ -4,6 +4,7 @@
 // checks ranges, so that every error message comes from one place and names its field path.
 
 import { canonicalScenario } from './pkg/dpo_playground.js';
+import { presetText } from './engine.js';
 
 /** Rounds a number read back from the engine to the precision it was stored with (f32), so that
  * 0.05 does not come back as 0.05000000074505806 in editors, links and exported files. */
@@ -40,12 +41,12 @@ export function modelFromCanonical(text) {
     prompts,
     outputs,
     reference: raw.reference,
-    pairs: (raw.pairs ?? []).map((p) => ({
-      prompt: promptIndex(p.prompt ?? 0),
-      chosen: outputIndex(p.chosen),
-      rejected: outputIndex(p.rejected),
-      weight: p.weight ?? 1,
-    })),
+    pairs: (raw.pairs ?? []).map((p) => {
+      const pair = { prompt: promptIndex(p.prompt ?? 0), chosen: outputIndex(p.chosen), rejected: outputIndex(p.rejected), weight: p.weight ?? 1 };
+      // Held out of training by hand (`"split": "validation"`); "train" is the default.
+      if (p.split === 'validation') pair.split = 'validation';
+      return pair;
+    }),
     reward: raw.reward ?? null,
     generate: raw.generate ?? null,
     steps: raw.steps ?? 200,
@@ -67,6 +68,8 @@ export function modelFromEngine(pg) {
   for (let i = 0; i < pairs.length; i += 1) {
     pairs[i] = { prompt: numbers[4 * i], chosen: numbers[4 * i + 1], rejected: numbers[4 * i + 2], weight: tidy(numbers[4 * i + 3]) };
   }
+  // Without a `validation` block, the held-out pairs are the ones marked by hand.
+  if (!model.validation) for (const i of pg.heldOutPairs()) if (i < pairs.length) pairs[i].split = 'validation';
   model.pairs = pairs;
   return model;
 }
@@ -91,6 +94,7 @@ export function scenarioObject(model) {
     const pair = { chosen: label(p.chosen), rejected: label(p.rejected) };
     if (model.prompts.length > 1) pair.prompt = model.prompts[p.prompt] ?? p.prompt;
     if (p.weight !== 1) pair.weight = p.weight;
+    if (p.split === 'validation') pair.split = 'validation';
     return pair;
   });
   if (model.reward) scenario.reward = model.reward;
@@ -167,19 +171,22 @@ async function through(bytes, transform) {
 }
 
 /** The hash fragment (with `#`) that carries a scenario: see the forms above. `presetId` names
- * the preset the text is, unchanged; `presets` are the shipped ones (`{id, title, description}`). */
+ * the preset the text is, unchanged; `presets` are the shipped ones (`{id, title}`). */
 export async function hashFor(text, presetId, presets) {
   if (presetId) return `#preset=${encodeURIComponent(presetId)}`;
   const scenario = JSON.parse(text);
-  const base = presets.find((p) => p.title && p.title === scenario.title && (p.description ?? '') === (scenario.description ?? ''));
+  // An edited preset: the preset with its title, and its description too (read from its text,
+  // fetched if need be; a preset that cannot be fetched is no base, and the link holds it all).
+  const titled = presets.find((p) => p.title && p.title === scenario.title);
+  const base = titled && (await presetText(titled.id).then((t) => JSON.parse(canonicalScenario(t)), () => null));
   let prefix = '';
-  if (base) {
+  if (base && (base.description ?? '') === (scenario.description ?? '')) {
     delete scenario.title;
     delete scenario.description;
     // An exercise is long (question, explanation): left out when it is the preset's own.
-    const exercise = JSON.parse(canonicalScenario(base.json)).exercise;
+    const { exercise } = base;
     if (exercise && JSON.stringify(exercise) === JSON.stringify(scenario.exercise)) delete scenario.exercise;
-    prefix = `from=${encodeURIComponent(base.id)}&`;
+    prefix = `from=${encodeURIComponent(titled.id)}&`;
   }
   const compressed = await through(new TextEncoder().encode(JSON.stringify(scenario)), new CompressionStream('deflate-raw'));
   return `#${prefix}z1=${base64urlEncode(compressed)}`;
@@ -197,17 +204,17 @@ export async function readHash(hash, presets) {
   try {
     if (params.has('preset')) {
       const preset = presetNamed(params.get('preset'));
-      return { text: preset.json, presetId: preset.id };
+      return { text: await presetText(preset.id), presetId: preset.id };
     }
     if (params.has('z1')) {
       const text = utf8(await through(base64urlBytes(params.get('z1')), new DecompressionStream('deflate-raw')).catch((error) => {
         throw new Error(`its data is not a compressed scenario (${error.message})`);
       }));
       if (!params.has('from')) return { text };
-      const base = presetNamed(params.get('from'));
+      const base = JSON.parse(canonicalScenario(await presetText(presetNamed(params.get('from')).id)));
       const scenario = JSON.parse(text);
-      const { exercise } = JSON.parse(canonicalScenario(base.json));
-      return { text: JSON.stringify({ title: base.title, description: base.description, ...(exercise ? { exercise } : {}), ...scenario }) };
+      const { title, description, exercise } = base;
+      return { text: JSON.stringify({ title, description, ...(exercise ? { exercise } : {}), ...scenario }) };
     }
     if (params.has('s')) return { text: utf8(base64urlBytes(params.get('s'))) };
   } catch (error) {

@@ -157,9 +157,11 @@ export class SweepPanel {
     this.steps.value = String(model.steps);
     // Pairs drawn fresh from the reward (`validation.fresh`) are the scenario's own choice: the
     // share field gives way to them until a share is typed in.
+    // So are pairs held out by hand in the pair editor (`"split": "validation"`).
     const fresh = model.validation?.fresh;
-    this.heldOut.value = fresh ? '' : String(model.validation?.fraction ?? 0);
-    this.heldOut.placeholder = fresh ? `${fresh} fresh per prompt` : '';
+    const marked = model.validation ? 0 : model.pairs.filter((p) => p.split === 'validation').length;
+    this.heldOut.value = fresh || marked ? '' : String(model.validation?.fraction ?? 0);
+    this.heldOut.placeholder = fresh ? `${fresh} fresh per prompt` : marked ? `${marked} held out by hand` : '';
   }
 
   /** Another scenario was loaded: a sweep under way stops, its results (of the old scenario)
@@ -205,6 +207,8 @@ export class SweepPanel {
     const fresh = this.view.model.validation?.fresh && this.heldOut.value.trim() === '';
     const heldOut = Number(this.heldOut.value);
     if (!fresh && !(heldOut >= 0 && heldOut < 1)) throw new Error('Held-out share: from 0 (none) to below 1');
+    if (heldOut > 0 && !this.view.model.validation && this.view.model.pairs.some((p) => p.split === 'validation'))
+      throw new Error('Held-out share: some pairs are held out by hand (the pair editor’s “Held out” boxes); clear them, or leave this field empty to score those');
     const sweep = { axes, replicates };
     const scenario = JSON.parse(scenarioText(this.view.model));
     scenario.sweep = sweep;

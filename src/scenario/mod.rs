@@ -72,6 +72,9 @@ pub struct Scenario {
     pub sweep: Option<Sweep>,
     /// Pairs held out of training and scored beside it.
     pub validation: Option<Validation>,
+    /// The explicit pairs marked `"split": "validation"`, by index, ascending: held out of
+    /// training as `validation` holds pairs out (the two cannot be combined).
+    pub validation_pairs: Vec<usize>,
 }
 
 /// The three runs the playground compares by default: DPO (`gamma = beta`), the hinge, and
@@ -140,11 +143,13 @@ impl Scenario {
             MAX_PAIRS,
         )?;
         let labels = Labels::new(&self.prompts, &self.outputs);
-        let pairs = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| read_pair(&format!("pairs[{}]", first + i), item, &labels))
-            .collect::<Result<Vec<_>, _>>()?;
+        let (pairs, marked) = read_pairs(items, first, &labels)?;
+        if let Some(&i) = marked.first() {
+            both_validations(self.validation.as_ref(), first + i)?;
+        }
+        let start = self.pairs.len();
+        self.validation_pairs
+            .extend(marked.into_iter().map(|i| start + i));
         self.pairs.extend(pairs);
         Ok(())
     }
@@ -212,18 +217,13 @@ impl Scenario {
             Some(value) => read_table("reference", value, prompts.len())?,
             None => vec![vec![1.0; outputs.len()]; prompts.len()],
         };
-        let pairs = match top.get("pairs") {
+        let (pairs, validation_pairs) = match top.get("pairs") {
             Some(value) => {
                 let items = array("pairs", value)?;
                 at_most("pairs", items.len(), MAX_PAIRS)?;
-                let labels = Labels::new(&prompts, &outputs);
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| read_pair(&format!("pairs[{i}]"), item, &labels))
-                    .collect::<Result<Vec<_>, _>>()?
+                read_pairs(items, 0, &Labels::new(&prompts, &outputs))?
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let reward = top
             .get("reward")
@@ -252,6 +252,9 @@ impl Scenario {
         if let Some(Validation::Fresh { count, .. }) = validation {
             fresh_pairs_fit(count, prompts.len(), generate.is_some())?;
         }
+        if let Some(&i) = validation_pairs.first() {
+            both_validations(validation.as_ref(), i)?;
+        }
         top.finish()?;
         let scenario = Scenario {
             title,
@@ -267,6 +270,7 @@ impl Scenario {
             exercise,
             sweep,
             validation,
+            validation_pairs,
         };
         if let Some(sweep) = &scenario.sweep {
             // Every configuration the sweep makes is valid, or the file is refused now.
@@ -286,6 +290,7 @@ impl Scenario {
             && self.reward == other.reward
             && self.generate == other.generate
             && self.validation == other.validation
+            && self.validation_pairs == other.validation_pairs
     }
 
     /// The shared data the runs train on: the explicit pairs, the generated ones appended, less
@@ -294,17 +299,42 @@ impl Scenario {
         Ok(self.problems()?.0)
     }
 
-    /// The training data, and the held-out pairs' (with `validation`): the same prompts, outputs,
-    /// reference and reward. With a `fraction` the pairs are split: the held-out pairs are a
-    /// seeded draw of `round(fraction * pairs)` of them (at least one, and at least one left to
-    /// train on). With `fresh` every pair trains, and the held-out pairs are drawn from the
-    /// reward as `generate` draws (its `tau` and `sampling`), `fresh` per prompt, with the
-    /// validation's seed on a stream of their own.
+    /// The training data, and the held-out pairs' (with `validation` or pairs marked
+    /// `"split": "validation"`): the same prompts, outputs, reference and reward. Marked pairs
+    /// are held out as marked (at least one pair, explicit or generated, must be left to train
+    /// on). With a `fraction` the pairs are split: the held-out pairs are a seeded draw of
+    /// `round(fraction * pairs)` of them (at least one, and at least one left to train on). With
+    /// `fresh` every pair trains, and the held-out pairs are drawn from the reward as `generate`
+    /// draws (its `tau` and `sampling`), `fresh` per prompt, with the validation's seed on a
+    /// stream of their own.
     pub fn problems(&self) -> Result<(Problem, Option<Problem>), InputError> {
         let all = self.all_pairs_problem()?;
-        let (fraction, seed) = match self.validation {
-            None => return Ok((all, None)),
-            Some(Validation::Split { fraction, seed }) => (fraction, seed),
+        let held_out = match self.validation {
+            None if self.validation_pairs.is_empty() => return Ok((all, None)),
+            None => {
+                let mut held_out = vec![false; all.pairs().len()];
+                for &i in &self.validation_pairs {
+                    held_out[i] = true;
+                }
+                if held_out.iter().all(|&held| held) {
+                    return Err(InputError::new(
+                        "pairs",
+                        "every pair is marked \"split\": \"validation\": leave at least one \
+                         to train on",
+                    ));
+                }
+                held_out
+            }
+            Some(Validation::Split { fraction, seed }) => {
+                let n = all.pairs().len();
+                if n < 2 {
+                    return Err(InputError::new(
+                        "validation",
+                        format!("needs at least 2 pairs to hold some out, and there is {n}"),
+                    ));
+                }
+                held_out_mask(fraction, seed, n)
+            }
             Some(Validation::Fresh { count, seed }) => {
                 let generation = self
                     .generate
@@ -327,14 +357,6 @@ impl Scenario {
             }
         };
         let pairs = all.pairs();
-        let n = pairs.len();
-        if n < 2 {
-            return Err(InputError::new(
-                "validation",
-                format!("needs at least 2 pairs to hold some out, and there is {n}"),
-            ));
-        }
-        let held_out = held_out_mask(fraction, seed, n);
         let pick = |keep: bool| -> Vec<Pair> {
             pairs
                 .iter()
@@ -355,12 +377,12 @@ impl Scenario {
         Ok((build(pick(false))?, Some(build(pick(true))?)))
     }
 
-    /// Every pair, explicit and generated, none held out.
-    /// The pairs `validation` holds out of training, by index among all the pairs (the
-    /// explicit ones first, then the generated ones); none without `validation`.
+    /// The pairs held out of training (by `validation`'s `fraction` or by their
+    /// `"split": "validation"` marks), by index among all the pairs (the explicit ones first,
+    /// then the generated ones); none otherwise (`fresh` holds out pairs of its own).
     pub fn held_out_pairs(&self) -> Result<Vec<usize>, InputError> {
         let Some(Validation::Split { fraction, seed }) = self.validation else {
-            return Ok(Vec::new());
+            return Ok(self.validation_pairs.clone());
         };
         let n = self.all_pairs_problem()?.pairs().len();
         if n < 2 {
@@ -374,6 +396,7 @@ impl Scenario {
             .collect())
     }
 
+    /// Every pair, explicit and generated, none held out.
     fn all_pairs_problem(&self) -> Result<Problem, InputError> {
         let mut problem = Problem::new(
             self.prompts.clone(),
@@ -436,13 +459,17 @@ impl Scenario {
         let pairs: Vec<Value> = self
             .pairs
             .iter()
-            .map(|pair| {
-                json!({
-                    "prompt": self.prompts[pair.prompt],
-                    "chosen": self.outputs[pair.chosen].label,
-                    "rejected": self.outputs[pair.rejected].label,
-                    "weight": short(pair.weight),
-                })
+            .enumerate()
+            .map(|(i, pair)| {
+                let mut fields = Map::new();
+                fields.insert("prompt".into(), json!(self.prompts[pair.prompt]));
+                fields.insert("chosen".into(), json!(self.outputs[pair.chosen].label));
+                fields.insert("rejected".into(), json!(self.outputs[pair.rejected].label));
+                fields.insert("weight".into(), short(pair.weight));
+                if self.validation_pairs.binary_search(&i).is_ok() {
+                    fields.insert("split".into(), json!("validation"));
+                }
+                Value::Object(fields)
             })
             .collect();
         top.insert("pairs".into(), Value::Array(pairs));
@@ -802,7 +829,43 @@ fn resolve(
     }
 }
 
-fn read_pair(path: &str, value: &Value, labels: &Labels) -> Result<Pair, InputError> {
+/// The explicit pairs of `items` (numbered from `first` in error paths), and which of them, by
+/// index in `items`, are marked `"split": "validation"`.
+fn read_pairs(
+    items: &[Value],
+    first: usize,
+    labels: &Labels,
+) -> Result<(Vec<Pair>, Vec<usize>), InputError> {
+    let mut pairs = Vec::with_capacity(items.len());
+    let mut marked = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let (pair, held_out) = read_pair(&format!("pairs[{}]", first + i), item, labels)?;
+        if held_out {
+            marked.push(i);
+        }
+        pairs.push(pair);
+    }
+    Ok((pairs, marked))
+}
+
+/// Pairs marked `"split": "validation"` (the first at `pairs[first_marked]`) beside a
+/// `validation` block: two ways of choosing the held-out pairs, refused together.
+fn both_validations(
+    validation: Option<&Validation>,
+    first_marked: usize,
+) -> Result<(), InputError> {
+    match validation {
+        None => Ok(()),
+        Some(_) => Err(InputError::new(
+            format!("pairs[{first_marked}].split"),
+            "marks a pair held out, and the scenario's \"validation\" block chooses the held-out \
+             pairs too: keep one of the two",
+        )),
+    }
+}
+
+/// One explicit pair, and whether it is marked `"split": "validation"` (held out of training).
+fn read_pair(path: &str, value: &Value, labels: &Labels) -> Result<(Pair, bool), InputError> {
     let mut pair = object(path, value)?;
     let prompt = match pair.get("prompt") {
         Some(value) => resolve(&pair.path_of("prompt"), value, &labels.prompts, "prompt")?,
@@ -821,13 +884,26 @@ fn read_pair(path: &str, value: &Value, labels: &Labels) -> Result<Pair, InputEr
         "output",
     )?;
     let weight = pair.f32("weight")?.unwrap_or(1.0);
+    let held_out = match pair.string("split")? {
+        None | Some("train") => false,
+        Some("validation") => true,
+        Some(other) => {
+            return Err(InputError::new(
+                pair.path_of("split"),
+                format!("unknown split {other:?} (expected \"train\" or \"validation\")"),
+            ))
+        }
+    };
     pair.finish()?;
-    Ok(Pair {
-        prompt,
-        chosen,
-        rejected,
-        weight,
-    })
+    Ok((
+        Pair {
+            prompt,
+            chosen,
+            rejected,
+            weight,
+        },
+        held_out,
+    ))
 }
 
 fn read_generation(value: &Value) -> Result<Generation, InputError> {

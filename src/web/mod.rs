@@ -12,7 +12,10 @@ mod sweep;
 mod webgpu;
 
 use crate::plot::{self, Chart, Sources};
-use crate::presets::PRESETS;
+use crate::presets::PRESET_TITLES;
+
+/// The default preset's text: the page's fallback, the one preset this module carries.
+const DEFAULT_PRESET: &str = include_str!("../../presets/default.json");
 use crate::scenario::budget::{Limits, Usage};
 use crate::scenario::{
     init_to_value, optimizer_to_value, regularizer_to_value, run_to_value, Scenario,
@@ -47,9 +50,7 @@ fn js_error(error: InputError) -> JsValue {
 #[derive(Serialize)]
 struct PresetInfo {
     id: &'static str,
-    title: String,
-    description: String,
-    json: &'static str,
+    title: &'static str,
 }
 
 /// Runs when the module is instantiated: a panic (a bug: bad input is an error, never a panic)
@@ -63,20 +64,15 @@ pub fn start() {
     }));
 }
 
-/// Every shipped preset: `[{id, title, description, json}]`.
+/// Every shipped preset: `[{id, title}]`. Their text is not in this module (it would be 7 KB of
+/// every first load, for one preset): `cargo xtask build` copies the files to `www/pkg/presets/`,
+/// and the page fetches the one it loads. The default's text is here (`defaultScenario`), for a
+/// page that starts without a preset or must fall back.
 #[wasm_bindgen]
 pub fn presets() -> JsValue {
-    let list: Vec<PresetInfo> = PRESETS
+    let list: Vec<PresetInfo> = PRESET_TITLES
         .iter()
-        .filter_map(|preset| {
-            let scenario = preset.scenario().ok()?;
-            Some(PresetInfo {
-                id: preset.id,
-                title: scenario.title.unwrap_or_default(),
-                description: scenario.description.unwrap_or_default(),
-                json: preset.json,
-            })
-        })
+        .map(|&(id, title)| PresetInfo { id, title })
         .collect();
     to_js(&list)
 }
@@ -84,7 +80,7 @@ pub fn presets() -> JsValue {
 /// The default scenario's text.
 #[wasm_bindgen(js_name = defaultScenario)]
 pub fn default_scenario() -> String {
-    PRESETS[0].json.to_string()
+    DEFAULT_PRESET.to_string()
 }
 
 /// One kind of a run option as the page's menus show it: its name in the format, its label, and

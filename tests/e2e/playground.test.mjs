@@ -420,6 +420,63 @@ for (const mode of MODES) {
       await fresh.close();
     });
 
+    test('pairs held out by hand in the pair editor leave training and travel in the link', async () => {
+      const page = await open('#preset=default');
+      const root = playground(page);
+      const box = (n) => root.getByLabel(`Hold pair ${n} out of training`);
+      // The keyboard ticks the box; the row is dashed, the note counts it, and focus stays put.
+      await box(2).focus();
+      await page.keyboard.press('Space');
+      await waitFor(async () => (await root.locator('.pair-row.held-out').count()) === 1);
+      assert.equal(await page.evaluate(() => document.activeElement?.dataset.path), 'pairs[1].split');
+      assert.match(await root.locator('.held-out-note').textContent(), /Held out of training by hand: 1 of these 3 pairs/);
+      // Another edit of the row keeps its mark.
+      await root.getByLabel('Pair 2 weight').fill('3');
+      await waitFor(async () => (await root.locator('.pair-row.held-out').count()) === 1);
+      assert.ok(await box(2).isChecked());
+      // Holding out every pair is refused, named, and the box shows the pair as it still is.
+      await box(1).check();
+      await box(3).click();
+      await root.locator('.field-error', { hasText: 'every pair is marked' }).waitFor();
+      assert.equal(await box(3).isChecked(), false);
+      assert.equal(await root.locator('.pair-row.held-out').count(), 2);
+      await box(1).uncheck();
+      await waitFor(async () => (await root.locator('.pair-row.held-out').count()) === 1);
+      // The link carries the mark: the command line reads it from the link as the page wrote it.
+      await waitFor(async () => (await page.evaluate(() => location.hash)).startsWith('#from=default&z1='));
+      const hash = await page.evaluate(() => location.hash);
+      const checked = execFileSync(DPO, ['check', `${BASE}${hash}`], { encoding: 'utf8' });
+      assert.match(checked, /validation: 1 pair held out \(marked "split": "validation"\); 2 pairs train/);
+      const reloaded = await open(hash);
+      const again = playground(reloaded);
+      assert.ok(await again.getByLabel('Hold pair 2 out of training').isChecked());
+      assert.equal(await again.getByLabel('Hold pair 1 out of training').isChecked(), false);
+      // The Sweep panel scores the marked pairs, and a share typed beside them is refused.
+      await again.locator('summary', { hasText: 'Sweep: many seeds and settings' }).click();
+      assert.equal(await again.getByLabel('Share of pairs held out').getAttribute('placeholder'), '1 held out by hand');
+      await again.getByLabel('Share of pairs held out').fill('0.5');
+      await again.getByRole('button', { name: 'Run the sweep' }).click();
+      await waitFor(async () => /some pairs are held out by hand/.test(await again.locator('.sweep-status').textContent()));
+      await again.getByLabel('Share of pairs held out').fill('');
+      await again.getByLabel('Values (comma-separated)').fill('1');
+      await again.getByLabel('Seeds per setting').fill('2');
+      await again.getByLabel('Steps per run').fill('20');
+      await again.getByRole('button', { name: 'Run the sweep' }).click();
+      await waitFor(async () => /^Done: 6 runs, 20 steps each/.test(await again.locator('.sweep-status').textContent()), 20000);
+      assert.match(await again.locator('.sweep-table thead').textContent(), /best step/, 'scored on the marked pair: a best checkpoint');
+      // A validation block chooses the held-out pairs itself: the boxes give way to it.
+      const scenario = JSON.parse(execFileSync(DPO, ['preset', 'default'], { encoding: 'utf8' }));
+      scenario.validation = { fraction: 0.5, seed: 3 };
+      const block = await open(`#s=${base64url(JSON.stringify(scenario))}`);
+      assert.equal(await playground(block).getByLabel('Hold pair 1 out of training').isDisabled(), true);
+      assertNoErrors(page);
+      assertNoErrors(reloaded);
+      assertNoErrors(block);
+      await page.close();
+      await reloaded.close();
+      await block.close();
+    });
+
     test('the Sweep panel sweeps two settings as a heat map, and starts over for a new scenario', async () => {
       const page = await open('#preset=gamma-sweep');
       const root = playground(page);
@@ -557,6 +614,31 @@ for (const mode of MODES) {
       // Still on the backend the mode gives (no silent fallback along the way).
       assert.equal(await page.locator('span[data-backend]').getAttribute('data-backend'), mode.webgpu ? 'webgpu' : 'cpu');
       assertNoErrors(page);
+      await page.close();
+    });
+
+    test('a preset is fetched when chosen; one that cannot be fetched leaves the scenario as it was', async () => {
+      // The engine's module lists the presets and carries only the default's text.
+      const page = await open();
+      const fetched = [];
+      page.on('request', (request) => {
+        if (/\/pkg\/presets\//.test(request.url())) fetched.push(new URL(request.url()).pathname.split('/').pop());
+      });
+      const root = playground(page);
+      const select = root.getByLabel('Preset');
+      await page.route('**/pkg/presets/exercise-gamma-zero.json', (route) => route.fulfill({ status: 503, body: 'down' }));
+      await select.selectOption('exercise-gamma-zero');
+      await waitFor(async () => /Could not load the preset: the preset “exercise-gamma-zero” could not be fetched \(HTTP 503\)/.test(await root.locator('.dpo-status').textContent()));
+      assert.equal(await select.inputValue(), 'default');
+      assert.equal(await root.locator('.dpo-about strong').textContent(), 'DPO vs hinge vs gamma = 0');
+      // Tried again the next time, and loaded.
+      await page.unroute('**/pkg/presets/exercise-gamma-zero.json');
+      await select.selectOption('exercise-gamma-zero');
+      await waitFor(async () => (await root.locator('.dpo-about strong').textContent()) === 'Exercise: γ = 0, the hinge against the logistic loss');
+      assert.equal(await select.inputValue(), 'exercise-gamma-zero');
+      assert.deepEqual(fetched, ['exercise-gamma-zero.json', 'exercise-gamma-zero.json']);
+      // Its share link names it, and opens it.
+      await waitFor(async () => (await page.evaluate(() => location.hash)) === '#preset=exercise-gamma-zero');
       await page.close();
     });
 

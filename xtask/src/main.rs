@@ -154,6 +154,9 @@ fn build() -> Result<PathBuf, String> {
         let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
         sizes.push(format!("{name} {} KB", size / 1024));
     }
+    // The presets' files, which the page fetches one at a time as it loads them (the engine's
+    // module lists them by id and title, and holds only the default's text).
+    copy_dir(&root.join("presets"), &out.join("presets"))?;
     eprintln!("xtask: wrote {} ({})", out.display(), sizes.join(", "));
     Ok(out)
 }

@@ -234,6 +234,7 @@ pub fn scenario(workload: &Workload) -> Scenario {
         exercise: None,
         sweep: None,
         validation: None,
+        validation_pairs: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ mod sweep;
 
 use clap::{CommandFactory, Parser};
 use cli::{Backend, Cli, Command, RunArgs};
+use dpo_playground::engine::sweep::Validation;
 use dpo_playground::engine::{escape_control, History, InputError, RunSet};
 use dpo_playground::presets::{Preset, PRESETS};
 use dpo_playground::scenario::budget::{self, Estimate, Limits, Usage};
@@ -385,6 +386,29 @@ pub(crate) fn load(
         .map_err(|e| Failure(format!("{shown}: {e}"), 2))
 }
 
+/// What `dpo check` says of the held-out pairs: how many, chosen how, and how many pairs train.
+fn held_out_summary(scenario: &Scenario) -> Result<Option<String>, InputError> {
+    let (train, held) = scenario.problems()?;
+    let Some(held) = held else {
+        return Ok(None);
+    };
+    let how = match scenario.validation {
+        Some(Validation::Split { fraction, seed }) => {
+            format!("a share of {fraction} of the pairs, drawn with seed {seed}")
+        }
+        Some(Validation::Fresh { count, seed }) => {
+            format!("{count} per prompt drawn fresh from the reward, seed {seed}")
+        }
+        None => "marked \"split\": \"validation\"".to_string(),
+    };
+    let pairs = |n: usize| format!("{n} pair{}", if n == 1 { "" } else { "s" });
+    Ok(Some(format!(
+        "validation: {} held out ({how}); {} train",
+        pairs(held.pairs().len()),
+        pairs(train.pairs().len())
+    )))
+}
+
 fn check(source: &str, limits: &Limits) -> Result<(), Failure> {
     // What `dpo run` would need with its defaults: the runs, one metrics record, no history.
     let check_usage = |scenario: &Scenario| Usage {
@@ -404,6 +428,9 @@ fn check(source: &str, limits: &Limits) -> Result<(), Failure> {
         scenario.steps,
         estimate.summary()
     ))?;
+    if let Some(line) = held_out_summary(&scenario).map_err(|e| Failure(e.to_string(), 2))? {
+        console::println(&line)?;
+    }
     if let Some(sweep) = &scenario.sweep {
         // What `dpo sweep` would need: every run of the grid, a checkpoint every few steps.
         let sweep_usage = Usage {

@@ -118,7 +118,8 @@ pub fn command(args: &SweepArgs) -> Result<u8, Failure> {
                 "runs": runs,
                 "steps": steps,
                 "every": every,
-                "validation_pairs": scenario.validation.is_some(),
+                "validation_pairs": scenario.validation.is_some()
+                    || !scenario.validation_pairs.is_empty(),
             },
             "settings": summaries.iter().map(|s| setting_json(&sweep, s)).collect::<Vec<_>>(),
         });
