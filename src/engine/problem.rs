@@ -4,6 +4,8 @@
 use super::error::InputError;
 use super::numerics::{log_sum_exp_f64, sigmoid};
 use super::rng::{stream, SplitMix64};
+use super::run::PairLogits;
+use std::sync::Arc;
 
 /// One element of the discrete output set.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +70,10 @@ pub struct Problem {
     /// precision of the logits, so that `theta = log pi0` makes every reference margin exact.
     log_reference: Vec<f32>,
     pairs: Vec<Pair>,
+    /// The pairs as the runs read them (flat logit indices and weights): built once and shared
+    /// by every run on this data, so that a sweep's thousand runs read one copy, warm in the
+    /// cache, rather than a thousand.
+    flat_pairs: Arc<[PairLogits]>,
     /// Ground-truth reward `r*(y|x)`, row-major, when the scenario gives one.
     true_reward: Option<Vec<f64>>,
 }
@@ -226,11 +232,13 @@ impl Problem {
             }
             None => None,
         };
+        let flat_pairs = flatten(&pairs, k);
         Ok(Problem {
             prompts,
             outputs,
             log_reference,
             pairs,
+            flat_pairs,
             true_reward,
         })
     }
@@ -308,6 +316,7 @@ impl Problem {
             }
         }
         self.pairs.extend(drawn);
+        self.flat_pairs = flatten(&self.pairs, k);
         Ok(())
     }
 
@@ -324,6 +333,12 @@ impl Problem {
     /// The preference pairs, explicit ones first, then generated ones.
     pub fn pairs(&self) -> &[Pair] {
         &self.pairs
+    }
+
+    /// The pairs as flat logit indices `x K + y` and weights, in the order of [`Problem::pairs`],
+    /// shared by every run on this data.
+    pub(crate) fn flat_pairs(&self) -> &Arc<[PairLogits]> {
+        &self.flat_pairs
     }
 
     /// Number of prompts `P`.
@@ -364,4 +379,16 @@ fn sample_categorical(probabilities: &[f64], u: f64) -> usize {
         }
     }
     probabilities.len() - 1
+}
+
+/// `pairs` as flat logit indices into `[prompt][output]` logits of `k` outputs per prompt.
+fn flatten(pairs: &[Pair], k: usize) -> Arc<[PairLogits]> {
+    pairs
+        .iter()
+        .map(|pair| PairLogits {
+            chosen: (pair.prompt * k + pair.chosen) as u32,
+            rejected: (pair.prompt * k + pair.rejected) as u32,
+            weight: pair.weight,
+        })
+        .collect()
 }

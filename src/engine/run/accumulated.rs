@@ -37,14 +37,12 @@ impl Accumulated {
             *total += step;
         }
         for (j, &code) in self.step_cells.iter().enumerate() {
-            let bits = &mut self.ever[pair_at(j)];
-            if code & 4 != 0 {
-                *bits |= 1 << (code & 3);
-            }
-            // Cells 0 and 2 are the policy-right ones.
-            if code & 1 == 0 {
-                *bits |= RANKED_RIGHT;
-            }
+            // Without branches (the codes follow no pattern a predictor learns): the cell's bit
+            // when the signal was non-zero (bit 2 of the code), and RANKED_RIGHT in the
+            // policy-right cells 0 and 2 (bit 0 clear).
+            let signal = ((code >> 2) & 1) << (code & 3);
+            let ranked_right = ((code & 1) ^ 1) * RANKED_RIGHT;
+            self.ever[pair_at(j)] |= signal | ranked_right;
         }
     }
 

@@ -2,12 +2,24 @@
 //! normalisation's dense term, mixout's mask and the regularisers.
 
 use super::accumulated::cell_index;
-use super::{PairLogits, Run};
+use super::{PairLogits, Run, STEP_SCRATCH};
 use crate::engine::config::Regularizer;
 use crate::engine::loss::LossKind;
 use crate::engine::numerics::{log_sum_exp, log_sum_exp_wide, non_finite, total_weight};
 use crate::engine::problem::Problem;
 use crate::engine::rng::uniform_at;
+
+/// Per cell, the bit masks that keep a value in that cell's lane and make it +0.0 in the others
+/// (a table, so that the compiler makes no branch of it).
+const CELL_MASKS: [[u64; 4]; 4] = {
+    let mut masks = [[0; 4]; 4];
+    let mut cell = 0;
+    while cell < 4 {
+        masks[cell][cell] = u64::MAX;
+        cell += 1;
+    }
+    masks
+};
 
 impl Run {
     /// Fills `self.gradient` for this step; returns whether the batch is the full batch.
@@ -105,61 +117,74 @@ impl Run {
         } else {
             &self.logits
         };
-        let gradient = &mut self.gradient;
-        let thresholds = &self.thresholds;
-        let pairs = &self.pairs;
-        let reference_log_ratios = &self.reference_log_ratios;
+        // Slices, not `&Vec`s: their pointers and lengths stay in registers, where a `Vec`'s
+        // would be read from memory again after every store in the loops below.
+        let gradient: &mut [f32] = &mut self.gradient;
+        let thresholds: &[f32] = &self.thresholds;
+        let pairs: &[PairLogits] = &self.pairs;
+        let reference_log_ratios: &[f32] = &self.reference_log_ratios;
         if !self.config.length_normalize {
             // Each pair touches exactly two logits (SPEC section 5). Three passes: gather the
             // margins, map them through phi' (a loop without indexing, which vectorises), scatter.
-            let margins = &mut self.margin_scratch;
-            margins.clear();
-            let batch: &[u32] = if full_batch { &[] } else { &self.batch };
-            let pair_at = |j: usize| if full_batch { j } else { batch[j] as usize };
-            let count = if full_batch { pairs.len() } else { batch.len() };
-            let inverse_total = if full_batch {
-                self.inverse_total_weight
-            } else {
-                1.0 / total_weight(batch.iter().map(|&i| pairs[i as usize].weight))
-            };
-            margins.extend((0..count).map(|j| {
-                let i = pair_at(j);
-                let PairLogits {
-                    chosen, rejected, ..
-                } = pairs[i];
-                beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i]
-            }));
-            self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
-            for u in margins.iter_mut() {
-                *u = derivative(*u, beta) * beta * inverse_total;
-            }
-            let accumulated = &mut self.accumulated;
-            accumulated.step_cells.clear();
-            let mut signal = [0.0f64; 4];
-            for (j, &g) in margins.iter().enumerate() {
-                let i = pair_at(j);
-                let PairLogits {
-                    chosen,
-                    rejected,
-                    weight,
-                } = pairs[i];
-                let (chosen, rejected) = (chosen as usize, rejected as usize);
-                gradient[chosen] += weight * g;
-                gradient[rejected] -= weight * g;
-                // h_pi > 0 exactly when theta+ > theta- (a difference of finite floats is 0
-                // only when they are equal).
-                let cell = cell_index(
-                    reference_log_ratios[i] > 0.0,
-                    logits[chosen] > logits[rejected],
-                );
-                signal[cell] += (weight * g.abs()) as f64;
-                accumulated
-                    .step_cells
-                    .push(cell as u8 | (u8::from(g != 0.0) << 2));
-            }
-            // g is phi' times beta / W: back to w |phi'|.
-            let scale = 1.0 / (beta as f64 * inverse_total as f64);
-            accumulated.step_signal = signal.map(|s| s * scale);
+            STEP_SCRATCH.with_borrow_mut(|scratch| {
+                let margins = &mut scratch.margins;
+                margins.clear();
+                let batch: &[u32] = if full_batch { &[] } else { &self.batch };
+                let pair_at = |j: usize| if full_batch { j } else { batch[j] as usize };
+                let count = if full_batch { pairs.len() } else { batch.len() };
+                let inverse_total = if full_batch {
+                    self.inverse_total_weight
+                } else {
+                    1.0 / total_weight(batch.iter().map(|&i| pairs[i as usize].weight))
+                };
+                margins.extend((0..count).map(|j| {
+                    let i = pair_at(j);
+                    let PairLogits {
+                        chosen, rejected, ..
+                    } = pairs[i];
+                    beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i]
+                }));
+                self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
+                for u in margins.iter_mut() {
+                    *u = derivative(*u, beta) * beta * inverse_total;
+                }
+                // The cells' codes go into a slice sized beforehand: a byte pushed onto a `Vec` may
+                // alias anything, and would make every field of the run be read again per pair.
+                let accumulated = &mut self.accumulated;
+                accumulated.step_cells.clear();
+                accumulated.step_cells.resize(count, 0);
+                let codes: &mut [u8] = &mut accumulated.step_cells;
+                // Each pair's share goes to every cell's sum, masked to +0.0 but in its own cell: the
+                // same sums, bit for bit, as adding to the one indexed by the cell (adding +0.0 to a
+                // sum of magnitudes changes no bit), with neither a store and a reload per pair on
+                // the same few bytes nor a branch on the cell, which no predictor guesses.
+                let mut signal = [0.0f64; 4];
+                for (j, (&g, code)) in margins.iter().zip(codes.iter_mut()).enumerate() {
+                    let i = pair_at(j);
+                    let PairLogits {
+                        chosen,
+                        rejected,
+                        weight,
+                    } = pairs[i];
+                    let (chosen, rejected) = (chosen as usize, rejected as usize);
+                    gradient[chosen] += weight * g;
+                    gradient[rejected] -= weight * g;
+                    // h_pi > 0 exactly when theta+ > theta- (a difference of finite floats is 0
+                    // only when they are equal).
+                    let cell = cell_index(
+                        reference_log_ratios[i] > 0.0,
+                        logits[chosen] > logits[rejected],
+                    );
+                    let share = ((weight * g.abs()) as f64).to_bits();
+                    for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
+                        *sum += f64::from_bits(share & mask);
+                    }
+                    *code = cell as u8 | (u8::from(g != 0.0) << 2);
+                }
+                // g is phi' times beta / W: back to w |phi'|.
+                let scale = 1.0 / (beta as f64 * inverse_total as f64);
+                accumulated.step_signal = signal.map(|s| s * scale);
+            });
             return;
         }
         let inverse_lengths = &self.inverse_lengths;

@@ -20,13 +20,32 @@ use super::problem::Problem;
 use super::rng::{stream, SplitMix64};
 use accumulated::Accumulated;
 use sampler::Sampler;
+use std::sync::Arc;
+
+/// What a step needs only while it runs, one per thread rather than one per run: a sweep's
+/// thousand runs then keep one set of these buffers warm in the cache instead of a thousand cold
+/// ones (their contents never outlive the step).
+#[derive(Default)]
+struct StepScratch {
+    /// The batch's margins, then their `phi'` (the gradient pass without length normalisation).
+    margins: Vec<f32>,
+    /// The state the optimiser update overwrote (logits, first and second moment): all of it,
+    /// or the active logits' in the order of `active`, so that a step whose result is not
+    /// finite can be taken back exactly.
+    undo: [Vec<f32>; 3],
+}
+
+std::thread_local! {
+    static STEP_SCRATCH: std::cell::RefCell<StepScratch> =
+        std::cell::RefCell::new(StepScratch::default());
+}
 
 /// A pair's two logits, as flat indices `x K + y` into the run's logits, and its weight.
 #[derive(Clone, Copy, Debug)]
-struct PairLogits {
-    chosen: u32,
-    rejected: u32,
-    weight: f32,
+pub(crate) struct PairLogits {
+    pub(crate) chosen: u32,
+    pub(crate) rejected: u32,
+    pub(crate) weight: f32,
 }
 
 /// A run: its configuration, its logits and optimiser state, and the per-pair constants derived
@@ -49,7 +68,7 @@ pub struct Run {
     /// `u = beta * h_pi - threshold` to be positive.
     thresholds: Vec<f32>,
     /// Each pair's logits and weight, in pair order.
-    pairs: Vec<PairLogits>,
+    pairs: Arc<[PairLogits]>,
     /// `1 / n(y)` per output: `1 / L(y)` with length normalisation, else 1.
     inverse_lengths: Vec<f32>,
     /// Logits the optimiser updates. A logit no gradient has reached has zero optimiser state
@@ -67,13 +86,8 @@ pub struct Run {
     row_coefficients: Vec<f32>,
     mixed_logits: Vec<f32>,
     mixout_scales: Vec<f32>,
-    margin_scratch: Vec<f32>,
     /// Whether every margin of this step's batch was finite (set by `accumulate`).
     margins_finite: bool,
-    /// The state the optimiser update overwrote (logits, first and second moment): all of it, or
-    /// the active logits' in the order of `active`, so that a step whose result is not finite
-    /// can be taken back exactly.
-    undo: [Vec<f32>; 3],
     /// The step at which the run diverged (a margin, a gradient, a logit or a moment stopped
     /// being finite); the run stops there and keeps the state from before that step.
     diverged_at: Option<u64>,
@@ -97,7 +111,7 @@ impl Run {
             steps: 0,
             reference_log_ratios: Vec::new(),
             thresholds: Vec::new(),
-            pairs: Vec::new(),
+            pairs: Arc::from([]),
             inverse_lengths: Vec::new(),
             active: Vec::new(),
             is_active: Vec::new(),
@@ -108,9 +122,7 @@ impl Run {
             row_coefficients: vec![0.0; problem.prompt_count()],
             mixed_logits: Vec::new(),
             mixout_scales: Vec::new(),
-            margin_scratch: Vec::new(),
             margins_finite: true,
-            undo: [Vec::new(), Vec::new(), Vec::new()],
             diverged_at: None,
             inverse_total_weight: 0.0,
             accumulated: Accumulated::default(),
@@ -125,7 +137,7 @@ impl Run {
         let config = &self.config;
         let k = problem.output_count();
         let log_reference = problem.log_reference();
-        self.pairs.clear();
+        self.pairs = Arc::clone(problem.flat_pairs());
         self.reference_log_ratios.clear();
         self.thresholds.clear();
         for pair in problem.pairs() {
@@ -135,11 +147,6 @@ impl Run {
             // alpha = 1 and gamma = beta give a margin of exactly 0.
             let reference_log_ratio =
                 config.alpha * (log_reference[chosen] - log_reference[rejected]);
-            self.pairs.push(PairLogits {
-                chosen: chosen as u32,
-                rejected: rejected as u32,
-                weight: pair.weight,
-            });
             self.reference_log_ratios.push(reference_log_ratio);
             self.thresholds
                 .push(config.gamma * reference_log_ratio + config.margin);

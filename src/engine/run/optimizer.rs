@@ -1,7 +1,7 @@
 //! The optimiser update (SPEC section 6): SGD with momentum and Adam over the active logits, and
 //! taking a non-finite update back.
 
-use super::{PairLogits, Run};
+use super::{PairLogits, Run, STEP_SCRATCH};
 use crate::engine::config::Optimizer;
 use crate::engine::numerics::{adam_corrections, non_finite};
 
@@ -17,7 +17,7 @@ impl Run {
         if full_batch {
             for &PairLogits {
                 chosen, rejected, ..
-            } in &self.pairs
+            } in self.pairs.iter()
             {
                 mark(chosen);
                 mark(rejected);
@@ -40,8 +40,13 @@ impl Run {
     /// every new logit and moment is finite; when one is not, the update is taken back, so the
     /// state is bit for bit what it was before.
     pub(super) fn update(&mut self) -> bool {
+        STEP_SCRATCH.with_borrow_mut(|scratch| self.update_saving_in(&mut scratch.undo))
+    }
+
+    /// [`Run::update`], saving what it overwrites in `undo`.
+    fn update_saving_in(&mut self, undo: &mut [Vec<f32>; 3]) -> bool {
         let all = dense_sweep_pays(self.active.len(), self.logits.len());
-        let [undo_logits, undo_first, undo_second] = &mut self.undo;
+        let [undo_logits, undo_first, undo_second] = undo;
         if all {
             // A contiguous copy first, so that the update loop stays a vectorisable sweep.
             for (saved, values) in [
@@ -144,15 +149,15 @@ impl Run {
             }
         }
         if bad != 0 {
-            self.restore_state(all);
+            self.restore_state(all, undo);
         }
         bad == 0
     }
 
     /// Puts back what [`Run::update`] saved before overwriting it: every logit and moment
     /// (`all`), or those of the active logits, in the order of `self.active`.
-    fn restore_state(&mut self, all: bool) {
-        let [logits, first, second] = &self.undo;
+    fn restore_state(&mut self, all: bool, undo: &[Vec<f32>; 3]) {
+        let [logits, first, second] = undo;
         if all {
             self.logits.copy_from_slice(logits);
             self.first_moment.copy_from_slice(first);
