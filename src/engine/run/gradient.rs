@@ -187,22 +187,33 @@ impl Run {
             });
             return;
         }
-        let inverse_lengths = &self.inverse_lengths;
-        let normalizers = &self.row_log_normalizers;
-        let coefficients = &mut self.row_coefficients;
+        let inverse_lengths: &[f32] = &self.inverse_lengths;
+        let normalizers: &[f32] = &self.row_log_normalizers;
+        let coefficients: &mut [f32] = &mut self.row_coefficients;
         let mut bad = 0;
         let accumulated = &mut self.accumulated;
+        let count = if full_batch {
+            pairs.len()
+        } else {
+            self.batch.len()
+        };
+        // As without length normalisation: the codes into a slice sized beforehand, the cells'
+        // sums masked rather than indexed.
         accumulated.step_cells.clear();
+        accumulated.step_cells.resize(count, 0);
+        let codes: &mut [u8] = &mut accumulated.step_cells;
         let mut signal = [0.0f64; 4];
-        let mut step_pair = |i: usize, inverse_total: f32| {
+        let mut step_pair = |i: usize, inverse_total: f32, code: &mut u8| {
             let PairLogits {
                 chosen,
                 rejected,
                 weight,
             } = pairs[i];
-            let prompt = (chosen / k) as usize;
-            let inverse_chosen = inverse_lengths[(chosen % k) as usize];
-            let inverse_rejected = inverse_lengths[(rejected % k) as usize];
+            // Both outputs are on the same prompt's row: one division finds it.
+            let prompt = chosen / k;
+            let inverse_chosen = inverse_lengths[(chosen - prompt * k) as usize];
+            let inverse_rejected = inverse_lengths[(rejected - prompt * k) as usize];
+            let prompt = prompt as usize;
             let (chosen, rejected) = (chosen as usize, rejected as usize);
             let h = policy_log_ratio_normalized(
                 logits[chosen],
@@ -215,10 +226,11 @@ impl Run {
             bad |= non_finite(u);
             let slope = derivative(u, beta);
             let cell = cell_index(reference_log_ratios[i] > 0.0, h > 0.0);
-            signal[cell] += (weight * slope.abs()) as f64;
-            accumulated
-                .step_cells
-                .push(cell as u8 | (u8::from(slope != 0.0) << 2));
+            let share = ((weight * slope.abs()) as f64).to_bits();
+            for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
+                *sum += f64::from_bits(share & mask);
+            }
+            *code = cell as u8 | (u8::from(slope != 0.0) << 2);
             let g = weight * inverse_total * slope * beta;
             gradient[chosen] += g * inverse_chosen;
             gradient[rejected] -= g * inverse_rejected;
@@ -226,14 +238,14 @@ impl Run {
         };
         if full_batch {
             let inverse_total = self.inverse_total_weight;
-            for i in 0..pairs.len() {
-                step_pair(i, inverse_total);
+            for (i, code) in codes.iter_mut().enumerate() {
+                step_pair(i, inverse_total, code);
             }
         } else {
             let inverse_total =
                 1.0 / total_weight(self.batch.iter().map(|&i| pairs[i as usize].weight));
-            for &i in &self.batch {
-                step_pair(i as usize, inverse_total);
+            for (&i, code) in self.batch.iter().zip(codes.iter_mut()) {
+                step_pair(i as usize, inverse_total, code);
             }
         }
         accumulated.step_signal = signal;
