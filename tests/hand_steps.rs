@@ -106,6 +106,114 @@ fn sgd_first_step_by_hand() {
 }
 
 #[test]
+fn a_minibatch_step_is_the_mean_over_its_own_weights() {
+    // As sgd_first_step_by_hand, with two of the three pairs a step: the batch's gradient is
+    // sum_p w_p phi'(u_p) beta / W_batch, W_batch the weights of the pairs drawn (1 + 3, 1 + 2
+    // or 3 + 2), not of all pairs. Which two are drawn is the sampler's (its own tests); the
+    // step must be exactly one of the three.
+    let phi = [
+        -(2.0 - 2f64.sqrt()), // u1 = -ln2/2
+        -(2f64.sqrt() - 1.0), // u2 = ln2/2
+        -0.5,                 // u3 = 0
+    ];
+    // (chosen, rejected) as flat logits (x1's outputs from 4), and weights.
+    let pairs = [(0, 1, 1.0), (2, 0, 3.0), (7, 5, 2.0)];
+    let (beta, lr) = (2.0, 0.5);
+    let step_on = |batch: [usize; 2]| -> Vec<f64> {
+        let total: f64 = batch.iter().map(|&p| pairs[p].2).sum();
+        let mut theta = vec![0.0; 8];
+        for &p in &batch {
+            let (chosen, rejected, weight) = pairs[p];
+            let g = weight * phi[p] * beta / total;
+            theta[chosen] -= lr * g;
+            theta[rejected] += lr * g;
+        }
+        theta
+    };
+    let problem = problem();
+    let config = RunConfig {
+        batch_size: Some(2),
+        ..base(Optimizer::sgd(lr as f32))
+    };
+    for seed in 0..6 {
+        let mut run = Run::new(
+            RunConfig {
+                seed,
+                ..config.clone()
+            },
+            &problem,
+        )
+        .unwrap();
+        run.step(&problem);
+        let got = run.logits();
+        let matches = |want: &[f64]| {
+            got.iter()
+                .zip(want)
+                .all(|(&g, &w)| (g as f64 - w).abs() <= TOLERANCE)
+        };
+        let batches = [[0, 1], [0, 2], [1, 2]];
+        assert!(
+            batches.iter().any(|&batch| matches(&step_on(batch))),
+            "seed {seed}: {got:?} is no two-pair batch's step: {:?}",
+            batches.map(step_on)
+        );
+    }
+}
+
+#[test]
+fn a_minibatch_step_is_the_full_batch_step_of_its_pairs() {
+    // With and without length normalisation: a step on a batch of two of the three pairs is the
+    // full-batch step (checked by hand above and below) of a problem holding only those two,
+    // weights and all: the batch's mean is over its own weights. Under SGD a wrong scale shows.
+    let all = problem();
+    let sub = |batch: [usize; 2]| {
+        Problem::new(
+            all.prompts().to_vec(),
+            all.outputs().to_vec(),
+            &[vec![2.0, 1.0, 1.0, 4.0], vec![1.0; 4]],
+            batch.iter().map(|&p| all.pairs()[p]).collect(),
+            None,
+        )
+        .unwrap()
+    };
+    for length_normalize in [false, true] {
+        let full = RunConfig {
+            margin: 0.4,
+            length_normalize,
+            ..base(Optimizer::sgd(0.5))
+        };
+        let steps: Vec<Vec<f32>> = [[0, 1], [0, 2], [1, 2]]
+            .iter()
+            .map(|&batch| {
+                let problem = sub(batch);
+                let mut run = Run::new(full.clone(), &problem).unwrap();
+                run.step(&problem);
+                run.logits().to_vec()
+            })
+            .collect();
+        for seed in 0..6 {
+            let config = RunConfig {
+                seed,
+                batch_size: Some(2),
+                ..full.clone()
+            };
+            let mut run = Run::new(config, &all).unwrap();
+            run.step(&all);
+            let got = run.logits();
+            let close = |want: &Vec<f32>| {
+                got.iter()
+                    .zip(want)
+                    .all(|(&g, &w)| (g as f64 - w as f64).abs() <= TOLERANCE)
+            };
+            assert!(
+                steps.iter().any(close),
+                "length_normalize {length_normalize}, seed {seed}: {got:?} is none of {steps:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn momentum_sgd_two_steps() {
     // v = 0.9 v + g; theta -= 0.5 v (step 1 as above; step 2 from the f64 transcription).
     trajectory(

@@ -249,12 +249,16 @@ for (const mode of MODES) {
 
     test('bad attributes say what is wrong, inside the element and as an event', async () => {
       const page = await open('www/embed-demo.html');
+      // A preset's file that the host cannot serve (the engine's module lists the presets and
+      // holds only the default's text).
+      await page.route('**/pkg/presets/unlearning.json', (route) => route.fulfill({ status: 503, body: 'down' }));
       const messages = await page.evaluate(async () => {
         const cases = [
           ['preset', 'gama-zero'],
           ['src', 'no/such/scenario.json'],
           ['layout', 'tiny'],
           ['hide', 'curves, charts'],
+          ['preset', 'unlearning'],
         ];
         const results = [];
         for (const [name, value] of cases) {
@@ -267,7 +271,7 @@ for (const mode of MODES) {
         }
         return results;
       });
-      const expected = [/unknown preset “gama-zero”.*gamma-zero/, /src="no\/such\/scenario.json" could not be fetched \(HTTP 404\)/, /layout="tiny" is not one of full, compact/, /hide: unknown name “charts”/];
+      const expected = [/unknown preset “gama-zero”.*gamma-zero/, /src="no\/such\/scenario.json" could not be fetched \(HTTP 404\)/, /layout="tiny" is not one of full, compact/, /hide: unknown name “charts”/, /the preset “unlearning” could not be fetched \(HTTP 503\)/];
       messages.forEach(([event, shown], i) => {
         assert.match(event, expected[i]);
         assert.match(shown, expected[i], 'the element shows it too');

@@ -40,9 +40,9 @@ impl Accumulated {
             // Without branches (the codes follow no pattern a predictor learns): the cell's bit
             // when the signal was non-zero (bit 2 of the code), and RANKED_RIGHT in the
             // policy-right cells 0 and 2 (bit 0 clear).
-            let signal = ((code >> 2) & 1) << (code & 3);
-            let ranked_right = ((code & 1) ^ 1) * RANKED_RIGHT;
-            self.ever[pair_at(j)] |= signal | ranked_right;
+            let bits = &mut self.ever[pair_at(j)];
+            *bits |= ((code >> 2) & 1) << (code & 3);
+            *bits |= ((code & 1) ^ 1) * RANKED_RIGHT;
         }
     }
 

@@ -148,16 +148,18 @@ impl Run {
                 for u in margins.iter_mut() {
                     *u = derivative(*u, beta) * beta * inverse_total;
                 }
-                // The cells' codes go into a slice sized beforehand: a byte pushed onto a `Vec` may
-                // alias anything, and would make every field of the run be read again per pair.
+                // The cells' codes go into a slice sized beforehand: a byte pushed onto a `Vec`
+                // may alias anything, and would make every field of the run be read again per
+                // pair.
                 let accumulated = &mut self.accumulated;
                 accumulated.step_cells.clear();
                 accumulated.step_cells.resize(count, 0);
                 let codes: &mut [u8] = &mut accumulated.step_cells;
-                // Each pair's share goes to every cell's sum, masked to +0.0 but in its own cell: the
-                // same sums, bit for bit, as adding to the one indexed by the cell (adding +0.0 to a
-                // sum of magnitudes changes no bit), with neither a store and a reload per pair on
-                // the same few bytes nor a branch on the cell, which no predictor guesses.
+                // Each pair's share goes to every cell's sum, masked to +0.0 but in its own
+                // cell: the same sums, bit for bit, as adding to the one indexed by the cell
+                // (adding +0.0 to a sum of magnitudes changes no bit), with neither a store and a
+                // reload per pair on the same few bytes nor a branch on the cell, which no
+                // predictor guesses.
                 let mut signal = [0.0f64; 4];
                 for (j, (&g, code)) in margins.iter().zip(codes.iter_mut()).enumerate() {
                     let i = pair_at(j);
@@ -179,7 +181,7 @@ impl Run {
                     for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
                         *sum += f64::from_bits(share & mask);
                     }
-                    *code = cell as u8 | (u8::from(g != 0.0) << 2);
+                    *code = cell as u8 + 4 * u8::from(g != 0.0);
                 }
                 // g is phi' times beta / W: back to w |phi'|.
                 let scale = 1.0 / (beta as f64 * inverse_total as f64);
@@ -230,7 +232,7 @@ impl Run {
             for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
                 *sum += f64::from_bits(share & mask);
             }
-            *code = cell as u8 | (u8::from(slope != 0.0) << 2);
+            *code = cell as u8 + 4 * u8::from(slope != 0.0);
             let g = weight * inverse_total * slope * beta;
             gradient[chosen] += g * inverse_chosen;
             gradient[rejected] -= g * inverse_rejected;
