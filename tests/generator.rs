@@ -1,5 +1,6 @@
 //! The Bradley-Terry pair generator (`generate` in the scenario format, `Problem::generate_pairs`)
-//! checked against its distribution, not only for determinism.
+//! checked against its distribution, not only for determinism; and `Problem::new`'s checks of
+//! the reward table it draws from.
 //!
 //! Statistical bounds. Every check below is a test at overall significance 1e-6 with a fixed seed,
 //! so it is deterministic (it passes or fails the same way on every machine) and a correct
@@ -21,6 +22,7 @@
 //! probability `sigmoid((r*(a) - r*(b)) / tau)`, so whichever order they were drawn in, `a` is
 //! chosen over `b` with that probability.
 
+use dpo_playground::engine::rng::{stream, SplitMix64};
 use dpo_playground::engine::{Generation, Output, Pair, PairSampling, Problem};
 use dpo_playground::scenario::Scenario;
 
@@ -284,6 +286,24 @@ fn tau_zero_labels_by_the_sign_and_tosses_a_coin_on_ties() {
         }
     }
     assert!(chi_square_of_draws(&counts, &[0.25; 4]) < CHI2_5DOF);
+    // Draw for draw, from the engine's public random stream: a `below(4)` per output drawn
+    // (redrawn while equal), then the coin, `next_f64() < 0.5`, for a tie alone.
+    let mut replay = SplitMix64::new(generation.seed, stream::GENERATE);
+    for (i, pair) in problem.pairs().iter().enumerate() {
+        let first = replay.below(4);
+        let mut second = replay.below(4);
+        while second == first {
+            second = replay.below(4);
+        }
+        let first_wins = reward[first] > reward[second]
+            || (reward[first] == reward[second] && replay.next_f64() < 0.5);
+        let expected = if first_wins {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        assert_eq!((pair.chosen, pair.rejected), expected, "pair {i}");
+    }
 }
 
 #[test]
@@ -547,4 +567,92 @@ fn the_cap_allows_exactly_max_pairs() {
     assert!(problem.pairs()[1 << 21..]
         .iter()
         .all(|p| p.prompt == 1 && p.chosen == 0 && p.rejected == 1));
+}
+
+/// With `reference` sampling from a reference that puts all but 1e-300 of its mass on one output,
+/// every draw is that output, so the second output is redrawn until the fallback: 63 redraws,
+/// then one uniform draw among the other outputs (the generator's documented "uniform fallback
+/// after 64 tries"). The draws are replayed here from the engine's public random stream: one
+/// `next_f64` per categorical draw, then `below(k - 1)`, then the win draw.
+#[test]
+fn a_peaked_reference_falls_back_to_a_uniform_second_output_after_64_draws() {
+    let k = 1000;
+    let mut reference = vec![1e-300; k];
+    reference[0] = 1.0;
+    let reward: Vec<f64> = (0..k).map(|y| y as f64 / k as f64).collect();
+    for seed in [1, 2, 3] {
+        let generation = Generation {
+            count: 1,
+            tau: 1.0,
+            seed,
+            sampling: PairSampling::Reference,
+        };
+        let drawn = problem(
+            vec![reference.clone()],
+            vec![reward.clone()],
+            vec![],
+            &generation,
+        );
+        let mut replay = SplitMix64::new(seed, stream::GENERATE);
+        // The first output, the second, and 63 redraws: all output 0.
+        for _ in 0..65 {
+            replay.next_f64();
+        }
+        let second = 1 + replay.below(k - 1);
+        let wins = replay.next_f64() < sigmoid(reward[0] - reward[second]);
+        let pair = drawn.pairs()[0];
+        let (chosen, rejected) = if wins { (0, second) } else { (second, 0) };
+        assert_eq!(
+            (pair.chosen, pair.rejected),
+            (chosen, rejected),
+            "seed {seed}"
+        );
+    }
+}
+
+/// `Problem::new` on two prompts of three outputs, uniform reference, one pair, and `reward`.
+fn with_reward(reward: Vec<Vec<f64>>) -> Result<Problem, String> {
+    Problem::new(
+        vec!["x0".into(), "x1".into()],
+        outputs(3),
+        &[vec![1.0; 3], vec![1.0; 3]],
+        vec![Pair {
+            prompt: 1,
+            chosen: 2,
+            rejected: 0,
+            weight: 1.0,
+        }],
+        Some(reward),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_reward_table_of_the_wrong_shape_or_with_a_non_finite_value_is_refused_by_name() {
+    let good = vec![vec![0.0, 1.0, 2.0], vec![-1.0, 0.5, 3.0]];
+    let problem = with_reward(good.clone()).unwrap();
+    assert_eq!(
+        problem.true_reward(),
+        Some(&[0.0, 1.0, 2.0, -1.0, 0.5, 3.0][..])
+    );
+    for (reward, error) in [
+        (
+            vec![good[0].clone()],
+            "reward: has 1 rows, but there are 2 prompts",
+        ),
+        (
+            vec![good[0].clone(), vec![1.0, 2.0]],
+            "reward[1]: has 2 values, but there are 3 outputs",
+        ),
+        (
+            vec![good[0].clone(), vec![1.0, f64::NAN, 2.0]],
+            "reward[1][1]: must be finite",
+        ),
+        (
+            vec![vec![f64::INFINITY, 0.0, 0.0], good[1].clone()],
+            "reward[0][0]: must be finite",
+        ),
+    ] {
+        assert_eq!(with_reward(reward).unwrap_err(), error);
+    }
 }

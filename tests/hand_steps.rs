@@ -829,47 +829,61 @@ fn set_state_continues_exactly_as_the_original() {
 #[test]
 fn set_state_activates_logits_that_carry_optimiser_state() {
     let problem = sparse_problem();
-    // Momentum SGD, lr 0.1, momentum 0.5: logit 5 has velocity 0.4 and no pair; one step moves
-    // it by -0.1 * (0.5 * 0.4) = -0.02. The pair's logits: theta = 0, g = -1/2 on logit 0 and
-    // +1/2 on 1 (u = 0, phi' = -1/2, beta = 1): v0 = -0.5, v1 = 0.5: logit 0 -> 0.05, 1 -> -0.05.
-    let config = RunConfig {
-        init: Init::Uniform,
-        gamma: 1.0,
-        optimizer: Optimizer::Sgd {
-            lr: 0.1,
-            momentum: 0.5,
-        },
-        ..RunConfig::default()
-    };
-    let mut run = Run::new(config, &problem).unwrap();
-    let mut velocity = vec![0.0f32; 10];
-    velocity[5] = 0.4;
-    run.set_state(&[0.0; 10], &velocity, &[], 2);
-    run.step(&problem);
-    let mut want = vec![0.0f64; 10];
-    want[0] = 0.05;
-    want[1] = -0.05;
-    want[5] = -0.02;
-    assert_logits("momentum carried by set_state", run.logits(), &want);
-    assert!((run.moments().0[5] as f64 - 0.2).abs() < 1e-7);
-    // Adam: logit 7 has only a second moment (v = 0.5, m = 0): it does not move, but its v decays
-    // to beta2 v = 0.4995 (only if it is active).
-    let config = RunConfig {
-        init: Init::Uniform,
-        optimizer: Optimizer::adam(0.1),
-        ..RunConfig::default()
-    };
-    let mut run = Run::new(config, &problem).unwrap();
-    let mut second = vec![0.0f32; 10];
-    second[7] = 0.5;
-    run.set_state(&[0.0; 10], &[0.0; 10], &second, 4);
-    run.step(&problem);
-    assert_eq!(run.logits()[7], 0.0);
-    assert!(
-        (run.moments().1[7] as f64 - 0.4995).abs() < 1e-7,
-        "v[7] = {}",
-        run.moments().1[7]
-    );
+    // Logits with state and no pair: one (the update then touches the active logits only), or
+    // eight of ten (it then sweeps every logit, so a logit left out of the active set, or one
+    // wrongly put in it, would show only here).
+    for stateful in [vec![5], (2..10).collect::<Vec<usize>>()] {
+        // Momentum SGD, lr 0.1, momentum 0.5: a logit with velocity 0.4 and no pair moves by
+        // -0.1 * (0.5 * 0.4) = -0.02 in one step. The pair's logits: theta = 0, g = -1/2 on logit
+        // 0 and +1/2 on 1 (u = 0, phi' = -1/2, beta = 1): v0 = -0.5, v1 = 0.5: logit 0 -> 0.05,
+        // 1 -> -0.05.
+        let config = RunConfig {
+            init: Init::Uniform,
+            gamma: 1.0,
+            optimizer: Optimizer::Sgd {
+                lr: 0.1,
+                momentum: 0.5,
+            },
+            ..RunConfig::default()
+        };
+        let mut run = Run::new(config, &problem).unwrap();
+        let mut velocity = vec![0.0f32; 10];
+        let mut want = vec![0.0f64; 10];
+        for &i in &stateful {
+            velocity[i] = 0.4;
+            want[i] = -0.02;
+        }
+        run.set_state(&[0.0; 10], &velocity, &[], 2);
+        run.step(&problem);
+        want[0] = 0.05;
+        want[1] = -0.05;
+        assert_logits("momentum carried by set_state", run.logits(), &want);
+        for &i in &stateful {
+            assert!((run.moments().0[i] as f64 - 0.2).abs() < 1e-7);
+        }
+        // Adam: a logit with only a second moment (v = 0.5, m = 0) does not move, but its v
+        // decays to beta2 v = 0.4995 (only if it is active).
+        let config = RunConfig {
+            init: Init::Uniform,
+            optimizer: Optimizer::adam(0.1),
+            ..RunConfig::default()
+        };
+        let mut run = Run::new(config, &problem).unwrap();
+        let mut second = vec![0.0f32; 10];
+        for &i in &stateful {
+            second[i] = 0.5;
+        }
+        run.set_state(&[0.0; 10], &[0.0; 10], &second, 4);
+        run.step(&problem);
+        for &i in &stateful {
+            assert_eq!(run.logits()[i], 0.0);
+            assert!(
+                (run.moments().1[i] as f64 - 0.4995).abs() < 1e-7,
+                "v[{i}] = {}",
+                run.moments().1[i]
+            );
+        }
+    }
 }
 
 #[test]
@@ -1224,6 +1238,13 @@ fn validate_accepts_the_boundaries_and_names_what_it_refuses() {
             "optimizer.lr",
             RunConfig {
                 optimizer: Optimizer::adam(-1.0),
+                ..ok.clone()
+            },
+        ),
+        (
+            "optimizer.lr",
+            RunConfig {
+                optimizer: Optimizer::adam(0.0),
                 ..ok.clone()
             },
         ),

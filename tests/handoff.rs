@@ -142,6 +142,11 @@ fn bytes_that_do_not_fit_are_refused_and_change_nothing() {
     let value: [u8; 4] = repeated[a..b].try_into().unwrap();
     repeated[b..b + 4].copy_from_slice(&value);
     refuse(&repeated, "state.runs[0]");
+    // An index one past the last pair (the first out of range).
+    let pairs = trained.problem().pairs().len() as u32;
+    let mut out_of_range = bytes.clone();
+    out_of_range[a..b].copy_from_slice(&pairs.to_le_bytes());
+    refuse(&out_of_range, "state.runs[0]");
 
     // A state for other data (another preset's runs and shape) does not fit.
     let other = Preset::find("default")

@@ -1162,3 +1162,35 @@ fn metrics_at_arbitrary_logits() {
     }
     assert!(checked > 300, "only {checked} states checked");
 }
+
+/// With no pairs (an engine caller may build such a problem; the scenario reader refuses it),
+/// the pair metrics are 0, not the 0/0 of an average over no weight, and the row metrics are
+/// still reported: at the uniform init over a uniform reference, KL 0 and entropy ln 3.
+#[test]
+fn no_pairs_give_zero_pair_metrics_not_nan() {
+    let outputs = (0..3)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect();
+    let problem = Problem::new(vec!["x".into()], outputs, &[vec![1.0; 3]], vec![], None).unwrap();
+    let config = RunConfig {
+        init: Init::Uniform,
+        ..RunConfig::default()
+    };
+    let run = Run::new(config, &problem).unwrap();
+    let metrics = run.metrics(&problem);
+    for (name, value) in [
+        ("loss", metrics.loss),
+        ("accuracy", metrics.accuracy),
+        ("reference_accuracy", metrics.reference_accuracy),
+        ("chosen_reward", metrics.chosen_reward),
+        ("rejected_reward", metrics.rejected_reward),
+        ("reward_margin", metrics.reward_margin),
+    ] {
+        assert_eq!(value, 0.0, "{name}");
+    }
+    close("kl", metrics.kl, 0.0);
+    close("entropy", metrics.entropy, 3f64.ln());
+}

@@ -1,9 +1,12 @@
 //! The metrics' whole-row reductions (`numerics::row_statistics`: f32 `exp`, f64 sums) against a
 //! straightforward f64 computation, on random rows of every scale, within the bound stated in
 //! `row_statistics`'s documentation; and `Run::metrics` built on them against an independent f64
-//! computation of KL, entropy and the rewards.
+//! computation of KL, entropy and the rewards; and the KL regulariser's gradient built on them
+//! (`numerics::add_kl_gradient_row`) against the same gradient in f64.
 
-use dpo_playground::engine::numerics::{row_statistics, row_statistics_portable};
+use dpo_playground::engine::numerics::{
+    add_kl_gradient_row, add_kl_gradient_row_portable, row_statistics, row_statistics_portable,
+};
 use dpo_playground::engine::rng::SplitMix64;
 use dpo_playground::engine::{Init, Optimizer, Output, Pair, Problem, Regularizer, Run, RunConfig};
 
@@ -119,6 +122,71 @@ fn row_reductions_agree_with_f64_on_random_rows() {
         check_row(&format!("uniform, K = {k}"), &vec![0.0; k], &reference);
         let random: Vec<f32> = (0..k).map(|_| generator.next_normal() as f32).collect();
         check_row(&format!("random, K = {k}"), &random, &reference);
+    }
+}
+
+/// `add_kl_gradient_row` against `lambda pi (log pi - log pi0 - KL)` in f64 from exact
+/// statistics, within its documented bound: with `e_N`, `e_KL` the fast statistics' errors
+/// (measured here against `exact`) and `u = 2^-24`, `pi` within `3e-7 + e_N + 2u |log pi|`
+/// relative, the bracket within `e_N + e_KL + 4u (|log pi| + |log pi0| + KL)`, `2u` relative for
+/// the products, first order (10% more allowed), plus the rounding of the f32 sum it is added to.
+#[test]
+fn kl_gradient_rows_agree_with_f64_on_random_rows() {
+    const U: f64 = 1.0 / 16_777_216.0;
+    let mut generator = SplitMix64::new(13, 17);
+    let lambda = 0.3f32;
+    for &k in &[1usize, 2, 7, 8, 65, 1000, 4097, 32768] {
+        let reference = reference_row(&mut generator, k);
+        for (case, scale, shift) in [
+            ("reference", 0.0, 0.0),
+            ("shifted", 0.0, 37.5),
+            ("near", 0.01, 0.0),
+            ("far", 3.0, -5.0),
+            ("peaked", 30.0, 100.0),
+        ] {
+            let case = format!("{case}, K = {k}");
+            let logits: Vec<f32> = reference
+                .iter()
+                .map(|&r| r + shift + (scale * generator.next_normal()) as f32)
+                .collect();
+            // Added onto a gradient that already holds the pairs' terms.
+            let start: Vec<f32> = (0..k)
+                .map(|_| 0.01 * generator.next_normal() as f32)
+                .collect();
+            let statistics = row_statistics(&logits, &reference);
+            let mut fast = start.clone();
+            add_kl_gradient_row(&mut fast, &logits, &reference, &statistics, lambda);
+            let mut portable = start.clone();
+            add_kl_gradient_row_portable(&mut portable, &logits, &reference, &statistics, lambda);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fast),
+                bits(&portable),
+                "{case}: AVX2 against baseline"
+            );
+            let (normalizer, kl, _) = exact(&logits, &reference);
+            let e_n = (statistics.log_normalizer - normalizer).abs();
+            let e_kl = (statistics.kl - kl).abs();
+            for i in 0..k {
+                let log_policy = logits[i] as f64 - normalizer;
+                let r = reference[i] as f64;
+                let pi = log_policy.exp();
+                let bracket = log_policy - r - kl;
+                let want = start[i] as f64 + lambda as f64 * pi * bracket;
+                let pi_error = 3e-7 + e_n + 2.0 * U * log_policy.abs() + 2.0 * U;
+                let bracket_error = e_n + e_kl + 4.0 * U * (log_policy.abs() + r.abs() + kl.abs());
+                let bound = 1.1 * lambda as f64 * pi * (pi_error * bracket.abs() + bracket_error)
+                    + U * want.abs()
+                    // `exp` clamps at -87: a term of at most e^-87 where pi is smaller.
+                    + lambda as f64 * 1.7e-38 * (bracket.abs() + 1.0);
+                let got = fast[i] as f64;
+                assert!(
+                    (got - want).abs() <= bound,
+                    "{case}: logit {i}: {got} vs {want}: error {:e} over the bound {bound:e}",
+                    (got - want).abs()
+                );
+            }
+        }
     }
 }
 

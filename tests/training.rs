@@ -403,78 +403,110 @@ fn extreme_logits_stay_finite() {
     );
 }
 
-#[test]
-fn updating_only_touched_logits_equals_the_full_adam_update() {
-    // Many outputs, few pairs: the engine updates only the logits the pairs touch. Replay the same
-    // gradients through a dense Adam over every logit and compare.
+/// One prompt, 1000 outputs of lengths `1 + y mod lengths`, a reference of weights
+/// `1 + y mod 7`, and three pairs naming five of the logits (3, 700, 999, 10, 11).
+fn few_pairs(lengths: usize) -> Problem {
     let outputs: Vec<Output> = (0..1000)
         .map(|y| Output {
             label: format!("y{y}"),
-            length: 1.0,
+            length: 1.0 + (y % lengths) as f32,
         })
         .collect();
-    let pairs = vec![
-        Pair {
-            prompt: 0,
-            chosen: 3,
-            rejected: 700,
-            weight: 1.0,
-        },
-        Pair {
-            prompt: 0,
-            chosen: 999,
-            rejected: 3,
-            weight: 2.0,
-        },
-        Pair {
-            prompt: 0,
-            chosen: 10,
-            rejected: 11,
-            weight: 1.0,
-        },
-    ];
-    let reference = vec![(0..1000).map(|y| 1.0 + (y % 7) as f64).collect::<Vec<_>>()];
-    let problem = Problem::new(vec!["x".into()], outputs, &reference, pairs, None).unwrap();
-    let config = RunConfig {
-        init: Init::Random { scale: 1.0 },
-        optimizer: Optimizer::adam(0.05),
-        ..RunConfig::default()
+    let pair = |chosen, rejected, weight| Pair {
+        prompt: 0,
+        chosen,
+        rejected,
+        weight,
     };
-    let mut sparse = Run::new(config.clone(), &problem).unwrap();
-    let mut probe = Run::new(config, &problem).unwrap();
-    let initial = sparse.logits().to_vec();
+    let pairs = vec![pair(3, 700, 1.0), pair(999, 3, 2.0), pair(10, 11, 1.0)];
+    let reference = vec![(0..1000).map(|y| 1.0 + (y % 7) as f64).collect::<Vec<_>>()];
+    Problem::new(vec!["x".into()], outputs, &reference, pairs, None).unwrap()
+}
+
+/// Trains `config` (Adam, lr 0.05) for 40 steps on `problem`, and replays the same gradients
+/// (`Run::gradient` at each step's logits) through a dense Adam over every logit, written here.
+/// Returns the initial logits, the engine's and the replay's.
+fn train_beside_dense_adam(problem: &Problem, config: RunConfig) -> [Vec<f32>; 3] {
+    let mut run = Run::new(config.clone(), problem).unwrap();
+    let mut probe = Run::new(config, problem).unwrap();
+    let initial = run.logits().to_vec();
+    let n = initial.len();
     let mut theta = initial.clone();
-    let (mut m, mut v) = (vec![0.0f32; 1000], vec![0.0f32; 1000]);
+    let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
     for t in 1..=40 {
         probe.set_logits(&theta);
-        let gradient = probe.gradient(&problem);
+        let gradient = probe.gradient(problem);
         let correction1 = 1.0 - 0.9f64.powi(t);
         let correction2 = 1.0 - 0.999f64.powi(t);
-        for i in 0..1000 {
+        for i in 0..n {
             m[i] = 0.9 * m[i] + 0.1 * gradient[i];
             v[i] = 0.999 * v[i] + 0.001 * gradient[i] * gradient[i];
             theta[i] -= (0.05 / correction1) as f32 * m[i]
                 / (v[i].sqrt() * (1.0 / correction2.sqrt()) as f32 + 1e-8);
         }
-        sparse.step(&problem);
+        run.step(problem);
     }
+    [initial, run.logits().to_vec(), theta]
+}
+
+#[test]
+fn updating_only_touched_logits_equals_the_full_adam_update() {
+    // Many outputs, few pairs: the engine updates only the logits the pairs touch. Replay the same
+    // gradients through a dense Adam over every logit and compare.
+    let config = RunConfig {
+        init: Init::Random { scale: 1.0 },
+        optimizer: Optimizer::adam(0.05),
+        ..RunConfig::default()
+    };
+    let [initial, sparse, theta] = train_beside_dense_adam(&few_pairs(1), config);
     let touched = [3, 700, 999, 10, 11];
     for i in 0..1000 {
         if touched.contains(&i) {
             assert!(
-                (sparse.logits()[i] - theta[i]).abs() < 1e-6,
+                (sparse[i] - theta[i]).abs() < 1e-6,
                 "logit {i}: {} vs {}",
-                sparse.logits()[i],
+                sparse[i],
                 theta[i]
             );
-            assert_ne!(sparse.logits()[i], initial[i], "logit {i} trained");
+            assert_ne!(sparse[i], initial[i], "logit {i} trained");
         } else {
             assert_eq!(
                 theta[i].to_bits(),
                 initial[i].to_bits(),
                 "dense Adam leaves untouched logit {i} exactly"
             );
-            assert_eq!(sparse.logits()[i].to_bits(), initial[i].to_bits());
+            assert_eq!(sparse[i].to_bits(), initial[i].to_bits());
+        }
+    }
+}
+
+#[test]
+fn a_dense_term_moves_the_logits_no_pair_names() {
+    // The KL and L2 regularisers and length normalisation's `pi` terms have a gradient on every
+    // logit: the engine must update all of them every step, although its pairs name 5 of 1000
+    // (too few for the update to sweep every logit on its own account).
+    for (lengths, regularizer) in [
+        (1, Regularizer::Kl { lambda: 0.5 }),
+        (1, Regularizer::L2 { lambda: 0.5 }),
+        (3, Regularizer::None),
+    ] {
+        let config = RunConfig {
+            init: Init::Random { scale: 1.0 },
+            optimizer: Optimizer::adam(0.05),
+            length_normalize: lengths > 1,
+            regularizer,
+            ..RunConfig::default()
+        };
+        let case = format!("{regularizer:?}, length_normalize {}", lengths > 1);
+        let [initial, engine, dense] = train_beside_dense_adam(&few_pairs(lengths), config);
+        for i in 0..1000 {
+            assert_ne!(engine[i], initial[i], "{case}: logit {i} did not move");
+            assert!(
+                (engine[i] - dense[i]).abs() < 1e-5,
+                "{case}: logit {i}: {} vs {} by a dense Adam",
+                engine[i],
+                dense[i]
+            );
         }
     }
 }
@@ -513,6 +545,8 @@ fn check_divergence(config: RunConfig, problem: &Problem, limit: usize) -> u64 {
     let metrics = run.metrics(problem);
     assert!(metrics.diverged);
     assert_eq!(metrics.diverged_at, Some(at));
+    // Stopped, its state finite: `diverged` says so from `diverged_at` alone.
+    assert!(run.diverged(problem));
     assert_eq!(run.steps(), at, "the refused step is not counted");
     assert!(
         run.logits().iter().all(|l| l.is_finite()),
@@ -549,6 +583,69 @@ fn check_divergence(config: RunConfig, problem: &Problem, limit: usize) -> u64 {
 }
 
 #[test]
+fn a_state_read_back_with_a_non_finite_logit_or_margin_counts_as_diverged() {
+    // A backend that does not stop runs (the GPU's) hands back whatever it computed: `diverged`
+    // looks at the logits and the margins themselves, with `diverged_at` still `None`.
+    let problem = chain(4, vec![1.0; 4]);
+    let mut run = Run::new(RunConfig::default(), &problem).unwrap();
+    run.step(&problem);
+    assert!(!run.diverged(&problem));
+    let finite = run.logits().to_vec();
+    // A non-finite logit that no pair names: the margins stay finite.
+    let mut logits = finite.clone();
+    logits[3] = f32::NAN;
+    run.set_logits(&logits);
+    assert!(run.diverged(&problem));
+    // Finite logits whose margin is not: beta (theta_0 - theta_1) overflows f32.
+    let mut logits = finite.clone();
+    logits[0] = f32::MAX;
+    logits[1] = -f32::MAX;
+    run.set_logits(&logits);
+    assert!(logits.iter().all(|l| l.is_finite()));
+    assert!(run.diverged(&problem));
+    run.set_logits(&finite);
+    assert!(!run.diverged(&problem));
+    assert_eq!(run.diverged_at(), None);
+}
+
+#[test]
+fn next_batch_draws_the_batches_a_step_would_train_on() {
+    // The GPU backend draws each step's minibatch from the run's host copy with `next_batch`:
+    // it must advance the order as `step` does, give `None` for the full batch (also when the
+    // batch size is the number of pairs or more), and cover every pair once per epoch.
+    let problem = few_pairs(1);
+    let pairs = problem.pairs().len();
+    for size in [pairs, pairs + 1] {
+        let config = RunConfig {
+            batch_size: Some(size),
+            ..RunConfig::default()
+        };
+        let mut run = Run::new(config, &problem).unwrap();
+        assert_eq!(run.next_batch(), None, "batch size {size} of {pairs} pairs");
+    }
+    let config = RunConfig {
+        batch_size: Some(1),
+        ..RunConfig::default()
+    };
+    let mut drawn = Run::new(config.clone(), &problem).unwrap();
+    let mut stepped = Run::new(config, &problem).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..pairs {
+            let batch = drawn.next_batch().expect("a minibatch").to_vec();
+            assert_eq!(batch.len(), 1);
+            seen.extend(batch);
+            stepped.step(&problem);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..pairs as u32).collect::<Vec<_>>(), "one epoch");
+        seen.clear();
+    }
+    // After the same number of draws, the same next batch.
+    assert_eq!(drawn.next_batch(), stepped.next_batch());
+}
+
+#[test]
 fn divergence_stops_the_run_before_the_step_that_overflows() {
     // IPO pulls the margin to a target, so a huge SGD step overshoots further each time until a
     // margin overflows: the run stops before the step whose margins are not finite.
@@ -581,9 +678,14 @@ fn divergence_stops_the_run_before_the_step_that_overflows() {
         gamma: 1e22,
         ..adam.clone()
     };
-    assert_eq!(check_divergence(both, &one_pair(), 3), 0);
-    // ...and on the sparse update of a few active logits among many.
+    assert_eq!(check_divergence(both.clone(), &one_pair(), 3), 0);
+    // ...and on the sparse update of a few active logits among many, both cases. The second
+    // with gamma = 0, so that every margin is 0 and every active logit gets a gradient of size
+    // beta / 8 or more: each one's logit and moment overflow together (a logit with no gradient
+    // would go to NaN alone, inf * 0, and make the step refused on its own account).
     assert_eq!(check_divergence(adam, &chain(100, vec![1.0; 100]), 3), 0);
+    let both_sparse = RunConfig { gamma: 0.0, ..both };
+    assert_eq!(check_divergence(both_sparse, &few_pairs(1), 3), 0);
     // gamma * h_0 overflows f32 while the logits are finite: the margins are not finite at step 0.
     let mut reference = vec![1.0; 3];
     reference[0] = 1.0;

@@ -67,13 +67,6 @@ impl Optimizer {
         }
     }
 
-    /// The learning rate.
-    pub fn lr(self) -> f32 {
-        match self {
-            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
-        }
-    }
-
     /// The name used in scenario files.
     pub fn name(self) -> &'static str {
         kind_of(OPTIMIZERS, &self).name

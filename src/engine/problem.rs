@@ -294,13 +294,11 @@ impl Problem {
                 }
                 let difference = reward[x * k + first] - reward[x * k + second];
                 let first_wins = if generation.tau == 0.0 {
-                    if difference == 0.0 {
-                        generator.next_f64() < 0.5
-                    } else {
-                        difference > 0.0
-                    }
+                    // By the sign; a tie by a fair coin, drawn only for a tie: the top bit of
+                    // the next draw (`next_f64() < 0.5` exactly, without its boundary).
+                    difference > 0.0 || (difference == 0.0 && generator.next_u64() >> 63 == 0)
                 } else {
-                    generator.next_f64() < sigmoid(difference / generation.tau)
+                    bernoulli(&mut generator, sigmoid(difference / generation.tau))
                 };
                 let (chosen, rejected) = if first_wins {
                     (first, second)
@@ -368,17 +366,28 @@ impl Problem {
     }
 }
 
-/// The index `i` with `sum_{j<i} p_j <= u < sum_{j<=i} p_j` (the last one if rounding leaves `u`
-/// past the end).
+/// `true` with probability `p`: one uniform draw in `[0, 1)` below `p`. (`<=` would differ only
+/// when the draw is `p` exactly, a chance of 2^-53: `.cargo/mutants.toml` excludes that mutant
+/// as equivalent.)
+#[inline]
+fn bernoulli(generator: &mut SplitMix64, p: f64) -> bool {
+    generator.next_f64() < p
+}
+
+/// The index `i` with `sum_{j<i} p_j <= u < sum_{j<=i} p_j`; the last one takes whatever the
+/// others leave, so that rounding cannot leave `u` past the end. (`u <= sum` would differ only
+/// when `u` is a partial sum exactly, a chance of 2^-53 per boundary: `.cargo/mutants.toml`
+/// excludes that mutant as equivalent.)
 fn sample_categorical(probabilities: &[f64], u: f64) -> usize {
+    let all_but_last = &probabilities[..probabilities.len().saturating_sub(1)];
     let mut cumulative = 0.0;
-    for (i, p) in probabilities.iter().enumerate() {
+    for (i, p) in all_but_last.iter().enumerate() {
         cumulative += p;
         if u < cumulative {
             return i;
         }
     }
-    probabilities.len() - 1
+    all_but_last.len()
 }
 
 /// `pairs` as flat logit indices into `[prompt][output]` logits of `k` outputs per prompt.

@@ -13,7 +13,8 @@ use crate::engine::{InputError, Optimizer, Regularizer};
 
 /// Bytes per logit per run: logits, gradient, first and second moment (f32 each), the active
 /// flag and index (1 + 4), mixout's evaluated logits and scales (f32 each, only with mixout), and
-/// the undo copy of the state that lets a diverging step be refused (3 x f32).
+/// the second set of state buffers that lets a diverging step be refused (3 x f32: the update's
+/// new state, or what it overwrote; one set per thread, counted per run as an upper bound).
 const RUN_BYTES_PER_LOGIT: u64 = 4 * 4 + 5 + 3 * 4;
 /// Mixout's two extra arrays.
 const MIXOUT_BYTES_PER_LOGIT: u64 = 2 * 4;

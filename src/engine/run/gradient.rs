@@ -5,7 +5,9 @@ use super::accumulated::cell_index;
 use super::{PairLogits, Run, STEP_SCRATCH};
 use crate::engine::config::Regularizer;
 use crate::engine::loss::LossKind;
-use crate::engine::numerics::{log_sum_exp, log_sum_exp_wide, non_finite, total_weight};
+use crate::engine::numerics::{
+    add_kl_gradient_row, log_sum_exp, non_finite, row_statistics, total_weight,
+};
 use crate::engine::problem::Problem;
 use crate::engine::rng::uniform_at;
 
@@ -278,7 +280,9 @@ impl Run {
         }
     }
 
-    /// `lambda * dKL(pi || pi0)/dtheta = lambda * pi * (log pi - log pi0 - KL)`, per prompt.
+    /// `lambda * dKL(pi || pi0)/dtheta = lambda * pi * (log pi - log pi0 - KL)`, per prompt: the
+    /// row's normaliser and KL in one vectorised pass, then the gradient in another
+    /// ([`row_statistics`] and [`add_kl_gradient_row`], with their error bounds).
     fn add_kl_gradient(&mut self, problem: &Problem, lambda: f32) {
         let k = problem.output_count();
         for ((gradient_row, row), reference_row) in self
@@ -287,20 +291,8 @@ impl Run {
             .zip(self.logits.chunks(k))
             .zip(problem.log_reference().chunks(k))
         {
-            let normalizer = log_sum_exp_wide(row);
-            let kl: f64 = row
-                .iter()
-                .zip(reference_row)
-                .map(|(&l, &r)| {
-                    let log_policy = l as f64 - normalizer;
-                    log_policy.exp() * (log_policy - r as f64)
-                })
-                .sum();
-            for ((gradient, &l), &r) in gradient_row.iter_mut().zip(row).zip(reference_row) {
-                let log_policy = l as f64 - normalizer;
-                *gradient +=
-                    (lambda as f64 * log_policy.exp() * (log_policy - r as f64 - kl)) as f32;
-            }
+            let statistics = row_statistics(row, reference_row);
+            add_kl_gradient_row(gradient_row, row, reference_row, &statistics, lambda);
         }
     }
 }

@@ -243,8 +243,9 @@ fn ground_truth_metrics(
             .map(|(&l, r)| (l as f64 - statistics.log_normalizer).exp() * r)
             .sum::<f64>();
         if k <= RANKING_MAX_OUTPUTS {
+            // Each unordered pair once, `b < a`.
             for a in 0..k {
-                for b in a + 1..k {
+                for b in 0..a {
                     let reward_order = reward_row[a].partial_cmp(&reward_row[b]);
                     if reward_order == Some(std::cmp::Ordering::Equal) {
                         continue;

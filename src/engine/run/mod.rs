@@ -29,9 +29,10 @@ use std::sync::Arc;
 struct StepScratch {
     /// The batch's margins, then their `phi'` (the gradient pass without length normalisation).
     margins: Vec<f32>,
-    /// The state the optimiser update overwrote (logits, first and second moment): all of it,
-    /// or the active logits' in the order of `active`, so that a step whose result is not
-    /// finite can be taken back exactly.
+    /// Logits, first and second moment besides the run's: the update of every logit writes the
+    /// new state here and trades places with the run's when all of it is finite; the update of
+    /// the active logits saves here what it overwrites, in the order of `active`. Either way a
+    /// step whose result is not finite is taken back exactly.
     undo: [Vec<f32>; 3],
 }
 

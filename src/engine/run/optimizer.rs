@@ -40,138 +40,196 @@ impl Run {
     /// every new logit and moment is finite; when one is not, the update is taken back, so the
     /// state is bit for bit what it was before.
     pub(super) fn update(&mut self) -> bool {
-        STEP_SCRATCH.with_borrow_mut(|scratch| self.update_saving_in(&mut scratch.undo))
+        let rule = Rule::for_step(self.config.optimizer, self.steps);
+        STEP_SCRATCH.with_borrow_mut(|scratch| {
+            if dense_sweep_pays(self.active.len(), self.logits.len()) {
+                self.update_every_logit(rule, &mut scratch.undo)
+            } else {
+                self.update_active_logits(rule, &mut scratch.undo)
+            }
+        })
     }
 
-    /// [`Run::update`], saving what it overwrites in `undo`.
-    fn update_saving_in(&mut self, undo: &mut [Vec<f32>; 3]) -> bool {
-        let all = dense_sweep_pays(self.active.len(), self.logits.len());
-        let [undo_logits, undo_first, undo_second] = undo;
-        if all {
-            // A contiguous copy first, so that the update loop stays a vectorisable sweep.
-            for (saved, values) in [
-                (&mut *undo_logits, &self.logits),
-                (&mut *undo_first, &self.first_moment),
-                (&mut *undo_second, &self.second_moment),
-            ] {
-                saved.clear();
-                saved.extend_from_slice(values);
-            }
-        } else {
-            // The sparse loops save each logit's old values as they overwrite them (one pass).
-            let n = self.active.len();
-            undo_logits.resize(n, 0.0);
-            undo_first.resize(n, 0.0);
-            undo_second.resize(if self.second_moment.is_empty() { 0 } else { n }, 0.0);
-        }
+    /// The update of every logit, written into `next` (logits, first and second moment), which
+    /// then trades places with the run's state when every new value is finite: the old state is
+    /// read once and the new one written once, with no copy set aside (a refused step leaves the
+    /// run's buffers untouched). One vectorisable sweep per optimiser.
+    fn update_every_logit(&mut self, rule: Rule, next: &mut [Vec<f32>; 3]) -> bool {
+        let n = self.logits.len();
+        let second_moment = !self.second_moment.is_empty();
+        let [next_logits, next_first, next_second] = next;
+        next_logits.resize(n, 0.0);
+        next_first.resize(n, 0.0);
+        next_second.resize(if second_moment { n } else { 0 }, 0.0);
         let mut bad = 0;
-        match self.config.optimizer {
-            Optimizer::Sgd { lr, momentum } => {
-                let body = |theta: &mut f32, gradient: &mut f32, velocity: &mut f32| {
-                    *velocity = momentum * *velocity + *gradient;
-                    *theta -= lr * *velocity;
+        match rule {
+            Rule::Sgd { lr, momentum } => {
+                for (((new_theta, new_velocity), gradient), (&theta, &velocity)) in next_logits
+                    .iter_mut()
+                    .zip(next_first.iter_mut())
+                    .zip(&mut self.gradient)
+                    .zip(self.logits.iter().zip(&self.first_moment))
+                {
+                    (*new_theta, *new_velocity) = sgd(lr, momentum, theta, *gradient, velocity);
                     *gradient = 0.0;
                     // A non-finite velocity makes theta non-finite too (lr > 0).
-                    non_finite(*theta)
-                };
-                if all {
-                    for ((theta, gradient), velocity) in self
-                        .logits
-                        .iter_mut()
-                        .zip(&mut self.gradient)
-                        .zip(&mut self.first_moment)
-                    {
-                        bad |= body(theta, gradient, velocity);
-                    }
-                } else {
-                    let saved = undo_logits.iter_mut().zip(undo_first.iter_mut());
-                    for (&i, (saved_logit, saved_first)) in self.active.iter().zip(saved) {
-                        let i = i as usize;
-                        *saved_logit = self.logits[i];
-                        *saved_first = self.first_moment[i];
-                        bad |= body(
-                            &mut self.logits[i],
-                            &mut self.gradient[i],
-                            &mut self.first_moment[i],
-                        );
-                    }
+                    bad |= non_finite(*new_theta);
                 }
             }
+            Rule::Adam(adam) => {
+                for ((((new_theta, new_m), new_v), gradient), ((&theta, &m), &v)) in next_logits
+                    .iter_mut()
+                    .zip(next_first.iter_mut())
+                    .zip(next_second.iter_mut())
+                    .zip(&mut self.gradient)
+                    .zip(
+                        self.logits
+                            .iter()
+                            .zip(&self.first_moment)
+                            .zip(&self.second_moment),
+                    )
+                {
+                    (*new_theta, *new_m, *new_v) = adam.step(theta, *gradient, m, v);
+                    *gradient = 0.0;
+                    // A non-finite m makes theta non-finite too; a non-finite v may not.
+                    bad |= non_finite(*new_theta) | non_finite(*new_v);
+                }
+            }
+        }
+        if bad == 0 {
+            std::mem::swap(&mut self.logits, next_logits);
+            std::mem::swap(&mut self.first_moment, next_first);
+            if second_moment {
+                std::mem::swap(&mut self.second_moment, next_second);
+            }
+        }
+        bad == 0
+    }
+
+    /// The update of the active logits only, in place, saving each one's old values in `undo`
+    /// (in the order of `self.active`) as it overwrites them, and putting them back when a new
+    /// value is not finite.
+    fn update_active_logits(&mut self, rule: Rule, undo: &mut [Vec<f32>; 3]) -> bool {
+        let n = self.active.len();
+        let [undo_logits, undo_first, undo_second] = undo;
+        undo_logits.resize(n, 0.0);
+        undo_first.resize(n, 0.0);
+        undo_second.resize(if self.second_moment.is_empty() { 0 } else { n }, 0.0);
+        let mut bad = 0;
+        match rule {
+            Rule::Sgd { lr, momentum } => {
+                let saved = undo_logits.iter_mut().zip(undo_first.iter_mut());
+                for (&i, (saved_logit, saved_first)) in self.active.iter().zip(saved) {
+                    let i = i as usize;
+                    *saved_logit = self.logits[i];
+                    *saved_first = self.first_moment[i];
+                    (self.logits[i], self.first_moment[i]) = sgd(
+                        lr,
+                        momentum,
+                        self.logits[i],
+                        self.gradient[i],
+                        self.first_moment[i],
+                    );
+                    self.gradient[i] = 0.0;
+                    bad |= non_finite(self.logits[i]);
+                }
+            }
+            Rule::Adam(adam) => {
+                let saved = undo_logits
+                    .iter_mut()
+                    .zip(undo_first.iter_mut())
+                    .zip(undo_second.iter_mut());
+                for (&i, ((saved_logit, saved_first), saved_second)) in
+                    self.active.iter().zip(saved)
+                {
+                    let i = i as usize;
+                    *saved_logit = self.logits[i];
+                    *saved_first = self.first_moment[i];
+                    *saved_second = self.second_moment[i];
+                    (self.logits[i], self.first_moment[i], self.second_moment[i]) = adam.step(
+                        self.logits[i],
+                        self.gradient[i],
+                        self.first_moment[i],
+                        self.second_moment[i],
+                    );
+                    self.gradient[i] = 0.0;
+                    bad |= non_finite(self.logits[i]) | non_finite(self.second_moment[i]);
+                }
+            }
+        }
+        if bad != 0 {
+            for (j, &i) in self.active.iter().enumerate() {
+                let i = i as usize;
+                self.logits[i] = undo_logits[j];
+                self.first_moment[i] = undo_first[j];
+                if let Some(&saved) = undo_second.get(j) {
+                    self.second_moment[i] = saved;
+                }
+            }
+        }
+        bad == 0
+    }
+}
+
+/// One logit's SGD-with-momentum step: `(theta', velocity')` with
+/// `velocity' = momentum velocity + g` and `theta' = theta - lr velocity'`.
+#[inline(always)]
+fn sgd(lr: f32, momentum: f32, theta: f32, gradient: f32, velocity: f32) -> (f32, f32) {
+    let velocity = momentum * velocity + gradient;
+    (theta - lr * velocity, velocity)
+}
+
+/// The update rule of one step, resolved from the configuration once per step.
+#[derive(Clone, Copy)]
+enum Rule {
+    Sgd { lr: f32, momentum: f32 },
+    Adam(Adam),
+}
+
+impl Rule {
+    fn for_step(optimizer: Optimizer, steps: u64) -> Rule {
+        match optimizer {
+            Optimizer::Sgd { lr, momentum } => Rule::Sgd { lr, momentum },
             Optimizer::Adam {
                 lr,
                 beta1,
                 beta2,
                 eps,
             } => {
-                // As torch.optim.Adam: the bias corrections in double precision, then
-                // theta -= (lr / c1) * m / (sqrt(v) / sqrt(c2) + eps).
                 let (step_size, inverse_root_correction2) =
-                    adam_corrections(lr, beta1, beta2, self.steps);
-                let body = |theta: &mut f32, gradient: &mut f32, m: &mut f32, v: &mut f32| {
-                    let g = *gradient;
-                    *m = beta1 * *m + (1.0 - beta1) * g;
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    *theta -= step_size * *m / (v.sqrt() * inverse_root_correction2 + eps);
-                    *gradient = 0.0;
-                    // A non-finite m makes theta non-finite too; a non-finite v may not.
-                    non_finite(*theta) | non_finite(*v)
-                };
-                if all {
-                    for (((theta, gradient), m), v) in self
-                        .logits
-                        .iter_mut()
-                        .zip(&mut self.gradient)
-                        .zip(&mut self.first_moment)
-                        .zip(&mut self.second_moment)
-                    {
-                        bad |= body(theta, gradient, m, v);
-                    }
-                } else {
-                    let saved = undo_logits
-                        .iter_mut()
-                        .zip(undo_first.iter_mut())
-                        .zip(undo_second.iter_mut());
-                    for (&i, ((saved_logit, saved_first), saved_second)) in
-                        self.active.iter().zip(saved)
-                    {
-                        let i = i as usize;
-                        *saved_logit = self.logits[i];
-                        *saved_first = self.first_moment[i];
-                        *saved_second = self.second_moment[i];
-                        bad |= body(
-                            &mut self.logits[i],
-                            &mut self.gradient[i],
-                            &mut self.first_moment[i],
-                            &mut self.second_moment[i],
-                        );
-                    }
-                }
+                    adam_corrections(lr, beta1, beta2, steps);
+                Rule::Adam(Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    step_size,
+                    inverse_root_correction2,
+                })
             }
         }
-        if bad != 0 {
-            self.restore_state(all, undo);
-        }
-        bad == 0
     }
+}
 
-    /// Puts back what [`Run::update`] saved before overwriting it: every logit and moment
-    /// (`all`), or those of the active logits, in the order of `self.active`.
-    fn restore_state(&mut self, all: bool, undo: &[Vec<f32>; 3]) {
-        let [logits, first, second] = undo;
-        if all {
-            self.logits.copy_from_slice(logits);
-            self.first_moment.copy_from_slice(first);
-            self.second_moment.copy_from_slice(second);
-        } else {
-            for (j, &i) in self.active.iter().enumerate() {
-                let i = i as usize;
-                self.logits[i] = logits[j];
-                self.first_moment[i] = first[j];
-                if let Some(&saved) = second.get(j) {
-                    self.second_moment[i] = saved;
-                }
-            }
-        }
+/// Adam's constants for one step: as torch.optim.Adam, the bias corrections in double precision
+/// ([`adam_corrections`]), then `theta -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps)`.
+#[derive(Clone, Copy)]
+struct Adam {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    step_size: f32,
+    inverse_root_correction2: f32,
+}
+
+impl Adam {
+    /// One logit's step: `(theta', m', v')`.
+    #[inline(always)]
+    fn step(self, theta: f32, gradient: f32, m: f32, v: f32) -> (f32, f32, f32) {
+        let m = self.beta1 * m + (1.0 - self.beta1) * gradient;
+        let v = self.beta2 * v + (1.0 - self.beta2) * gradient * gradient;
+        let theta =
+            theta - self.step_size * m / (v.sqrt() * self.inverse_root_correction2 + self.eps);
+        (theta, m, v)
     }
 }
 
