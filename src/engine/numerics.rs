@@ -117,7 +117,7 @@ pub struct RowStatistics {
     pub entropy: f64,
     /// The row's largest logit `m`: `log_normalizer = m + ln S`, `S = sum exp(theta - m)`.
     pub max: f32,
-    /// Whether every logit is finite; when one is not, the three values above are NaN.
+    /// Whether every logit is finite; when one is not, the normaliser, KL and entropy are NaN.
     pub finite: bool,
 }
 
@@ -301,9 +301,9 @@ fn row_statistics_body(logits: &[f32], log_reference: &[f32]) -> RowStatistics {
 /// difference), the bracket within `e_N + e_KL + 4u (|log pi| + |log pi0| + KL)` absolute, the two
 /// products add `2u` relative, and the sum into the gradient `u` of the result; on the
 /// `vocabulary` rows that is a few 1e-6 of `lambda pi` (the step is f32, and the GPU's kernels
-/// compute the same term in f32 from f32 sums). `tests/measure_fast.rs` checks it on random rows. Like
-/// [`row_statistics`], compiled for AVX2 where the processor has it, bit for bit the portable
-/// result. A row whose statistics are not finite gets a NaN gradient, which the step's
+/// compute the same term in f32 from f32 sums). `tests/measure_fast.rs` checks it on random
+/// rows. Like [`row_statistics`], compiled for AVX2 where the processor has it, bit for bit the
+/// portable result. A row whose statistics are not finite gets a NaN gradient, which the step's
 /// divergence check refuses.
 pub fn add_kl_gradient_row(
     gradient: &mut [f32],
