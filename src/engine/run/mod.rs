@@ -33,7 +33,7 @@ struct StepScratch {
     /// new state here and trades places with the run's when all of it is finite; the update of
     /// the active logits saves here what it overwrites, in the order of `active`. Either way a
     /// step whose result is not finite is taken back exactly.
-    undo: [Vec<f32>; 3],
+    spare: [Vec<f32>; 3],
 }
 
 std::thread_local! {

@@ -43,9 +43,9 @@ impl Run {
         let rule = Rule::for_step(self.config.optimizer, self.steps);
         STEP_SCRATCH.with_borrow_mut(|scratch| {
             if dense_sweep_pays(self.active.len(), self.logits.len()) {
-                self.update_every_logit(rule, &mut scratch.undo)
+                self.update_every_logit(rule, &mut scratch.spare)
             } else {
-                self.update_active_logits(rule, &mut scratch.undo)
+                self.update_active_logits(rule, &mut scratch.spare)
             }
         })
     }
