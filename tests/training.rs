@@ -314,6 +314,8 @@ fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
         let applied = set.apply(None, &configs).unwrap();
         assert_eq!(applied.kept, kept, "{change}: kept");
         assert_eq!(applied.restarted, restarted, "{change}: restarted");
+        let restarted_runs: Vec<usize> = restarted.iter().map(|&(run, _)| run).collect();
+        assert_eq!(applied.restarted_runs(), restarted_runs, "{change}");
         assert!(!applied.new_data, "{change}");
         assert_eq!(set.runs().len(), configs.len(), "{change}");
         for &run in kept {
