@@ -872,3 +872,33 @@ fn the_accumulated_table_follows_the_steps_taken() {
         "{table:?}"
     );
 }
+
+/// The page's other run-set edits: a run added at step 0 (a bad one refused with its path), and
+/// one removed by index (an index past the end changes nothing).
+#[test]
+fn runs_are_pushed_and_removed_from_a_set() {
+    let config = |lr| RunConfig {
+        optimizer: Optimizer::sgd(lr),
+        ..RunConfig::default()
+    };
+    let mut set = RunSet::new(one_pair(), vec![config(0.1), config(0.2)]).unwrap();
+    set.step(3);
+    set.push(config(0.3)).unwrap();
+    let lrs = |set: &RunSet| -> Vec<String> {
+        set.runs()
+            .iter()
+            .map(|run| format!("{:?}", run.config().optimizer))
+            .collect()
+    };
+    assert_eq!(set.runs().len(), 3);
+    assert_eq!(set.runs()[2].steps(), 0);
+    let error = set.push(config(-1.0)).unwrap_err();
+    assert_eq!(error.path, "runs[3].optimizer.lr");
+    assert_eq!(set.runs().len(), 3);
+    let before = lrs(&set);
+    set.remove(3);
+    assert_eq!(lrs(&set), before, "no run 3: nothing removed");
+    set.remove(0);
+    assert_eq!(lrs(&set), before[1..]);
+    assert_eq!(set.runs()[0].steps(), 3);
+}
