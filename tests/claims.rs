@@ -1077,3 +1077,157 @@ fn default_description_is_what_its_data_shows() {
         assert_eq!(metrics[run_index(&set, name)].accuracy, 1.0, "{name}");
     }
 }
+
+/// Which runs each claim applies to, and the figures it reports, on runs whose metrics are set by
+/// hand (the claims read only the runs' settings and metrics).
+#[test]
+fn each_claim_applies_to_its_runs_and_reports_their_figures() {
+    use dpo_playground::engine::{
+        check_claims, ClaimCheck, Init, LossKind, Metrics, RunConfig, Verdict,
+    };
+    let scenario = Preset::find("learning-table").unwrap().scenario().unwrap();
+    let claims = |runs: Vec<RunConfig>, metrics: &[Metrics]| -> Vec<ClaimCheck> {
+        let mut scenario = scenario.clone();
+        scenario.runs = runs;
+        check_claims(&scenario.run_set().unwrap(), metrics)
+    };
+    let find = |claims: &[ClaimCheck], id: &str| claims.iter().find(|c| c.id == id).cloned();
+    let at = |step: u64, loss: f64| Metrics {
+        step,
+        loss,
+        ..Metrics::default()
+    };
+
+    // DPO started at the reference: the logistic loss with gamma = beta, no margin, alpha 1, no
+    // length normalisation. Each run below differs from it in one setting and is not concerned.
+    let dpo = RunConfig {
+        name: "dpo".into(),
+        init: Init::Reference,
+        ..RunConfig::default()
+    };
+    let found = claims(vec![dpo.clone()], &[at(3, 0.25)]);
+    let logistic = find(&found, "logistic-at-the-reference").expect("DPO at the reference");
+    assert_eq!(logistic.measured, "dpo: loss 0.250 at step 3");
+    let one_off = [
+        RunConfig {
+            loss: LossKind::Hinge,
+            ..dpo.clone()
+        },
+        RunConfig {
+            gamma: 0.5,
+            ..dpo.clone()
+        },
+        RunConfig {
+            margin: 0.1,
+            ..dpo.clone()
+        },
+        RunConfig {
+            alpha: 2.0,
+            ..dpo.clone()
+        },
+        RunConfig {
+            length_normalize: true,
+            ..dpo.clone()
+        },
+        RunConfig {
+            init: Init::Uniform,
+            ..dpo.clone()
+        },
+    ];
+    for run in one_off {
+        let found = claims(vec![run.clone()], &[at(3, 0.25)]);
+        assert!(
+            find(&found, "logistic-at-the-reference").is_none(),
+            "{run:?}"
+        );
+    }
+
+    // Large gamma: from 5 beta. With beta = 0.5, gamma = 3 is large (5 / beta would be 10).
+    let hinge = |gamma: f32| RunConfig {
+        name: format!("gamma {gamma}"),
+        loss: LossKind::Hinge,
+        beta: 0.5,
+        gamma,
+        ..RunConfig::default()
+    };
+    assert!(find(&claims(vec![hinge(3.0)], &[at(0, 0.0)]), "large-gamma").is_some());
+    assert!(find(&claims(vec![hinge(2.0)], &[at(0, 0.0)]), "large-gamma").is_none());
+
+    // The reference's scale: alpha 1 with gamma 1000 against alpha 2 with gamma 500.00003 (the
+    // products 1000 and 1000.00006 agree within 1e-6 relative), each pair of runs once.
+    let scaled = |name: &str, alpha: f32, gamma: f32| RunConfig {
+        name: name.into(),
+        alpha,
+        gamma,
+        ..RunConfig::default()
+    };
+    let pair = vec![scaled("a", 1.0, 1000.0), scaled("b", 2.0, 500.00003)];
+    let claim = find(
+        &claims(pair.clone(), &[at(4, 0.5), at(4, 0.4)]),
+        "reference-scale",
+    )
+    .expect("the same run but for alpha and gamma");
+    assert_eq!(claim.measured, "a and b: losses 0.5000 and 0.4000");
+    assert_eq!(claim.verdict, Verdict::DoesNotHold);
+    // |0.5 - 0.4| / (1 + 0.5), relative to the first run's loss.
+    assert_eq!(claim.why, "their losses differ by 6.7e-2 (relative)");
+    let claim = find(&claims(pair, &[at(4, 0.5), at(4, 0.5)]), "reference-scale").unwrap();
+    assert_eq!(claim.verdict, Verdict::Holds);
+
+    // Pairs un-learned: one pair, or several.
+    let unlearned = |pairs: usize| Metrics {
+        unlearned_pairs: Some(pairs),
+        ..at(5, 0.0)
+    };
+    let claim = find(
+        &claims(vec![hinge(0.0)], &[unlearned(1)]),
+        "right-pairs-stay-put",
+    )
+    .unwrap();
+    assert_eq!(
+        claim.measured,
+        "gamma 0: 1 pair ranked right at some step and wrongly now"
+    );
+    let claim = find(
+        &claims(vec![hinge(0.0)], &[unlearned(2)]),
+        "right-pairs-stay-put",
+    )
+    .unwrap();
+    assert_eq!(
+        claim.measured,
+        "gamma 0: 2 pairs ranked right at some step and wrongly now"
+    );
+
+    // Implicit regularisation compares runs alike but for gamma, whatever their seeds.
+    let kl = |kl: f64| Metrics { kl, ..at(6, 0.0) };
+    let runs = vec![
+        RunConfig {
+            name: "dpo".into(),
+            ..RunConfig::default()
+        },
+        RunConfig {
+            name: "gamma 0".into(),
+            gamma: 0.0,
+            seed: 9,
+            ..RunConfig::default()
+        },
+    ];
+    let claim = find(
+        &claims(runs, &[kl(0.1), kl(0.3)]),
+        "implicit-regularisation",
+    )
+    .expect("runs alike but for gamma and the seed");
+    assert_eq!(claim.measured, "KL(pi || pi0) of dpo 0.100; gamma 0 0.300");
+    assert_eq!(claim.verdict, Verdict::Holds);
+
+    // A share claim's figure: gamma = 0 puts all of its signal on pairs the policy ranks wrongly.
+    let mut scenario = scenario.clone();
+    scenario.runs = vec![hinge(0.0)];
+    let mut set = scenario.run_set().unwrap();
+    set.step(5);
+    let claim = find(&check_claims(&set, &set.metrics()), "gamma-zero").unwrap();
+    assert_eq!(
+        claim.measured,
+        "gamma 0: 100% of its signal so far on pairs the policy ranked wrongly"
+    );
+}

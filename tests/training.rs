@@ -340,6 +340,31 @@ fn applying_an_edit_keeps_or_restarts_each_run_with_its_reason() {
         );
     }
 
+    // A diverged run stays diverged when its settings come back unchanged (the page applies every
+    // run's settings at each edit): only a change of its own settings gives it another chance.
+    let ipo = RunConfig {
+        loss: LossKind::Ipo,
+        optimizer: Optimizer::sgd(1e30),
+        ..RunConfig::default()
+    };
+    let mut set = RunSet::new(one_pair(), vec![ipo.clone(), RunConfig::default()]).unwrap();
+    set.step(8);
+    let at = set.runs()[0]
+        .diverged_at()
+        .expect("IPO with lr 1e30 diverges");
+    assert_eq!(set.runs()[1].diverged_at(), None);
+    let applied = set
+        .apply(None, &[ipo.clone(), RunConfig::default()])
+        .unwrap();
+    assert_eq!(applied.kept, [0, 1]);
+    assert_eq!(set.runs()[0].diverged_at(), Some(at), "unchanged settings");
+    let calmer = RunConfig {
+        optimizer: Optimizer::sgd(0.1),
+        ..ipo
+    };
+    set.apply(None, &[calmer, RunConfig::default()]).unwrap();
+    assert_eq!(set.runs()[0].diverged_at(), None, "new settings");
+
     // New data of the same shape keeps every run's state; another shape restarts them all.
     let mut set = base.clone();
     set.apply(None, &two).unwrap();

@@ -214,8 +214,11 @@ fn reference_scale(runs: &[(&RunConfig, &Metrics)]) -> Option<ClaimCheck> {
     let mut measured = Vec::new();
     let mut worst = 0.0f64;
     let mut steps = 0;
-    for (i, (a, ma)) in runs.iter().enumerate() {
-        for (b, mb) in &runs[i + 1..] {
+    // Each pair of runs once: every run against the runs after it.
+    let mut rest = runs;
+    while let Some(((a, ma), later)) = rest.split_first() {
+        rest = later;
+        for (b, mb) in later {
             if same_but_scale(a, b) {
                 let difference = (ma.loss - mb.loss).abs() / (1.0 + ma.loss.abs());
                 worst = worst.max(difference);

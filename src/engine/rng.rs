@@ -140,6 +140,46 @@ mod tests {
     }
 
     #[test]
+    fn the_streams_are_the_published_functions() {
+        // SplitMix64 from state 0: the reference implementation's first five outputs (Vigna's
+        // splitmix64.c, also computed here with Python's integers).
+        let mut generator = SplitMix64::resume(0);
+        let outputs: Vec<u64> = (0..5).map(|_| generator.next_u64()).collect();
+        assert_eq!(
+            outputs,
+            [
+                0xE220_A839_7B1D_CDAF,
+                0x6E78_9E6A_A1B9_65F4,
+                0x06C4_5D18_8009_454F,
+                0xF88B_B8A8_724C_81EC,
+                0x1B39_896A_51A8_749B,
+            ]
+        );
+        // lowbias32, computed with Python's integers from its definition.
+        let hashes: Vec<u32> = [0, 1, 2, 0xDEAD_BEEF].into_iter().map(hash32).collect();
+        assert_eq!(hashes, [0, 0x6889_90C0, 0xD113_2181, 0xE628_C683]);
+    }
+
+    #[test]
+    fn shuffles_draw_every_order_equally_often() {
+        // Fisher-Yates gives each of the 3! orders of three items with chance 1/6. 6,000
+        // shuffles: each count is binomial(6000, 1/6), mean 1000, sd 28.9; 6 sd either way
+        // bounds all six at once with chance 1 - 1e-8. (Drawing j below i instead of i + 1,
+        // Sattolo's algorithm, gives only the two cyclic orders.)
+        let mut generator = SplitMix64::new(4, stream::BATCH);
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..6000 {
+            let mut items = [0u8, 1, 2];
+            generator.shuffle(&mut items);
+            *counts.entry(items).or_insert(0u32) += 1;
+        }
+        assert_eq!(counts.len(), 6, "{counts:?}");
+        for (order, &count) in &counts {
+            assert!((827..=1173).contains(&count), "{order:?} {count} times");
+        }
+    }
+
+    #[test]
     fn shuffle_is_a_permutation() {
         let mut items: Vec<u32> = (0..100).collect();
         SplitMix64::new(2, stream::BATCH).shuffle(&mut items);
