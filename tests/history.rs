@@ -81,3 +81,44 @@ fn runs_are_added_and_forgotten() {
     history.resize(1);
     assert_eq!((history.metrics.len(), history.margins.len()), (1, 1));
 }
+
+#[test]
+fn a_record_of_a_run_set_is_its_metrics_and_margins_now() {
+    use dpo_playground::engine::{Init, Output, Pair, Problem, RunConfig, RunSet};
+    let outputs = ["A", "B", "C"].map(|label| Output {
+        label: label.into(),
+        length: 1.0,
+    });
+    let pairs = [(0, 1), (1, 2)].map(|(chosen, rejected)| Pair {
+        prompt: 0,
+        chosen,
+        rejected,
+        weight: 1.0,
+    });
+    let problem = Problem::new(
+        vec!["x".into()],
+        outputs.to_vec(),
+        &[vec![1.0, 2.0, 3.0]],
+        pairs.to_vec(),
+        None,
+    )
+    .unwrap();
+    let uniform = RunConfig {
+        init: Init::Uniform,
+        ..RunConfig::default()
+    };
+    let mut set = RunSet::new(problem, vec![RunConfig::default(), uniform]).unwrap();
+    set.step(3);
+    let mut history = History::new(2, 10);
+    history.record(&set);
+    let mut without = History::without_margins(2, 10);
+    without.record(&set);
+    for (r, run) in set.runs().iter().enumerate() {
+        assert_eq!(history.metrics[r], [run.metrics(set.problem())]);
+        assert_eq!(history.margins[r], [run.margins(set.problem())]);
+        assert_eq!(history.margins[r][0].len(), 2);
+        assert_eq!(without.metrics[r], history.metrics[r]);
+        assert_eq!(without.margins[r], [Vec::<f32>::new()]);
+    }
+    assert_eq!(history.metrics[0][0].step, 3);
+}

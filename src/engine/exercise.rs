@@ -636,5 +636,11 @@ mod tests {
         assert_eq!(winner(&[(0, 0.2), (1, 0.7), (2, 0.7 - 1e-12)]), None);
         assert_eq!(winner(&[(3, 2.0)]), Some(3));
         assert_eq!(winner(&[(0, f64::NAN), (1, 0.5)]), None);
+        // "More than TIE" apart: exactly TIE below the top (0 - (-TIE), no rounding) still ties,
+        // and the tolerance is relative above 1.
+        assert_eq!(winner(&[(0, 0.0), (1, -TIE)]), None);
+        assert_eq!(winner(&[(0, 0.0), (1, -2.0 * TIE)]), Some(0));
+        assert_eq!(winner(&[(0, 1e6), (1, 1e6 - 1e-4)]), None);
+        assert_eq!(winner(&[(0, 1e6), (1, 1e6 - 1e-2)]), Some(0));
     }
 }
