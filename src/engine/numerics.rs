@@ -456,4 +456,46 @@ mod tests {
         assert_eq!(non_finite(f32::MAX), 0);
         assert_eq!(non_finite(0.0), 0);
     }
+
+    #[test]
+    fn lane_max_finds_the_first_maximum_and_any_non_finite_value() {
+        // 8 lanes over 2 full chunks and a remainder of 3 (indices 16, 17, 18).
+        let mut row = vec![0.0f32; 19];
+        // Ties in one lane (indices 3 and 11, lane 3): the first. The row's first maximum is the
+        // smallest index among the lanes', not lane 0's.
+        row[3] = 5.0;
+        row[11] = 5.0;
+        assert_eq!(lane_max(&row), (5.0, 3, false));
+        row[2] = 5.0;
+        assert_eq!(lane_max(&row), (5.0, 2, false));
+        // A maximum in the remainder, then tied by an earlier chunk in the same lane.
+        let mut tail = vec![0.0f32; 19];
+        tail[17] = 4.0;
+        assert_eq!(lane_max(&tail), (4.0, 17, false));
+        tail[9] = 4.0;
+        assert_eq!(lane_max(&tail), (4.0, 9, false));
+        // Indices past the first chunk: chunk * 8 + lane.
+        let mut late = vec![0.0f32; 19];
+        late[13] = 1.0;
+        assert_eq!(lane_max(&late), (1.0, 13, false));
+        // A non-finite value anywhere, the remainder included, after finite ones in its lane.
+        for at in [0, 8, 16, 18] {
+            let mut bad = vec![1.0f32; 19];
+            bad[at] = f32::NAN;
+            assert!(lane_max(&bad).2, "NaN at {at}");
+            bad[at] = f32::NEG_INFINITY;
+            assert!(lane_max(&bad).2, "-inf at {at}");
+        }
+    }
+
+    #[test]
+    fn logits_far_below_the_maximum_weigh_nothing_in_the_entropy() {
+        // exp clamps its argument at EXP_DOMAIN.0; the sums' `w x` must use the clamped x too,
+        // or a logit 1e38 below the maximum adds e^-87 * -1e38 = -1.6 to the entropy's sum.
+        let stats = row_statistics(&[0.0, -1e38], &[(0.5f32).ln(); 2]);
+        assert!(stats.finite);
+        assert!(stats.entropy.abs() < 1e-30, "{stats:?}");
+        assert!(stats.log_normalizer.abs() < 1e-30, "{stats:?}");
+        assert!((stats.kl - 2f64.ln()).abs() < 1e-6, "{stats:?}");
+    }
 }
