@@ -959,3 +959,65 @@ fn fresh_validation_counts_up_to_the_pair_limit() {
         assert!(error.starts_with(expected), "{count}: {error}");
     }
 }
+
+/// Every field a sweep can set reaches its run, a linear range's inner points included, and the
+/// points' texts are the shortest that read back.
+#[test]
+fn each_swept_field_reaches_its_runs() {
+    use dpo_playground::engine::{Optimizer, Regularizer};
+    let scenario = |runs: &str, axes: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B"], "pairs": [{{"chosen": "A", "rejected": "B"}}],
+                "runs": [{runs}], "sweep": {{"axes": [{axes}]}}}}"#
+        ))
+        .unwrap()
+    };
+    let expanded = |scenario: &Scenario| {
+        let sweep = scenario.sweep.as_ref().unwrap();
+        sweep.expand(&scenario.runs).unwrap().runs
+    };
+    // init_scale, lambda (kl and l2) and a linear range of learning rates: 1 to 3 in 5 points.
+    for kind in ["kl", "l2"] {
+        let s = scenario(
+            &format!(
+                r#"{{"name": "r", "init": {{"kind": "random", "scale": 1.0}},
+                     "regularizer": {{"kind": "{kind}", "lambda": 0.1}}}}"#
+            ),
+            r#"{"field": "init_scale", "values": [3]}, {"field": "lambda", "values": [0.25]},
+               {"field": "lr", "from": 1, "to": 3, "count": 5}"#,
+        );
+        let runs = expanded(&s);
+        assert_eq!(runs.len(), 5);
+        let lrs: Vec<f32> = runs
+            .iter()
+            .map(|run| match run.optimizer {
+                Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
+            })
+            .collect();
+        assert_eq!(lrs, [1.0, 1.5, 2.0, 2.5, 3.0]);
+        for run in &runs {
+            assert_eq!(run.init, Init::Random { scale: 3.0 });
+            let lambda = match run.regularizer {
+                Regularizer::Kl { lambda } | Regularizer::L2 { lambda } => lambda,
+                _ => panic!("{kind}: {:?}", run.regularizer),
+            };
+            assert_eq!(lambda, 0.25, "{kind}");
+        }
+    }
+    // Mixout's p.
+    let s = scenario(
+        r#"{"name": "r", "regularizer": {"kind": "mixout", "p": 0.5}}"#,
+        r#"{"field": "p", "values": [0.2]}"#,
+    );
+    assert_eq!(expanded(&s)[0].regularizer, Regularizer::Mixout { p: 0.2 });
+    // Texts: an f32 value as the f32 reads (0.1 stored in f64 from an f32 is not
+    // 0.10000000149011612), any other as the f64 reads (1/3 is no f32: 0.33333334 as one).
+    assert_eq!(Value::Number(0.1f32 as f64).text(), "0.1");
+    assert_eq!(Value::Number(0.1).text(), "0.1");
+    assert_eq!(Value::Number(1.0 / 3.0).text(), "0.3333333333333333");
+    assert_eq!(Value::Number(2.5).text(), "2.5");
+    // The bands as the charts' titles name them.
+    assert_eq!(Band::MinMax.describe(), "band min-max");
+    assert_eq!(Band::Deciles.describe(), "band 10th-90th percentile");
+    assert_eq!(Band::Quartiles.describe(), "band interquartile");
+}
