@@ -1021,3 +1021,79 @@ fn each_swept_field_reaches_its_runs() {
     assert_eq!(Band::Deciles.describe(), "band 10th-90th percentile");
     assert_eq!(Band::Quartiles.describe(), "band interquartile");
 }
+
+/// The sample standard deviation two-pass, about the mean: accurate for a small spread around a
+/// large mean (where the sum of `v^2 - mean^2` loses every digit to cancellation).
+#[test]
+fn the_spread_is_accurate_far_from_zero() {
+    // 1e6 + 0, 0.1, ..., 0.4: the spread of 0, 0.1, ..., 0.4, sqrt(0.025); each value is
+    // within 1.2e-10 of its decimal, which bounds the error.
+    let values: Vec<f64> = (0..5).map(|k| 1e6 + 0.1 * k as f64).collect();
+    let s = summarize(&values).unwrap();
+    assert!(
+        (s.std - 0.025f64.sqrt()).abs() < 1e-9,
+        "{} against {}",
+        s.std,
+        0.025f64.sqrt()
+    );
+}
+
+/// A checkpoint reports each metric of SWEEP_METRICS from its own field.
+#[test]
+fn a_checkpoint_reads_each_metric_from_its_field() {
+    use dpo_playground::engine::sweep::{Checkpoint, SWEEP_METRICS};
+    use dpo_playground::engine::{LearningCell, LearningTable, Metrics};
+    let cell = |share: f64| LearningCell {
+        share,
+        ..LearningCell::default()
+    };
+    let train = Metrics {
+        loss: 1.0,
+        accuracy: 2.0,
+        kl: 3.0,
+        entropy: 4.0,
+        reward_margin: 5.0,
+        true_reward: Some(6.0),
+        ranking_agreement: Some(7.0),
+        accumulated_table: Some(LearningTable {
+            reference_right_policy_right: cell(8.0),
+            reference_right_policy_wrong: cell(9.0),
+            reference_wrong_policy_right: cell(10.0),
+            reference_wrong_policy_wrong: cell(11.0),
+        }),
+        ..Metrics::default()
+    };
+    let validation = Metrics {
+        loss: 12.0,
+        accuracy: 13.0,
+        reward_margin: 14.0,
+        ..Metrics::default()
+    };
+    let checkpoint = Checkpoint {
+        step: 3,
+        train: train.clone(),
+        validation: Some(validation),
+    };
+    let values: Vec<Option<f64>> = SWEEP_METRICS
+        .iter()
+        .map(|name| checkpoint.value(name))
+        .collect();
+    let expected: Vec<Option<f64>> = (1..=14).map(|v| Some(v as f64)).collect();
+    assert_eq!(values, expected);
+    assert_eq!(checkpoint.value("no such metric"), None);
+    // Without ground truth, an accumulated table or held-out pairs, those metrics do not apply.
+    let bare = Checkpoint {
+        step: 3,
+        train: Metrics::default(),
+        validation: None,
+    };
+    let applies: Vec<&str> = SWEEP_METRICS
+        .iter()
+        .copied()
+        .filter(|name| bare.value(name).is_some())
+        .collect();
+    assert_eq!(
+        applies,
+        ["loss", "accuracy", "kl", "entropy", "reward_margin"]
+    );
+}
