@@ -1097,3 +1097,80 @@ fn a_checkpoint_reads_each_metric_from_its_field() {
         ["loss", "accuracy", "kl", "entropy", "reward_margin"]
     );
 }
+
+/// The best checkpoint by held-out loss: the first of equal ones, never a diverged run's; the
+/// latest checkpoint of each run; and which metrics a sweep reports.
+#[test]
+fn best_and_latest_checkpoints_and_the_reported_metrics() {
+    use dpo_playground::engine::sweep::{reported, SWEEP_METRICS};
+    // The held-out pair is on prompt q, which no training pair touches: with no regulariser its
+    // logits never move, so every checkpoint's held-out loss is the same.
+    let text = |runs: &str| {
+        format!(
+            r#"{{"outputs": ["A", "B", "C"], "prompts": ["p", "q"],
+                "pairs": [{{"prompt": "p", "chosen": "A", "rejected": "B"}},
+                          {{"prompt": "p", "chosen": "B", "rejected": "C"}},
+                          {{"prompt": "q", "chosen": "A", "rejected": "C", "split": "validation"}}],
+                "runs": [{runs}],
+                "sweep": {{"axes": [{{"field": "beta", "values": [1, 2]}}]}}}}"#
+        )
+    };
+    let scenario = Scenario::from_json(&text(r#"{"name": "r"}"#)).unwrap();
+    let (train, held_out) = scenario.problems().unwrap();
+    let sweep = scenario.sweep.clone().unwrap();
+    let mut training =
+        SweepTraining::new(&sweep, &scenario.runs, train.clone(), held_out.clone()).unwrap();
+    assert!(training.latest().iter().all(Option::is_none));
+    training.checkpoint();
+    training.step(5);
+    training.checkpoint();
+    let steps = |checkpoints: &[Option<dpo_playground::engine::sweep::Checkpoint>]| {
+        checkpoints
+            .iter()
+            .map(|c| c.as_ref().map(|c| c.step))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(training.latest()), [Some(5), Some(5)]);
+    // The held-out loss tied: the first checkpoint stays the best.
+    assert_eq!(steps(training.best()), [Some(0), Some(0)]);
+    let best = training.best()[0].as_ref().unwrap();
+    let latest = training.latest()[0].as_ref().unwrap();
+    assert_eq!(
+        best.validation.as_ref().unwrap().loss,
+        latest.validation.as_ref().unwrap().loss
+    );
+    // Reported: the training metrics, the shares and the held-out ones; no ground truth here.
+    let summaries = training.summaries();
+    let metrics = reported(&SWEEP_METRICS, &summaries);
+    assert_eq!(
+        metrics,
+        [
+            "loss",
+            "accuracy",
+            "kl",
+            "entropy",
+            "reward_margin",
+            "share_rr",
+            "share_rw",
+            "share_wr",
+            "share_ww",
+            "validation_loss",
+            "validation_accuracy",
+            "validation_reward_margin",
+        ]
+    );
+    assert_eq!(reported(&["kl", "true_reward"], &summaries), ["kl"]);
+
+    // A run that diverged before its first checkpoint has no best one, whatever its held-out
+    // loss (the state it stopped in is finite).
+    let diverging = r#"{"name": "r", "loss": "ipo", "optimizer": {"kind": "sgd", "lr": 1e30}}"#;
+    let scenario = Scenario::from_json(&text(diverging)).unwrap();
+    let sweep = scenario.sweep.clone().unwrap();
+    let mut training = SweepTraining::new(&sweep, &scenario.runs, train, held_out).unwrap();
+    training.step(8);
+    training.checkpoint();
+    let latest = training.latest()[0].as_ref().unwrap();
+    assert!(latest.train.diverged, "IPO with lr 1e30 diverges");
+    assert!(latest.validation.as_ref().unwrap().loss.is_finite());
+    assert_eq!(steps(training.best()), [None, None]);
+}

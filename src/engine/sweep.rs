@@ -913,3 +913,33 @@ pub struct SettingSummary {
     /// The step of each replicate's best checkpoint.
     pub best_step: Option<Summary>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frontier_averages_only_runs_with_a_finite_kl_and_reward() {
+        let at = |kl: f64, reward: Option<f64>| {
+            Some(Checkpoint {
+                step: 1,
+                train: Metrics {
+                    kl,
+                    true_reward: reward,
+                    ..Metrics::default()
+                },
+                validation: None,
+            })
+        };
+        let checkpoints = [
+            at(1.0, Some(2.0)),
+            at(f64::NAN, Some(5.0)),
+            at(4.0, Some(f64::INFINITY)),
+            at(2.0, None),
+            None,
+            at(3.0, Some(4.0)),
+        ];
+        assert_eq!(frontier_point(&checkpoints), Some((2.0, 3.0)));
+        assert_eq!(frontier_point(&checkpoints[1..5]), None);
+    }
+}
