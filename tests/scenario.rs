@@ -334,3 +334,131 @@ fn runs_alone_read_as_a_scenario_reads_them() {
     let error = Scenario::runs_from_json(r#"[{"name": "x", "betta": 1}]"#).unwrap_err();
     assert_eq!(error.path, "runs[0].betta", "{error}");
 }
+
+/// A scenario without `runs` compares the three runs the argument is about: DPO (gamma = beta),
+/// the hinge from the uniform policy, and gamma = 0, otherwise the defaults.
+#[test]
+fn a_scenario_without_runs_gets_the_three_default_runs() {
+    use dpo_playground::engine::RunConfig;
+    let scenario = Scenario::from_json(
+        r#"{"outputs": ["A", "B"], "pairs": [{"chosen": "A", "rejected": "B"}]}"#,
+    )
+    .unwrap();
+    let dpo = RunConfig::default();
+    assert_eq!(dpo.gamma, dpo.beta);
+    assert_eq!(dpo.loss, LossKind::Logistic);
+    let expected = vec![
+        dpo.clone(),
+        RunConfig {
+            name: "hinge".into(),
+            loss: LossKind::Hinge,
+            init: Init::Uniform,
+            ..dpo.clone()
+        },
+        RunConfig {
+            name: "gamma = 0".into(),
+            gamma: 0.0,
+            ..dpo
+        },
+    ];
+    assert_eq!(scenario.runs, expected);
+}
+
+/// The shape's limit, `MAX_LOGITS` logits, holds at its boundary: 4096 prompts x 4096 outputs
+/// is exactly the limit and passes that check (the file is then refused for its pairs, before
+/// anything of that size is allocated); one prompt more is refused for its shape.
+#[test]
+fn the_logit_limit_holds_at_its_boundary() {
+    use dpo_playground::scenario::MAX_LOGITS;
+    assert_eq!(MAX_LOGITS, 4096 * 4096);
+    let text = |prompts: usize| {
+        let labels = |prefix: &str, n: usize| {
+            (0..n)
+                .map(|i| format!("\"{prefix}{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            r#"{{"prompts": [{}], "outputs": [{}], "pairs": "none"}}"#,
+            labels("p", prompts),
+            labels("o", 4096)
+        )
+    };
+    let at_limit = Scenario::from_json(&text(4096)).unwrap_err().to_string();
+    assert!(at_limit.starts_with("pairs"), "{at_limit}");
+    let over = Scenario::from_json(&text(4097)).unwrap_err().to_string();
+    assert!(
+        over.contains("4097 prompts x 4096 outputs is more than the 16777216 logits"),
+        "{over}"
+    );
+}
+
+/// Whether two scenarios hold the same data: runs, steps, title and description may differ;
+/// any change to the prompts, outputs, reference, pairs, reward, generator or held-out pairs
+/// makes it other data.
+#[test]
+fn same_data_looks_at_the_data_only() {
+    let base = r#"{"outputs": ["A", "B", "C"], "prompts": ["p", "q"],
+        "reference": [[1, 2, 3], [1, 1, 1]],
+        "pairs": [{"prompt": "p", "chosen": "A", "rejected": "B"},
+                  {"prompt": "q", "chosen": "B", "rejected": "C"},
+                  {"prompt": "q", "chosen": "A", "rejected": "C"}],
+        "reward": [[3, 2, 1], [3, 2, 1]],
+        "generate": {"count": 4, "seed": 1},
+        "validation": {"fraction": 0.2, "seed": 3}"#;
+    let read = |text: String| Scenario::from_json(&text).unwrap();
+    let scenario = read(format!("{base}}}"));
+    let same = read(format!(
+        r#"{base}, "title": "t", "description": "d", "steps": 7, "runs": [{{"name": "r"}}]}}"#
+    ));
+    assert!(scenario.same_data(&same) && same.same_data(&scenario));
+    let changes = [
+        (
+            "prompts",
+            base.replace(r#"["p", "q"]"#, r#"["p", "r"]"#)
+                .replace(r#""prompt": "q""#, r#""prompt": "r""#),
+        ),
+        (
+            "outputs",
+            base.replace(
+                r#"["A", "B", "C"]"#,
+                r#"[{"label": "A", "length": 2}, "B", "C"]"#,
+            ),
+        ),
+        ("reference", base.replace("[1, 1, 1]", "[1, 1, 2]")),
+        (
+            "pairs",
+            base.replace(
+                r#""chosen": "A", "rejected": "C""#,
+                r#""chosen": "C", "rejected": "A""#,
+            ),
+        ),
+        ("reward", base.replace("[3, 2, 1]]", "[3, 1, 2]]")),
+        ("generate", base.replace(r#""seed": 1"#, r#""seed": 2"#)),
+        ("validation", base.replace(r#""seed": 3"#, r#""seed": 4"#)),
+    ];
+    for (field, changed) in changes {
+        assert_ne!(changed, base, "{field}");
+        let other = read(format!("{changed}}}"));
+        assert!(!scenario.same_data(&other), "{field}");
+    }
+    // Held-out pairs marked one by one instead of a validation block.
+    let marked = |at: &str| {
+        read(format!(
+            r#"{{"outputs": ["A", "B", "C"],
+                "pairs": [{{"chosen": "A", "rejected": "B"{}}}, {{"chosen": "B", "rejected": "C"{}}}]}}"#,
+            if at == "first" {
+                r#", "split": "validation""#
+            } else {
+                ""
+            },
+            if at == "second" {
+                r#", "split": "validation""#
+            } else {
+                ""
+            },
+        ))
+    };
+    assert!(marked("first").same_data(&marked("first")));
+    assert!(!marked("first").same_data(&marked("second")));
+}
