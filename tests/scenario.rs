@@ -462,3 +462,62 @@ fn same_data_looks_at_the_data_only() {
     assert!(marked("first").same_data(&marked("first")));
     assert!(!marked("first").same_data(&marked("second")));
 }
+
+/// Held-out pairs at the boundaries of their rules: none without validation, a fraction of two
+/// pairs holds one out, of one pair it cannot, and a scenario cut down to one pair in code holds
+/// none out (no panic).
+#[test]
+fn held_out_pairs_at_their_boundaries() {
+    let pair = |chosen: &str, rejected: &str| {
+        format!(r#"{{"chosen": "{chosen}", "rejected": "{rejected}"}}"#)
+    };
+    let pairs = [pair("A", "B"), pair("B", "C"), pair("A", "C")];
+    let read = |n: usize, validation: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B", "C"], "pairs": [{}]{validation}}}"#,
+            pairs[..n].join(",")
+        ))
+    };
+    let plain = read(2, "").unwrap();
+    assert!(plain.problems().unwrap().1.is_none());
+    assert!(plain.held_out_pairs().unwrap().is_empty());
+    let half = r#", "validation": {"fraction": 0.5, "seed": 1}"#;
+    let two = read(2, half).unwrap();
+    let (train, held) = two.problems().unwrap();
+    assert_eq!((train.pairs().len(), held.unwrap().pairs().len()), (1, 1));
+    assert_eq!(two.held_out_pairs().unwrap().len(), 1);
+    // round(0.5 x 3) = 2 of three.
+    let three = read(3, half).unwrap();
+    assert_eq!(three.held_out_pairs().unwrap().len(), 2);
+    assert_eq!(three.problems().unwrap().0.pairs().len(), 1);
+    let one = read(1, half).unwrap_err().to_string();
+    assert!(
+        one.contains("needs at least 2 pairs to hold some out, and there is 1"),
+        "{one}"
+    );
+    let mut cut = two.clone();
+    cut.pairs.truncate(1);
+    assert!(cut.held_out_pairs().unwrap().is_empty());
+}
+
+/// `validation.fresh` draws `fresh` pairs per prompt: in all within the scenario's pair limit.
+#[test]
+fn fresh_held_out_pairs_count_every_prompt() {
+    use dpo_playground::scenario::MAX_PAIRS;
+    let read = |fresh: usize| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B", "C"], "prompts": ["p", "q"],
+                "reward": [[3, 2, 1], [1, 2, 3]], "generate": {{"count": 4, "seed": 1}},
+                "validation": {{"fresh": {fresh}, "seed": 2}}}}"#
+        ))
+    };
+    let (train, held) = read(5).unwrap().problems().unwrap();
+    assert_eq!((train.pairs().len(), held.unwrap().pairs().len()), (8, 10));
+    let over = read(MAX_PAIRS / 2 + 1).unwrap_err().to_string();
+    assert!(
+        over.starts_with(
+            "validation.fresh: 2097153 pairs per prompt x 2 prompts is 4194306 held-out pairs"
+        ),
+        "{over}"
+    );
+}
