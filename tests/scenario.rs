@@ -490,6 +490,10 @@ fn held_out_pairs_at_their_boundaries() {
     let three = read(3, half).unwrap();
     assert_eq!(three.held_out_pairs().unwrap().len(), 2);
     assert_eq!(three.problems().unwrap().0.pairs().len(), 1);
+    // round(0.9 x 3) = 3, but one pair is always left to train on.
+    let most = read(3, r#", "validation": {"fraction": 0.9, "seed": 1}"#).unwrap();
+    assert_eq!(most.held_out_pairs().unwrap().len(), 2);
+    assert_eq!(most.problems().unwrap().0.pairs().len(), 1);
     let one = read(1, half).unwrap_err().to_string();
     assert!(
         one.contains("needs at least 2 pairs to hold some out, and there is 1"),
