@@ -525,3 +525,55 @@ fn fresh_held_out_pairs_count_every_prompt() {
         "{over}"
     );
 }
+
+/// Without `prompts`, the reference's rows say how many prompts there are; one prompt's
+/// reference and reward may be a flat row, several prompts' may not.
+#[test]
+fn prompts_come_from_the_reference_rows_and_one_row_may_be_flat() {
+    let read = |fields: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B", "C"], "pairs": [{{"chosen": "A", "rejected": "B"}}], {fields}}}"#
+        ))
+    };
+    let nested = read(r#""reference": [[1, 2, 3], [3, 2, 1]]"#).unwrap();
+    assert_eq!(nested.prompts, ["x0", "x1"]);
+    assert_eq!(nested.reference, [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]);
+    let flat = read(r#""reference": [1, 2, 3], "reward": [3, 2, 1]"#).unwrap();
+    assert_eq!(flat.prompts, ["x0"]);
+    assert_eq!(flat.reference, [[1.0, 2.0, 3.0]]);
+    assert_eq!(flat.reward, Some(vec![vec![3.0, 2.0, 1.0]]));
+    let one_row = read(r#""reference": [[1, 2, 3]]"#).unwrap();
+    assert_eq!(one_row.reference, flat.reference);
+    let two_prompts = r#""prompts": ["p", "q"], "reference": [1, 2, 3]"#;
+    let error = read(two_prompts).unwrap_err().to_string();
+    assert!(error.starts_with("reference[0]"), "{error}");
+    let error = read(r#""reference": []"#).unwrap_err().to_string();
+    assert!(error.starts_with("reference"), "{error}");
+}
+
+/// `generate`'s pairs and the explicit ones together at most MAX_PAIRS, at the boundary: exactly
+/// the limit passes that check (the file is then refused for its `steps`, before any pair is
+/// drawn), more is refused.
+#[test]
+fn generated_pairs_count_against_the_limit_at_its_boundary() {
+    use dpo_playground::scenario::MAX_PAIRS;
+    let read = |count: usize| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B", "C"], "prompts": ["p", "q"],
+                "pairs": [{{"prompt": "p", "chosen": "A", "rejected": "B"}},
+                          {{"prompt": "q", "chosen": "C", "rejected": "B"}}],
+                "reward": [[3, 2, 1], [1, 2, 3]], "generate": {{"count": {count}}},
+                "steps": "many"}}"#
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    // 2 prompts x (MAX_PAIRS / 2 - 1) + 2 explicit = MAX_PAIRS; one more per prompt is over.
+    let at_limit = read(MAX_PAIRS / 2 - 1);
+    assert!(at_limit.starts_with("steps"), "{at_limit}");
+    let over = read(MAX_PAIRS / 2);
+    assert!(
+        over.starts_with("generate.count: 2097152 pairs per prompt x 2 prompts (with 2 explicit pairs) is 4194306 pairs"),
+        "{over}"
+    );
+}
