@@ -577,3 +577,34 @@ fn generated_pairs_count_against_the_limit_at_its_boundary() {
         "{over}"
     );
 }
+
+/// Indices name one of the things there are: the last one reads, one past it is refused; a
+/// `generate.count` of exactly MAX_PAIRS reads, one more is refused.
+#[test]
+fn indices_and_generated_counts_at_their_boundaries() {
+    use dpo_playground::scenario::MAX_PAIRS;
+    let pair = |chosen: usize| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B", "C"], "pairs": [{{"chosen": {chosen}, "rejected": 0}}]}}"#
+        ))
+    };
+    assert_eq!(pair(2).unwrap().pairs[0].chosen, 2);
+    let error = pair(3).unwrap_err().to_string();
+    assert_eq!(error, "pairs[0].chosen: no output 3 (there are 3)");
+    let generate = |count: usize| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B"], "reward": [2, 1], "generate": {{"count": {count}}},
+                "steps": "many"}}"#
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    // Exactly the limit reads (then `steps` is refused, before any pair is drawn).
+    let at_limit = generate(MAX_PAIRS);
+    assert!(at_limit.starts_with("steps"), "{at_limit}");
+    let over = generate(MAX_PAIRS + 1);
+    assert!(
+        over.starts_with("generate.count: 4194305 is more than the 4194304 pairs"),
+        "{over}"
+    );
+}
