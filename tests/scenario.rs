@@ -608,3 +608,26 @@ fn indices_and_generated_counts_at_their_boundaries() {
         "{over}"
     );
 }
+
+/// At most MAX_RUNS runs, at the boundary: exactly the limit reads (then `exercise` is
+/// refused, before the runs are trained or checked further), one more is refused.
+#[test]
+fn the_run_limit_holds_at_its_boundary() {
+    use dpo_playground::scenario::MAX_RUNS;
+    let read = |runs: usize| {
+        let runs = vec![r#"{"name": "r"}"#; runs].join(",");
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B"], "pairs": [{{"chosen": "A", "rejected": "B"}}],
+                "runs": [{runs}], "exercise": 5}}"#
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let at_limit = read(MAX_RUNS);
+    assert!(at_limit.starts_with("exercise"), "{at_limit}");
+    let over = read(MAX_RUNS + 1);
+    assert_eq!(
+        over,
+        "runs: 65537 runs is more than the 65536 a scenario may have"
+    );
+}
