@@ -631,3 +631,20 @@ fn the_run_limit_holds_at_its_boundary() {
         "runs: 65537 runs is more than the 65536 a scenario may have"
     );
 }
+
+/// A number for the engine's f32 reads up to f32's largest value exactly; beyond it is refused.
+#[test]
+fn the_largest_f32_reads_and_no_more() {
+    let read = |beta: &str| {
+        Scenario::from_json(&format!(
+            r#"{{"outputs": ["A", "B"], "pairs": [{{"chosen": "A", "rejected": "B"}}],
+                "runs": [{{"beta": {beta}}}]}}"#
+        ))
+    };
+    assert_eq!(
+        read(&format!("{}", f32::MAX as f64)).unwrap().runs[0].beta,
+        f32::MAX
+    );
+    let error = read("3.4028236e38").unwrap_err().to_string();
+    assert!(error.contains("is too large for the engine"), "{error}");
+}

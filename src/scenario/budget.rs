@@ -356,3 +356,103 @@ pub fn duration(seconds: f64) -> String {
         format!("{:.1e} years", seconds / 3.156e7)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_read_in_the_largest_unit_below_them() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes((1 << 20) - 1), "1024.0 KiB");
+        assert_eq!(bytes(1 << 20), "1.0 MiB");
+        assert_eq!(bytes(5 << 30), "5.0 GiB");
+        assert_eq!(bytes(3 << 40), "3.0 TiB");
+        // Past the last unit the number grows instead.
+        assert_eq!(bytes(2048 << 50), "2048.0 PiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
+    }
+
+    #[test]
+    fn durations_read_in_a_unit_that_suits_them() {
+        let cases = [
+            (f64::INFINITY, "forever"),
+            (f64::NAN, "forever"),
+            (0.0, "under a second"),
+            (0.999, "under a second"),
+            (1.0, "1 s"),
+            (119.0, "119 s"),
+            (120.0, "2 min"),
+            (7199.0, "120 min"),
+            (7200.0, "2.0 h"),
+            (172_799.0, "48.0 h"),
+            (172_800.0, "2.0 days"),
+            (3.1e8, "3588.0 days"),
+            (3.15e8, "1.0e1 years"),
+            (3.156e16, "1.0e9 years"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(duration(seconds), text, "{seconds}");
+        }
+    }
+
+    fn estimate(pairs: u64, data: u64, runs: u64, history: u64, plots: u64) -> Estimate {
+        Estimate {
+            runs: 2,
+            prompts: 3,
+            outputs: 4,
+            pairs,
+            data_bytes: data,
+            run_bytes: runs,
+            history_bytes: history,
+            plot_bytes: plots,
+            seconds_per_step: 0.0,
+            seconds: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_summary_names_each_part_and_the_time() {
+        assert_eq!(
+            estimate(5, 2048, 1024, 0, 0).summary(),
+            "about 3.0 KiB of memory (data 2.0 KiB, runs 1.0 KiB), under a second to train"
+        );
+        let mut long = estimate(5, 2048, 1024, 512, 100);
+        long.seconds = 300.0;
+        assert_eq!(
+            long.summary(),
+            "about 3.6 KiB of memory (data 2.0 KiB, runs 1.0 KiB, history 512 B, plots 100 B), \
+             about 5 min to train"
+        );
+        long.seconds = 1.0;
+        assert!(long.summary().ends_with("), about 1 s to train"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_largest_part_and_its_fields() {
+        let limits = Limits {
+            memory: 1000,
+            source: "a test",
+        };
+        // At the limit: accepted; one byte over: refused.
+        assert!(estimate(5, 600, 400, 0, 0).check(&limits).is_ok());
+        let field = |e: Estimate| e.check(&limits).unwrap_err().path;
+        // The data is largest: "pairs" when there are more pairs than prompts x outputs (12),
+        // else "outputs".
+        assert_eq!(field(estimate(13, 601, 400, 0, 0)), "pairs");
+        assert_eq!(field(estimate(12, 601, 400, 0, 0)), "outputs");
+        assert_eq!(field(estimate(11, 601, 400, 0, 0)), "outputs");
+        assert_eq!(field(estimate(5, 400, 601, 0, 0)), "runs");
+        assert_eq!(field(estimate(5, 100, 100, 801, 0)), "steps");
+        assert_eq!(field(estimate(5, 100, 100, 0, 801)), "runs");
+        let error = estimate(5, 100, 100, 801, 0).check(&limits).unwrap_err();
+        assert_eq!(
+            error.message,
+            "this needs about 1001 B of memory for the recorded history (fewer records: a larger \
+             --every), more than the limit of 1000 B (a test)"
+        );
+    }
+}
