@@ -115,7 +115,8 @@ pub fn number_f32(path: &str, value: &Value) -> Result<f32, InputError> {
     }
     let single = x as f32;
     if single == 0.0 && x != 0.0 {
-        let message = if x > 0.0 {
+        // x is not 0 here: its sign says which side of 0 it lies.
+        let message = if x.is_sign_positive() {
             "is below the smallest positive value the engine can hold (f32, about 1.4e-45)"
         } else {
             "is above the largest negative value the engine can hold (f32, about -1.4e-45)"
