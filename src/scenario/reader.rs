@@ -459,4 +459,24 @@ mod tests {
         assert_eq!(closest("margins", &known), None);
         assert_eq!(closest("x", &[]), None);
     }
+
+    #[test]
+    fn edit_distances_by_hand() {
+        // Insertions, deletions and substitutions cost one each.
+        let cases = [
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("a", "abc", 2),
+            ("abc", "a", 2),
+            ("lamda", "lambda", 1),
+            ("betta", "beta", 1),
+            ("kitten", "sitting", 3),
+            ("beta", "beta", 0),
+        ];
+        for (a, b, distance) in cases {
+            assert_eq!(edit_distance(a, b), distance, "{a:?} {b:?}");
+        }
+        assert_eq!(closest("stpes", &["steps", "runs"]), Some("steps"));
+        assert_eq!(closest("r", &["steps", "runs"]), None);
+    }
 }
