@@ -311,7 +311,9 @@ impl Place<'_> {
 
 /// Builds a `Value` as `serde_json::Value`'s own `Deserialize` does, but rejects a repeated key,
 /// leaving its path in `duplicate` (a serde error can only carry text, and serde_json adds the line
-/// and column to it). Nesting is bounded by serde_json's recursion limit.
+/// and column to it). Nesting is bounded by serde_json's recursion limit. It reads only from
+/// serde_json's `deserialize_any`, which calls the visitor methods below and no others (strings
+/// through `visit_str`, `null` through `visit_unit`).
 struct ValueSeed<'a> {
     place: Place<'a>,
     duplicate: &'a Cell<Option<String>>,
@@ -352,20 +354,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(Value::String(v.to_string()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        self.deserialize(deserializer)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
