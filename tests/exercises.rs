@@ -465,6 +465,7 @@ fn bad_exercises_name_their_field() {
         (r#""learns": ["rr"]"#, r#""learns": ["rr"], "learn": []"#, r#"exercise.predict[0].learn: unknown field (did you mean "learns"?)"#),
         (r#""run": "DPO""#, r#""run": "dpo""#, r#"exercise.predict[1].run: no run named "dpo""#),
         (r#""run": 0"#, r#""run": 7"#, r#"exercise.predict[0].run: no run 7 (there are 4)"#),
+        (r#""run": 0"#, r#""run": 4"#, r#"exercise.predict[0].run: no run 4 (there are 4)"#),
         (r#""run": 0"#, r#""run": -1"#, r#"exercise.predict[0].run: expected a non-negative integer, found -1"#),
         (r#""run": 0"#, r#""run": true"#, r#"exercise.predict[0].run: expected a run name or index, found a boolean"#),
         (r#""run": "DPO""#, r#""run": 0"#, r#"exercise.predict[1].run: run 0 ("hinge") is already listed at exercise.predict[0]"#),
