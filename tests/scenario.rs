@@ -34,6 +34,11 @@ fn check_error(from: &str, to: &str, expected: &str) {
     }
 }
 
+/// The error `text` is refused with, as the reader words it.
+fn refusal(text: &str) -> String {
+    Scenario::from_json(text).unwrap_err().to_string()
+}
+
 #[test]
 fn the_spec_example_reads_with_its_defaults() {
     let scenario = Scenario::from_json(MINIMAL).unwrap();
@@ -384,9 +389,9 @@ fn the_logit_limit_holds_at_its_boundary() {
             labels("o", 4096)
         )
     };
-    let at_limit = Scenario::from_json(&text(4096)).unwrap_err().to_string();
+    let at_limit = refusal(&text(4096));
     assert!(at_limit.starts_with("pairs"), "{at_limit}");
-    let over = Scenario::from_json(&text(4097)).unwrap_err().to_string();
+    let over = refusal(&text(4097));
     assert!(
         over.contains("4097 prompts x 4096 outputs is more than the 16777216 logits"),
         "{over}"
@@ -558,15 +563,13 @@ fn prompts_come_from_the_reference_rows_and_one_row_may_be_flat() {
 fn generated_pairs_count_against_the_limit_at_its_boundary() {
     use dpo_playground::scenario::MAX_PAIRS;
     let read = |count: usize| {
-        Scenario::from_json(&format!(
+        refusal(&format!(
             r#"{{"outputs": ["A", "B", "C"], "prompts": ["p", "q"],
                 "pairs": [{{"prompt": "p", "chosen": "A", "rejected": "B"}},
                           {{"prompt": "q", "chosen": "C", "rejected": "B"}}],
                 "reward": [[3, 2, 1], [1, 2, 3]], "generate": {{"count": {count}}},
                 "steps": "many"}}"#
         ))
-        .unwrap_err()
-        .to_string()
     };
     // 2 prompts x (MAX_PAIRS / 2 - 1) + 2 explicit = MAX_PAIRS; one more per prompt is over.
     let at_limit = read(MAX_PAIRS / 2 - 1);
@@ -592,12 +595,10 @@ fn indices_and_generated_counts_at_their_boundaries() {
     let error = pair(3).unwrap_err().to_string();
     assert_eq!(error, "pairs[0].chosen: no output 3 (there are 3)");
     let generate = |count: usize| {
-        Scenario::from_json(&format!(
+        refusal(&format!(
             r#"{{"outputs": ["A", "B"], "reward": [2, 1], "generate": {{"count": {count}}},
                 "steps": "many"}}"#
         ))
-        .unwrap_err()
-        .to_string()
     };
     // Exactly the limit reads (then `steps` is refused, before any pair is drawn).
     let at_limit = generate(MAX_PAIRS);
@@ -616,12 +617,10 @@ fn the_run_limit_holds_at_its_boundary() {
     use dpo_playground::scenario::MAX_RUNS;
     let read = |runs: usize| {
         let runs = vec![r#"{"name": "r"}"#; runs].join(",");
-        Scenario::from_json(&format!(
+        refusal(&format!(
             r#"{{"outputs": ["A", "B"], "pairs": [{{"chosen": "A", "rejected": "B"}}],
                 "runs": [{runs}], "exercise": 5}}"#
         ))
-        .unwrap_err()
-        .to_string()
     };
     let at_limit = read(MAX_RUNS);
     assert!(at_limit.starts_with("exercise"), "{at_limit}");
