@@ -9,6 +9,7 @@
 //! step is also worked in closed form below. Tolerance: 2e-6 absolute on logits of size <= 2.5
 //! (the engine steps in f32: a few ulps of the logits and of the f32 `exp`, relative 3e-7).
 
+use dpo_playground::engine::numerics::adam_corrections;
 use dpo_playground::engine::rng::uniform_at;
 use dpo_playground::engine::{
     predicted_table, Init, LossKind, Optimizer, Output, Pair, Prediction, Problem, Regularizer,
@@ -451,6 +452,78 @@ fn l2_and_kl_regularised_steps() {
             ],
         ],
     );
+}
+
+#[test]
+fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
+    // With the KL regulariser the update adds the KL term to each logit's gradient as it reads it
+    // (optimizer.rs), while `Run::gradient` adds it in a pass of its own: a step must be, bit for
+    // bit, the optimiser's step (PyTorch's formulas, in f32 as the engine writes them) on that
+    // gradient. Uniform init against a non-uniform reference, so the KL term is never 0.
+    let problem = problem();
+    let optimizers = [
+        Optimizer::Sgd {
+            lr: 0.5,
+            momentum: 0.9,
+        },
+        Optimizer::Adam {
+            lr: 0.1,
+            beta1: 0.8,
+            beta2: 0.9,
+            eps: 1e-3,
+        },
+    ];
+    for optimizer in optimizers {
+        for length_normalize in [false, true] {
+            let config = RunConfig {
+                regularizer: Regularizer::Kl { lambda: 0.4 },
+                length_normalize,
+                ..base(optimizer)
+            };
+            let mut run = Run::new(config.clone(), &problem).unwrap();
+            for t in 0..4u64 {
+                let gradient = run.gradient(&problem);
+                let (first, second) = run.moments();
+                let mut want = run.logits().to_vec();
+                let (mut want_first, mut want_second) = (first.to_vec(), second.to_vec());
+                for (i, &g) in gradient.iter().enumerate() {
+                    match optimizer {
+                        Optimizer::Sgd { lr, momentum } => {
+                            want_first[i] = momentum * want_first[i] + g;
+                            want[i] -= lr * want_first[i];
+                        }
+                        Optimizer::Adam {
+                            lr,
+                            beta1,
+                            beta2,
+                            eps,
+                        } => {
+                            let (step_size, inverse_root) = adam_corrections(lr, beta1, beta2, t);
+                            want_first[i] = beta1 * want_first[i] + (1.0 - beta1) * g;
+                            want_second[i] = beta2 * want_second[i] + (1.0 - beta2) * g * g;
+                            want[i] -= step_size * want_first[i]
+                                / (want_second[i].sqrt() * inverse_root + eps);
+                        }
+                    }
+                }
+                assert!(gradient.iter().all(|g| *g != 0.0), "{gradient:?}");
+                run.step(&problem);
+                let what = format!("{optimizer:?}, length_normalize {length_normalize}, step {t}");
+                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(run.logits()), bits(&want), "{what}: logits");
+                assert_eq!(
+                    bits(run.moments().0),
+                    bits(&want_first),
+                    "{what}: first moment"
+                );
+                assert_eq!(
+                    bits(run.moments().1),
+                    bits(&want_second),
+                    "{what}: second moment"
+                );
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

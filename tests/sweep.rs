@@ -175,7 +175,7 @@ fn the_sweep_run_set_built_from_text_takes_over_a_sweep_bit_for_bit() {
     }
     // A scenario without a sweep has no sweep run set, and says so.
     let plain = Preset::find("default").unwrap().scenario().unwrap();
-    let error = plain.sweep_run_set().err().expect("no sweep").to_string();
+    let error = plain.sweep_run_set().expect_err("no sweep").to_string();
     assert!(
         error.contains("sweep") && error.contains("no sweep"),
         "{error}"

@@ -123,3 +123,82 @@ fn thread_count_changes_no_bit() {
         );
     }
 }
+
+/// Runs large enough that one run's KL update shares its rows among the threads (at least 2^16
+/// logits: 4 prompts of 20000 outputs), trained in a pool of `threads` threads: one run alone,
+/// then two (the rows handed out from inside the set's own tasks), SGD and Adam.
+fn train_large(threads: usize) -> Vec<Vec<u32>> {
+    const OUTPUTS: usize = 20_000;
+    let outputs = (0..OUTPUTS)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect();
+    let reference: Vec<Vec<f64>> = (0..4)
+        .map(|x| {
+            (0..OUTPUTS)
+                .map(|y| 0.1 + ((x * 7 + y * 13) % 101) as f64 / 101.0)
+                .collect()
+        })
+        .collect();
+    let pairs = (0..300)
+        .map(|i| Pair {
+            prompt: i % 4,
+            chosen: (i * 37) % OUTPUTS,
+            rejected: (i * 53 + 11) % OUTPUTS,
+            weight: 1.0 + (i % 3) as f32,
+        })
+        .collect();
+    let prompts = (0..4).map(|x| format!("x{x}")).collect();
+    let problem = Problem::new(prompts, outputs, &reference, pairs, None).unwrap();
+    let config = |i: u64, optimizer| RunConfig {
+        name: format!("run {i}"),
+        init: Init::Random { scale: 0.5 },
+        seed: 7 + i,
+        optimizer,
+        regularizer: Regularizer::Kl { lambda: 0.3 },
+        ..RunConfig::default()
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let sets = [
+            vec![config(0, Optimizer::adam(0.05))],
+            vec![
+                config(1, Optimizer::adam(0.05)),
+                config(
+                    2,
+                    Optimizer::Sgd {
+                        lr: 0.5,
+                        momentum: 0.9,
+                    },
+                ),
+            ],
+        ];
+        let mut logits = Vec::new();
+        for configs in sets {
+            let mut set = RunSet::new(problem.clone(), configs).unwrap();
+            set.step(20);
+            for run in set.runs() {
+                assert_eq!(run.steps(), 20, "{}", run.config().name);
+                logits.push(run.logits().iter().map(|l| l.to_bits()).collect());
+            }
+        }
+        logits
+    })
+}
+
+#[test]
+fn a_large_runs_rows_on_several_threads_change_no_bit() {
+    let one = train_large(1);
+    for threads in [2, 3] {
+        assert_eq!(
+            one,
+            train_large(threads),
+            "logits differ with {threads} threads"
+        );
+    }
+}

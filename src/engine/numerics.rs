@@ -357,14 +357,42 @@ fn add_kl_gradient_row_body(
     lambda: f32,
 ) {
     debug_assert!(gradient.len() == logits.len() && logits.len() == log_reference.len());
-    // `log pi = (theta - m) - ln S`: both parts are at most 0, so neither rounding is larger
-    // than `u |log pi|`, however large the logits (`theta - N` in f32 would round `N`).
-    let max = statistics.max;
-    let log_sum = (statistics.log_normalizer - max as f64) as f32;
-    let kl = statistics.kl as f32;
+    let term = KlTerm::new(statistics, lambda);
     for ((g, &l), &r) in gradient.iter_mut().zip(logits).zip(log_reference) {
-        let log_policy = (l - max) - log_sum;
-        *g += lambda * exp(log_policy) * (log_policy - r - kl);
+        *g += term.at(l, r);
+    }
+}
+
+/// The KL regulariser's gradient on one row, `lambda pi (log pi - log pi0 - KL)`, one logit at a
+/// time from the row's [`RowStatistics`]: what [`add_kl_gradient_row`] adds, and what the
+/// optimiser's update of a KL-regularised run adds to each logit's gradient as it goes (the same
+/// operations, so the same bits).
+#[derive(Clone, Copy)]
+pub struct KlTerm {
+    lambda: f32,
+    max: f32,
+    log_sum: f32,
+    kl: f32,
+}
+
+impl KlTerm {
+    /// The term's constants for a row of statistics `statistics` and a weight `lambda`.
+    pub fn new(statistics: &RowStatistics, lambda: f32) -> KlTerm {
+        // `log pi = (theta - m) - ln S`: both parts are at most 0, so neither rounding is larger
+        // than `u |log pi|`, however large the logits (`theta - N` in f32 would round `N`).
+        KlTerm {
+            lambda,
+            max: statistics.max,
+            log_sum: (statistics.log_normalizer - statistics.max as f64) as f32,
+            kl: statistics.kl as f32,
+        }
+    }
+
+    /// The term at a logit `l` whose normalised log-reference is `r`.
+    #[inline(always)]
+    pub fn at(self, l: f32, r: f32) -> f32 {
+        let log_policy = (l - self.max) - self.log_sum;
+        self.lambda * exp(log_policy) * (log_policy - r - self.kl)
     }
 }
 

@@ -24,7 +24,8 @@ const CELL_MASKS: [[u64; 4]; 4] = {
 };
 
 impl Run {
-    /// Fills `self.gradient` for this step; returns whether the batch is the full batch.
+    /// Fills `self.gradient` for this step, all but the KL regulariser's term (which the update
+    /// adds as it goes, [`Run::update`]); returns whether the batch is the full batch.
     pub(super) fn accumulate_gradient(&mut self, problem: &Problem) -> bool {
         let full_batch = self.draw_batch();
         let mixout = match self.config.regularizer {
@@ -78,8 +79,8 @@ impl Run {
                     *gradient += lambda * (logit - reference);
                 }
             }
-            Regularizer::Kl { lambda } => self.add_kl_gradient(problem, lambda),
-            Regularizer::None | Regularizer::Mixout { .. } => {}
+            // Added by the update as it reads each logit (`Run::update`), or by `Run::gradient`.
+            Regularizer::Kl { .. } | Regularizer::None | Regularizer::Mixout { .. } => {}
         }
         full_batch
     }
@@ -283,7 +284,7 @@ impl Run {
     /// `lambda * dKL(pi || pi0)/dtheta = lambda * pi * (log pi - log pi0 - KL)`, per prompt: the
     /// row's normaliser and KL in one vectorised pass, then the gradient in another
     /// ([`row_statistics`] and [`add_kl_gradient_row`], with their error bounds).
-    fn add_kl_gradient(&mut self, problem: &Problem, lambda: f32) {
+    pub(super) fn add_kl_gradient(&mut self, problem: &Problem, lambda: f32) {
         let k = problem.output_count();
         for ((gradient_row, row), reference_row) in self
             .gradient

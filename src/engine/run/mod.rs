@@ -349,7 +349,7 @@ impl Run {
         if !self.pairs_active {
             self.activate_batch_logits(full_batch);
         }
-        if !self.update() {
+        if !self.update(problem) {
             self.diverged_at = Some(self.steps);
             return;
         }
@@ -364,6 +364,9 @@ impl Run {
     /// inspection of full-batch runs.
     pub fn gradient(&mut self, problem: &Problem) -> Vec<f32> {
         self.accumulate_gradient(problem);
+        if let Regularizer::Kl { lambda } = self.config.regularizer {
+            self.add_kl_gradient(problem, lambda);
+        }
         let gradient = self.gradient.clone();
         self.gradient.fill(0.0);
         gradient
