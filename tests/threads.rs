@@ -126,7 +126,8 @@ fn thread_count_changes_no_bit() {
 
 /// Runs large enough that one run's KL update shares its rows among the threads (at least 2^16
 /// logits: 4 prompts of 20000 outputs), trained in a pool of `threads` threads: one run alone,
-/// then two (the rows handed out from inside the set's own tasks), SGD and Adam.
+/// then two (the rows handed out from inside the set's own tasks), SGD and Adam. Each run's
+/// logits as bits, and after each set its metrics as JSON (as bytes).
 fn train_large(threads: usize) -> Vec<Vec<u32>> {
     const OUTPUTS: usize = 20_000;
     let outputs = (0..OUTPUTS)
@@ -186,6 +187,9 @@ fn train_large(threads: usize) -> Vec<Vec<u32>> {
                 assert_eq!(run.steps(), 20, "{}", run.config().name);
                 logits.push(run.logits().iter().map(|l| l.to_bits()).collect());
             }
+            // The metrics' row statistics are shared among the threads too.
+            let metrics = serde_json::to_string(&set.metrics()).unwrap();
+            logits.push(metrics.bytes().map(u32::from).collect());
         }
         logits
     })
@@ -193,6 +197,7 @@ fn train_large(threads: usize) -> Vec<Vec<u32>> {
 
 #[test]
 fn a_large_runs_rows_on_several_threads_change_no_bit() {
+    // Logits and metrics with one thread, then with two and three.
     let one = train_large(1);
     for threads in [2, 3] {
         assert_eq!(

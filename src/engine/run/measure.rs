@@ -40,12 +40,7 @@ impl Run {
         let beta = self.config.beta as f64;
         let loss_kind = self.config.loss;
         let log_reference = problem.log_reference();
-        let rows: Vec<RowStatistics> = self
-            .logits
-            .chunks(k)
-            .zip(log_reference.chunks(k))
-            .map(|(row, reference_row)| row_statistics(row, reference_row))
-            .collect();
+        let rows = every_row_statistics(&self.logits, log_reference, k);
         let normalizers = self.training_normalizers(k);
         let mut metrics = Metrics {
             step: self.steps,
@@ -266,4 +261,25 @@ fn ground_truth_metrics(
         Some(agree as f64 / comparable as f64)
     };
     (expected / prompts as f64, agreement)
+}
+
+/// [`row_statistics`] of every row of `k` logits, in row order. Natively, a run of at least
+/// `SPLIT_ROWS_FROM` (`run/mod.rs`) logits shares its rows among the cores (each row's sums are the same on
+/// any thread, so the result is bit for bit the same whatever the thread count).
+fn every_row_statistics(logits: &[f32], log_reference: &[f32], k: usize) -> Vec<RowStatistics> {
+    let k = k.max(1);
+    #[cfg(not(target_arch = "wasm32"))]
+    if logits.len() >= super::SPLIT_ROWS_FROM && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        return logits
+            .par_chunks(k)
+            .zip(log_reference.par_chunks(k))
+            .map(|(row, reference_row)| row_statistics(row, reference_row))
+            .collect();
+    }
+    logits
+        .chunks(k)
+        .zip(log_reference.chunks(k))
+        .map(|(row, reference_row)| row_statistics(row, reference_row))
+        .collect()
 }

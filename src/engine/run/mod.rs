@@ -41,6 +41,12 @@ std::thread_local! {
         std::cell::RefCell::new(StepScratch::default());
 }
 
+/// The logits of a run from which, natively, its whole-row passes (the KL update, the metrics'
+/// row statistics) share the rows among the cores: about 0.2 ms of work, below which handing
+/// rows to other threads costs more than it saves.
+#[cfg(not(target_arch = "wasm32"))]
+const SPLIT_ROWS_FROM: usize = 1 << 16;
+
 /// A pair's two logits, as flat indices `x K + y` into the run's logits, and its weight.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PairLogits {

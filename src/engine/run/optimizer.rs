@@ -266,12 +266,8 @@ fn split_rows<'a>(
     logits: usize,
     update: impl Fn(RowState<'a>) -> u32 + Send + Sync,
 ) -> u32 {
-    /// About 0.2 ms of updating (the row's reduction, its `exp` and the optimiser's step), below
-    /// which handing rows to other threads costs more than it saves.
     #[cfg(not(target_arch = "wasm32"))]
-    const MIN_LOGITS: usize = 1 << 16;
-    #[cfg(not(target_arch = "wasm32"))]
-    if logits >= MIN_LOGITS && rayon::current_num_threads() > 1 {
+    if logits >= super::SPLIT_ROWS_FROM && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
         let rows: Vec<RowState> = rows.collect();
         return rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b);
