@@ -146,36 +146,27 @@ impl Run {
         let reference = problem.log_reference();
         let k = k.max(1);
         // SGD has no second moment: its rows get empty slices.
-        let second_rows = self
-            .second_moment
-            .chunks(k)
-            .chain(std::iter::repeat_with(<&[f32]>::default));
-        let next_second_rows = next_second
-            .chunks_mut(k)
-            .chain(std::iter::repeat_with(<&mut [f32]>::default));
-        let rows = self
-            .logits
-            .chunks(k)
-            .zip(reference.chunks(k))
-            .zip(self.gradient.chunks_mut(k))
-            .zip(self.first_moment.chunks(k).zip(second_rows))
-            .zip(next_logits.chunks_mut(k).zip(next_first.chunks_mut(k)))
-            .zip(next_second_rows)
-            .map(
-                |(
-                    ((((logits, reference), gradient), (first, second)), (next_logits, next_first)),
-                    next_second,
-                )| RowState {
-                    logits,
-                    reference,
-                    gradient,
-                    first,
-                    second,
-                    next_logits,
-                    next_first,
-                    next_second,
-                },
-            );
+        let second_k = if second_moment { k } else { 0 };
+        let (mut gradient, mut new_logits, mut new_first, mut new_second) = (
+            &mut self.gradient[..],
+            &mut next_logits[..],
+            &mut next_first[..],
+            &mut next_second[..],
+        );
+        let mut rows = Vec::with_capacity(n / k);
+        for (row, start) in (0..n).step_by(k).enumerate() {
+            let span = start..start + k;
+            rows.push(RowState {
+                logits: &self.logits[span.clone()],
+                reference: &reference[span.clone()],
+                gradient: take_front(&mut gradient, k),
+                first: &self.first_moment[span],
+                second: &self.second_moment[row * second_k..(row + 1) * second_k],
+                next_logits: take_front(&mut new_logits, k),
+                next_first: take_front(&mut new_first, k),
+                next_second: take_front(&mut new_second, second_k),
+            });
+        }
         let update = |state: RowState| {
             let statistics = row_statistics(state.logits, state.reference);
             update_row_with_kl(rule, KlTerm::new(&statistics, lambda), state)
@@ -262,18 +253,28 @@ impl Run {
 /// the flags' OR does not depend on the order, so the result is bit for bit the same whatever
 /// the thread count (`tests/threads.rs`). `logits` counts the run's logits.
 fn split_rows<'a>(
-    rows: impl Iterator<Item = RowState<'a>>,
+    rows: Vec<RowState<'a>>,
     logits: usize,
     update: impl Fn(RowState<'a>) -> u32 + Send + Sync,
 ) -> u32 {
     #[cfg(not(target_arch = "wasm32"))]
     if logits >= super::SPLIT_ROWS_FROM && rayon::current_num_threads() > 1 {
         use rayon::prelude::*;
-        let rows: Vec<RowState> = rows.collect();
         return rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b);
     }
     let _ = logits;
-    rows.map(update).fold(0, |a, b| a | b)
+    let mut bad = 0;
+    for row in rows {
+        bad |= update(row);
+    }
+    bad
+}
+
+/// The first `len` values of `rest`, which keeps the others.
+fn take_front<'a>(rest: &mut &'a mut [f32], len: usize) -> &'a mut [f32] {
+    let (front, back) = std::mem::take(rest).split_at_mut(len);
+    *rest = back;
+    front
 }
 
 /// One row of [`Run::update_every_logit_with_kl`]: the run's state and the next state's
