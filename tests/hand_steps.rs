@@ -526,6 +526,39 @@ fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
     }
 }
 
+#[test]
+fn a_kl_step_that_overflows_on_both_rows_is_refused() {
+    // As `reset_clears_divergence`: beta = 1000 and SGD at lr 1e37 make a logit of each prompt's
+    // row overflow at the first step; for Adam, beta = 1e30 makes gradients of order 1e29 whose
+    // squares overflow the second moment (theta stays finite). With the KL regulariser the
+    // update checks its rows one by one, and a bad row anywhere (here both) refuses the whole
+    // step, moments included.
+    let problem = problem();
+    for (optimizer, beta) in [(Optimizer::sgd(1e37), 1000.0), (Optimizer::adam(0.1), 1e30)] {
+        let config = RunConfig {
+            beta,
+            regularizer: Regularizer::Kl { lambda: 0.1 },
+            ..base(optimizer)
+        };
+        let mut run = Run::new(config, &problem).unwrap();
+        let before = run.logits().to_vec();
+        run.step(&problem);
+        assert_eq!(run.diverged_at(), Some(0), "{optimizer:?}");
+        assert_eq!(
+            run.logits(),
+            &before[..],
+            "{optimizer:?}: the refused step changed nothing"
+        );
+        let (first, second) = run.moments();
+        assert!(
+            first.iter().chain(second).all(|&m| m == 0.0),
+            "{optimizer:?}"
+        );
+        run.step(&problem);
+        assert_eq!(run.steps(), 0, "a diverged run does not step");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mixout.
 

@@ -207,3 +207,51 @@ fn a_large_runs_rows_on_several_threads_change_no_bit() {
         );
     }
 }
+
+/// A large KL-regularised run whose first step overflows on the rows of prompts 0 and 1 only
+/// (one pair each, beta = 1000, SGD at lr 1e37) and not on prompts 2 and 3: on any number of
+/// threads the step is refused and the state kept, so that no row's flag is lost however the
+/// rows' flags are combined.
+#[test]
+fn a_large_run_diverging_on_some_rows_is_stopped_on_any_thread_count() {
+    const OUTPUTS: usize = 20_000;
+    let outputs = (0..OUTPUTS)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect();
+    let reference: Vec<Vec<f64>> = (0..4)
+        .map(|x| (0..OUTPUTS).map(|y| 1.0 + ((x + y) % 3) as f64).collect())
+        .collect();
+    let pairs = (0..2)
+        .map(|prompt| Pair {
+            prompt,
+            chosen: 0,
+            rejected: 1,
+            weight: 1.0,
+        })
+        .collect();
+    let prompts = (0..4).map(|x| format!("x{x}")).collect();
+    let problem = Problem::new(prompts, outputs, &reference, pairs, None).unwrap();
+    let config = RunConfig {
+        beta: 1000.0,
+        optimizer: Optimizer::sgd(1e37),
+        regularizer: Regularizer::Kl { lambda: 0.1 },
+        ..RunConfig::default()
+    };
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut set = RunSet::new(problem.clone(), vec![config.clone()]).unwrap();
+            let before = set.runs()[0].logits().to_vec();
+            set.step(1);
+            let run = &set.runs()[0];
+            assert_eq!(run.diverged_at(), Some(0), "{threads} threads");
+            assert_eq!(run.logits(), &before[..], "{threads} threads");
+        });
+    }
+}
