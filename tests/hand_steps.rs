@@ -530,16 +530,28 @@ fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
 fn a_kl_step_that_overflows_on_both_rows_is_refused() {
     // As `reset_clears_divergence`: beta = 1000 and SGD at lr 1e37 make a logit of each prompt's
     // row overflow at the first step; for Adam, beta = 1e30 makes gradients of order 1e29 whose
-    // squares overflow the second moment (theta stays finite). With the KL regulariser the
-    // update checks its rows one by one, and a bad row anywhere (here both) refuses the whole
-    // step, moments included.
+    // squares overflow the second moment (theta stays finite), and IPO with a margin of 3e38
+    // (every margin -3e38, finite) a slope `2 (u - 1/2) / beta^2` that overflows itself, so that
+    // the gradient, both moments and theta are all non-finite at once. With the KL regulariser
+    // the update checks its rows one by one, and a bad row anywhere (here both) refuses the
+    // whole step, moments included.
     let problem = problem();
-    for (optimizer, beta) in [(Optimizer::sgd(1e37), 1000.0), (Optimizer::adam(0.1), 1e30)] {
-        let config = RunConfig {
-            beta,
-            regularizer: Regularizer::Kl { lambda: 0.1 },
-            ..base(optimizer)
-        };
+    let kl = |optimizer, beta| RunConfig {
+        beta,
+        regularizer: Regularizer::Kl { lambda: 0.1 },
+        ..base(optimizer)
+    };
+    let configs = [
+        kl(Optimizer::sgd(1e37), 1000.0),
+        kl(Optimizer::adam(0.1), 1e30),
+        RunConfig {
+            loss: LossKind::Ipo,
+            margin: 3e38,
+            ..kl(Optimizer::adam(0.1), 0.01)
+        },
+    ];
+    for config in configs {
+        let optimizer = config.optimizer;
         let mut run = Run::new(config, &problem).unwrap();
         let before = run.logits().to_vec();
         run.step(&problem);
