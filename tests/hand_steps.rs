@@ -459,8 +459,44 @@ fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
     // With the KL regulariser the update adds the KL term to each logit's gradient as it reads it
     // (optimizer.rs), while `Run::gradient` adds it in a pass of its own: a step must be, bit for
     // bit, the optimiser's step (PyTorch's formulas, in f32 as the engine writes them) on that
-    // gradient. Uniform init against a non-uniform reference, so the KL term is never 0.
-    let problem = problem();
+    // gradient. Uniform init against a non-uniform reference, so the KL term is never 0. Two
+    // problems: `problem()` (8 logits, 3 pairs), whose rows the update zeroes whole, and one of
+    // 2 x 100 logits and 3 pairs, where it zeroes only the pairs' logits (the rest of the
+    // gradient holds nothing but the KL term, which is never stored); after each step the
+    // gradient must then be exactly that of a fresh run set to the same state (nothing left
+    // behind).
+    let wide = {
+        let outputs = (0..100)
+            .map(|y| Output {
+                label: format!("o{y}"),
+                length: 1.0 + (y % 3) as f32,
+            })
+            .collect();
+        let reference: Vec<Vec<f64>> = (0..2)
+            .map(|x| (0..100).map(|y| 1.0 + ((x + 2 * y) % 7) as f64).collect())
+            .collect();
+        let pair = |prompt, chosen, rejected| Pair {
+            prompt,
+            chosen,
+            rejected,
+            weight: 1.0,
+        };
+        let pairs = vec![pair(0, 3, 40), pair(0, 40, 77), pair(1, 5, 6)];
+        Problem::new(
+            vec!["x0".into(), "x1".into()],
+            outputs,
+            &reference,
+            pairs,
+            None,
+        )
+        .unwrap()
+    };
+    for problem in [problem(), wide] {
+        kl_steps_against_their_gradients(&problem);
+    }
+}
+
+fn kl_steps_against_their_gradients(problem: &Problem) {
     let optimizers = [
         Optimizer::Sgd {
             lr: 0.5,
@@ -480,9 +516,18 @@ fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
                 length_normalize,
                 ..base(optimizer)
             };
-            let mut run = Run::new(config.clone(), &problem).unwrap();
+            let mut run = Run::new(config.clone(), problem).unwrap();
             for t in 0..4u64 {
-                let gradient = run.gradient(&problem);
+                let gradient = run.gradient(problem);
+                let mut fresh = Run::new(config.clone(), problem).unwrap();
+                let (first, second) = run.moments();
+                fresh.set_state(run.logits(), first, second, t);
+                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&gradient),
+                    bits(&fresh.gradient(problem)),
+                    "{optimizer:?}, length_normalize {length_normalize}, step {t}: a gradient left behind"
+                );
                 let (first, second) = run.moments();
                 let mut want = run.logits().to_vec();
                 let (mut want_first, mut want_second) = (first.to_vec(), second.to_vec());
@@ -507,9 +552,8 @@ fn a_kl_step_is_the_optimiser_step_on_its_gradient_bit_for_bit() {
                     }
                 }
                 assert!(gradient.iter().all(|g| *g != 0.0), "{gradient:?}");
-                run.step(&problem);
+                run.step(problem);
                 let what = format!("{optimizer:?}, length_normalize {length_normalize}, step {t}");
-                let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(run.logits()), bits(&want), "{what}: logits");
                 assert_eq!(
                     bits(run.moments().0),
