@@ -523,10 +523,11 @@ fn kl_steps_against_their_gradients(problem: &Problem) {
                 let (first, second) = run.moments();
                 fresh.set_state(run.logits(), first, second, t);
                 let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let what = format!("{optimizer:?}, length_normalize {length_normalize}, step {t}");
                 assert_eq!(
                     bits(&gradient),
                     bits(&fresh.gradient(problem)),
-                    "{optimizer:?}, length_normalize {length_normalize}, step {t}: a gradient left behind"
+                    "{what}: a gradient left behind"
                 );
                 let (first, second) = run.moments();
                 let mut want = run.logits().to_vec();
@@ -553,7 +554,6 @@ fn kl_steps_against_their_gradients(problem: &Problem) {
                 }
                 assert!(gradient.iter().all(|g| *g != 0.0), "{gradient:?}");
                 run.step(problem);
-                let what = format!("{optimizer:?}, length_normalize {length_normalize}, step {t}");
                 assert_eq!(bits(run.logits()), bits(&want), "{what}: logits");
                 assert_eq!(
                     bits(run.moments().0),

@@ -264,8 +264,8 @@ fn ground_truth_metrics(
 }
 
 /// [`row_statistics`] of every row of `k` logits, in row order. Natively, a run of at least
-/// `SPLIT_ROWS_FROM` (`run/mod.rs`) logits shares its rows among the cores (each row's sums are the same on
-/// any thread, so the result is bit for bit the same whatever the thread count).
+/// `SPLIT_ROWS_FROM` (`run/mod.rs`) logits shares its rows among the cores (each row's sums are
+/// the same on any thread, so the result is bit for bit the same whatever the thread count).
 fn every_row_statistics(logits: &[f32], log_reference: &[f32], k: usize) -> Vec<RowStatistics> {
     let k = k.max(1);
     #[cfg(not(target_arch = "wasm32"))]
