@@ -158,10 +158,18 @@ impl Run {
         // lines of the gradient unwritten, so they need not go back to memory.
         let sparse = !self.config.length_normalize && zero_pairs_only(self.pairs.len(), n);
         let clear_gradient = !sparse;
-        let mut rows = Vec::with_capacity(n / k);
+        let update = |state: RowState| {
+            let statistics = row_statistics(state.logits, state.reference);
+            update_row_with_kl(rule, KlTerm::new(&statistics, lambda), state)
+        };
+        // Rows to hand to other threads are gathered first; otherwise each is updated as it is
+        // cut (no allocation in a small run's step).
+        let gather = split_rows(n);
+        let mut rows = Vec::new();
+        let mut bad = 0;
         for (row, start) in (0..n).step_by(k).enumerate() {
             let span = start..start + k;
-            rows.push(RowState {
+            let state = RowState {
                 logits: &self.logits[span.clone()],
                 reference: &reference[span.clone()],
                 gradient: take_front(&mut gradient, k),
@@ -171,13 +179,14 @@ impl Run {
                 next_first: take_front(&mut new_first, k),
                 next_second: take_front(&mut new_second, second_k),
                 clear_gradient,
-            });
+            };
+            if gather {
+                rows.push(state);
+            } else {
+                bad |= update(state);
+            }
         }
-        let update = |state: RowState| {
-            let statistics = row_statistics(state.logits, state.reference);
-            update_row_with_kl(rule, KlTerm::new(&statistics, lambda), state)
-        };
-        let bad = split_rows(rows, n, update);
+        bad |= update_split_rows(rows, update);
         if sparse {
             for pair in self.pairs.iter() {
                 self.gradient[pair.chosen as usize] = 0.0;
@@ -259,27 +268,36 @@ impl Run {
     }
 }
 
-/// Runs `update` on every row and ORs the flags it returns. Natively, a large run's rows are
-/// shared among the cores (rayon), which the step of one large run (`vocabulary-dense`: 64 rows
-/// of 32768 logits) could not otherwise use: each row's arithmetic is the same on any thread and
-/// the flags' OR does not depend on the order, so the result is bit for bit the same whatever
-/// the thread count (`tests/threads.rs`). `logits` counts the run's logits.
-fn split_rows<'a>(
+/// Whether a run of `logits` logits shares its rows among the cores ([`update_split_rows`]):
+/// natively, from `SPLIT_ROWS_FROM` logits on and when there is more than one thread; never in
+/// the browser. A choice of speed only (`.cargo/mutants.toml` excludes its mutants as
+/// equivalent): each row's arithmetic is the same on any thread.
+fn split_rows(logits: usize) -> bool {
+    #[cfg(not(target_arch = "wasm32"))]
+    return logits >= super::SPLIT_ROWS_FROM && rayon::current_num_threads() > 1;
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = logits;
+        false
+    }
+}
+
+/// Runs `update` on every row of `rows` on every core (rayon) and ORs the flags it returns,
+/// which the step of one large run (`vocabulary-dense`: 64 rows of 32768 logits) could not
+/// otherwise do: each row's arithmetic is the same on any thread and the flags' OR does not
+/// depend on the order, so the result is bit for bit the same whatever the thread count
+/// (`tests/threads.rs`). In the browser, one row after another.
+fn update_split_rows<'a>(
     rows: Vec<RowState<'a>>,
-    logits: usize,
     update: impl Fn(RowState<'a>) -> u32 + Send + Sync,
 ) -> u32 {
     #[cfg(not(target_arch = "wasm32"))]
-    if logits >= super::SPLIT_ROWS_FROM && rayon::current_num_threads() > 1 {
+    {
         use rayon::prelude::*;
-        return rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b);
+        rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b)
     }
-    let _ = logits;
-    let mut bad = 0;
-    for row in rows {
-        bad |= update(row);
-    }
-    bad
+    #[cfg(target_arch = "wasm32")]
+    rows.into_iter().fold(0, |bad, row| bad | update(row))
 }
 
 /// The first `len` values of `rest`, which keeps the others.
