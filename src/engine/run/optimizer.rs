@@ -186,7 +186,10 @@ impl Run {
                 bad |= update(state);
             }
         }
-        bad |= update_split_rows(rows, update);
+        #[cfg(not(target_arch = "wasm32"))]
+        if gather {
+            bad |= update_split_rows(rows, update);
+        }
         if sparse {
             for pair in self.pairs.iter() {
                 self.gradient[pair.chosen as usize] = 0.0;
@@ -286,18 +289,14 @@ fn split_rows(logits: usize) -> bool {
 /// which the step of one large run (`vocabulary-dense`: 64 rows of 32768 logits) could not
 /// otherwise do: each row's arithmetic is the same on any thread and the flags' OR does not
 /// depend on the order, so the result is bit for bit the same whatever the thread count
-/// (`tests/threads.rs`). In the browser, one row after another.
+/// (`tests/threads.rs`). Native only: the browser has one thread.
+#[cfg(not(target_arch = "wasm32"))]
 fn update_split_rows<'a>(
     rows: Vec<RowState<'a>>,
     update: impl Fn(RowState<'a>) -> u32 + Send + Sync,
 ) -> u32 {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b)
-    }
-    #[cfg(target_arch = "wasm32")]
-    rows.into_iter().fold(0, |bad, row| bad | update(row))
+    use rayon::prelude::*;
+    rows.into_par_iter().map(update).reduce(|| 0, |a, b| a | b)
 }
 
 /// The first `len` values of `rest`, which keeps the others.
