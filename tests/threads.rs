@@ -124,18 +124,23 @@ fn thread_count_changes_no_bit() {
     }
 }
 
+/// `count` outputs `y0, y1, ...` of length 1, for the large runs below.
+fn unit_length_outputs(count: usize) -> Vec<Output> {
+    (0..count)
+        .map(|y| Output {
+            label: format!("y{y}"),
+            length: 1.0,
+        })
+        .collect()
+}
+
 /// Runs large enough that one run's KL update shares its rows among the threads (at least 2^16
 /// logits: 4 prompts of 20000 outputs), trained in a pool of `threads` threads: one run alone,
 /// then two (the rows handed out from inside the set's own tasks), SGD and Adam. Each run's
 /// logits as bits, and after each set its metrics as JSON (as bytes).
 fn train_large(threads: usize) -> Vec<Vec<u32>> {
     const OUTPUTS: usize = 20_000;
-    let outputs = (0..OUTPUTS)
-        .map(|y| Output {
-            label: format!("y{y}"),
-            length: 1.0,
-        })
-        .collect();
+    let outputs = unit_length_outputs(OUTPUTS);
     let reference: Vec<Vec<f64>> = (0..4)
         .map(|x| {
             (0..OUTPUTS)
@@ -215,12 +220,7 @@ fn a_large_runs_rows_on_several_threads_change_no_bit() {
 #[test]
 fn a_large_run_diverging_on_some_rows_is_stopped_on_any_thread_count() {
     const OUTPUTS: usize = 20_000;
-    let outputs = (0..OUTPUTS)
-        .map(|y| Output {
-            label: format!("y{y}"),
-            length: 1.0,
-        })
-        .collect();
+    let outputs = unit_length_outputs(OUTPUTS);
     let reference: Vec<Vec<f64>> = (0..4)
         .map(|x| (0..OUTPUTS).map(|y| 1.0 + ((x + y) % 3) as f64).collect())
         .collect();

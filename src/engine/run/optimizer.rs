@@ -69,12 +69,8 @@ impl Run {
     /// read once and the new one written once, with no copy set aside (a refused step leaves the
     /// run's buffers untouched). One vectorisable sweep per optimiser.
     fn update_every_logit(&mut self, rule: Rule, next: &mut [Vec<f32>; 3]) -> bool {
-        let n = self.logits.len();
-        let second_moment = !self.second_moment.is_empty();
+        self.size_next_state(next);
         let [next_logits, next_first, next_second] = next;
-        next_logits.resize(n, 0.0);
-        next_first.resize(n, 0.0);
-        next_second.resize(if second_moment { n } else { 0 }, 0.0);
         let mut bad = 0;
         match rule {
             Rule::Sgd { lr, momentum } => {
@@ -111,11 +107,7 @@ impl Run {
             }
         }
         if bad == 0 {
-            std::mem::swap(&mut self.logits, next_logits);
-            std::mem::swap(&mut self.first_moment, next_first);
-            if second_moment {
-                std::mem::swap(&mut self.second_moment, next_second);
-            }
+            self.adopt_next_state(next);
         }
         bad == 0
     }
@@ -139,10 +131,8 @@ impl Run {
         let n = self.logits.len();
         let k = problem.output_count();
         let second_moment = !self.second_moment.is_empty();
+        self.size_next_state(next);
         let [next_logits, next_first, next_second] = next;
-        next_logits.resize(n, 0.0);
-        next_first.resize(n, 0.0);
-        next_second.resize(if second_moment { n } else { 0 }, 0.0);
         let reference = problem.log_reference();
         let k = k.max(1);
         // SGD has no second moment: its rows get empty slices.
@@ -197,13 +187,30 @@ impl Run {
             }
         }
         if bad == 0 {
-            std::mem::swap(&mut self.logits, next_logits);
-            std::mem::swap(&mut self.first_moment, next_first);
-            if second_moment {
-                std::mem::swap(&mut self.second_moment, next_second);
-            }
+            self.adopt_next_state(next);
         }
         bad == 0
+    }
+
+    /// Sizes `next` (logits, first and second moment; no second moment for SGD) for an update of
+    /// every logit to write the new state into.
+    fn size_next_state(&self, next: &mut [Vec<f32>; 3]) {
+        let n = self.logits.len();
+        let [logits, first, second] = next;
+        logits.resize(n, 0.0);
+        first.resize(n, 0.0);
+        second.resize(self.second_moment.len(), 0.0);
+    }
+
+    /// Trades the run's state for `next`, the new state an update of every logit wrote (when
+    /// all of it is finite).
+    fn adopt_next_state(&mut self, next: &mut [Vec<f32>; 3]) {
+        let [logits, first, second] = next;
+        std::mem::swap(&mut self.logits, logits);
+        std::mem::swap(&mut self.first_moment, first);
+        if !self.second_moment.is_empty() {
+            std::mem::swap(&mut self.second_moment, second);
+        }
     }
 
     /// The update of the active logits only, in place, saving each one's old values in `undo`
