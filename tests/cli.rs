@@ -34,11 +34,29 @@ fn svg_texts(svg: &str) -> Vec<(f64, String)> {
         .collect()
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+/// A fresh directory of the test's own, removed with everything in it when the test ends,
+/// passed or failed: the suite runs on every CI and development build, and what it leaves in
+/// the system's temporary directory (the stream test alone writes about 200 MB) would pile up.
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("dpo-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 #[test]
