@@ -2,6 +2,7 @@
 //! The command line writes it as CSV and plots; the page plots it live.
 
 use super::metrics::Metrics;
+use super::order;
 use super::runset::RunSet;
 
 /// Past this many pairs a record keeps the quantiles [`MARGIN_QUANTILES`] of the margins instead
@@ -114,13 +115,15 @@ impl History {
     }
 }
 
-/// The [`MARGIN_QUANTILES`] of `values` (nearest rank; non-finite values sort last).
-fn quantiles(mut values: Vec<f32>) -> Vec<f32> {
-    values.sort_unstable_by(|a, b| a.total_cmp(b));
-    let last = values.len() - 1;
+/// The [`MARGIN_QUANTILES`] of `values` (nearest rank, in `f32::total_cmp`'s order; sorted as
+/// `u32` keys, see [`order`](super::order)).
+fn quantiles(values: Vec<f32>) -> Vec<f32> {
+    let mut keys: Vec<u32> = values.into_iter().map(order::total_order_key).collect();
+    keys.sort_unstable();
+    let last = keys.len() - 1;
     MARGIN_QUANTILES
         .iter()
-        .map(|q| values[(q * last as f64).round() as usize])
+        .map(|q| order::from_total_order_key(keys[(q * last as f64).round() as usize]))
         .collect()
 }
 

@@ -13,6 +13,7 @@ pub mod loss;
 pub mod metrics;
 pub mod numerics;
 pub mod options;
+pub mod order;
 pub mod predict;
 pub mod problem;
 pub mod rng;

@@ -512,7 +512,8 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         0.0
     };
     let mut sorted = finite;
-    heap_sort(&mut sorted);
+    // Finite values: `<` is a total order of them.
+    super::order::sort_by(&mut sorted, |a, b| a < b);
     let quantile = |q: f64| {
         let at = q * (n - 1) as f64;
         let (below, above) = (at.floor() as usize, at.ceil() as usize);
@@ -526,36 +527,6 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         max: sorted[n - 1],
         quantiles: QUANTILES.map(quantile),
     })
-}
-
-/// Sorts `values` (finite) in place, ascending. A heap sort: a few hundred bytes of wasm where
-/// the standard library's sort, monomorphised for one more element type, costs kilobytes of the
-/// page's first load; a setting's replicates are few enough that its speed does not matter.
-fn heap_sort(values: &mut [f64]) {
-    fn sift_down(values: &mut [f64], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && values[child] < values[child + 1] {
-                child += 1;
-            }
-            if values[root] >= values[child] {
-                return;
-            }
-            values.swap(root, child);
-            root = child;
-        }
-    }
-    let n = values.len();
-    for start in (0..n / 2).rev() {
-        sift_down(values, start, n);
-    }
-    for end in (1..n).rev() {
-        values.swap(0, end);
-        sift_down(values, 0, end);
-    }
 }
 
 /// What a sweep reports of each run, by name: the training metrics, the shares of the learning

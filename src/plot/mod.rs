@@ -7,6 +7,7 @@ pub mod sweep;
 pub use chart::{render, Chart, Sources};
 
 use crate::engine::history::MARGIN_QUANTILES;
+use crate::engine::order;
 use crate::engine::{History, Metrics, Pair, Problem};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -439,9 +440,15 @@ pub fn draw_policy<DB: DrawingBackend>(
         let most_likely: Vec<f64> = (0..k)
             .map(|y| rows.iter().map(|row| row[y]).fold(reference[y], f64::max))
             .collect();
-        shown.sort_by(|&a, &b| most_likely[b].total_cmp(&most_likely[a]));
+        // The most likely first, ties in the outputs' order; then the chosen in their order.
+        order::sort_by(&mut shown, |&a, &b| {
+            most_likely[b]
+                .total_cmp(&most_likely[a])
+                .then(a.cmp(&b))
+                .is_lt()
+        });
         shown.truncate(POLICY_BARS);
-        shown.sort_unstable();
+        order::sort_by(&mut shown, |a, b| a < b);
     }
     let labels: Vec<String> = shown
         .iter()

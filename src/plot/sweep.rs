@@ -5,6 +5,7 @@
 
 use super::{cartesian, display_text, failed, head, metric_title, padded_range, run_color};
 use super::{Mark, PlotResult};
+use crate::engine::order;
 use crate::engine::sweep::{
     Axis, Band, Curves, Frontier, Scale, Setting, SettingSummary, Summary, Sweep, Values,
     CURVE_METRICS,
@@ -153,7 +154,12 @@ pub fn sweep_lines(
         }
     }
     for line in &mut lines {
-        line.points.sort_by(|p, q| p.0.total_cmp(&q.0));
+        // By x, points of equal x in the order they came (a stable sort).
+        let mut points: Vec<_> = line.points.drain(..).enumerate().collect();
+        order::sort_by(&mut points, |(i, p), (j, q)| {
+            p.0.total_cmp(&q.0).then(i.cmp(j)).is_lt()
+        });
+        line.points = points.into_iter().map(|(_, p)| p).collect();
     }
     Some((a, log, lines))
 }

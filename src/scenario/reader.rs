@@ -231,14 +231,13 @@ impl<'a> ObjectReader<'a> {
 
     /// Rejects every field that was not read, with a hint when it looks like a typo.
     pub fn finish(self) -> Result<(), InputError> {
-        // Sorted, so the first unknown field reported does not depend on the map's order.
-        let mut unknown: Vec<&String> = self
+        // The first in sorted order, so the field reported does not depend on the map's order.
+        let unknown = self
             .map
             .keys()
             .filter(|key| !self.read.contains(&key.as_str()))
-            .collect();
-        unknown.sort();
-        if let Some(key) = unknown.first() {
+            .min();
+        if let Some(key) = unknown {
             let closest = self
                 .read
                 .iter()

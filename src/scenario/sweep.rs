@@ -375,18 +375,15 @@ pub fn summary_json(summary: &Summary) -> Value {
 
 /// A point of the grid as `{axis field: value}` (a number, or a loss's name).
 fn point_json(sweep: &Sweep, point: &[AxisValue]) -> Value {
-    let map: Map<String, Value> = sweep
-        .axes
-        .iter()
-        .zip(point)
-        .map(|(axis, value)| {
-            let value = match value {
-                AxisValue::Number(x) => json!(x),
-                AxisValue::Loss(loss) => json!(loss.name()),
-            };
-            (axis.field.name().to_string(), value)
-        })
-        .collect();
+    // Inserted one by one, as in `setting_json`.
+    let mut map = Map::new();
+    for (axis, value) in sweep.axes.iter().zip(point) {
+        let value = match value {
+            AxisValue::Number(x) => json!(x),
+            AxisValue::Loss(loss) => json!(loss.name()),
+        };
+        map.insert(axis.field.name().to_string(), value);
+    }
     Value::Object(map)
 }
 
@@ -395,11 +392,13 @@ fn point_json(sweep: &Sweep, point: &[AxisValue]) -> Value {
 /// best_step?: summary}` (see [`summary_json`]; `label` is the point in words, `beta = 0.5`).
 pub fn setting_json(sweep: &Sweep, summary: &SettingSummary) -> Value {
     let metrics = |list: &[(&str, Summary)]| -> Value {
-        Value::Object(
-            list.iter()
-                .map(|(name, s)| (name.to_string(), summary_json(s)))
-                .collect(),
-        )
+        // Inserted one by one: a map collected from an iterator is sorted by the standard
+        // library's stable sort, kilobytes of the page's module per key type (engine::order).
+        let mut map = Map::new();
+        for (name, s) in list {
+            map.insert(name.to_string(), summary_json(s));
+        }
+        Value::Object(map)
     };
     let mut row = json!({
         "template": summary.setting.template_name,
