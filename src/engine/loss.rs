@@ -59,6 +59,75 @@ impl LossKind {
     }
 }
 
+/// One loss's `phi'` in f32 as a type, for the training step's pairs loops: a loop generic over
+/// it is compiled once per loss with the slope inlined. (A closure holding the slope would be
+/// inlined natively, but the page's size-optimised wasm build calls a closure that holds an
+/// `exp` once per pair.)
+pub trait Slope {
+    /// `phi'(u)`, the same as [`LossKind::derivative`] of this loss.
+    fn slope(u: f32, beta: f32) -> f32;
+
+    /// [`Slope::slope`] of each of four lanes, bit for bit (wasm's 128-bit SIMD; see
+    /// [`exp_f32x4`](super::numerics::exp_f32x4)).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn slope_f32x4(u: std::arch::wasm32::v128, beta: f32) -> std::arch::wasm32::v128;
+}
+
+/// [`LossKind::Logistic`]'s [`Slope`].
+pub struct LogisticSlope;
+/// [`LossKind::Hinge`]'s [`Slope`].
+pub struct HingeSlope;
+/// [`LossKind::Ipo`]'s [`Slope`].
+pub struct IpoSlope;
+
+impl Slope for LogisticSlope {
+    #[inline(always)]
+    fn slope(u: f32, beta: f32) -> f32 {
+        LossKind::Logistic.derivative(u, beta)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn slope_f32x4(u: std::arch::wasm32::v128, _beta: f32) -> std::arch::wasm32::v128 {
+        use std::arch::wasm32::*;
+        // `-1 / (1 + exp(u))`, as `logistic::slope`.
+        let one_plus = f32x4_add(f32x4_splat(1.0), super::numerics::exp_f32x4(u));
+        f32x4_div(f32x4_splat(-1.0), one_plus)
+    }
+}
+
+impl Slope for HingeSlope {
+    #[inline(always)]
+    fn slope(u: f32, beta: f32) -> f32 {
+        LossKind::Hinge.derivative(u, beta)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn slope_f32x4(u: std::arch::wasm32::v128, _beta: f32) -> std::arch::wasm32::v128 {
+        use std::arch::wasm32::*;
+        // `-1` where `u < 0`, else `0` (a NaN too), as `hinge::slope`.
+        let below = f32x4_lt(u, f32x4_splat(0.0));
+        v128_bitselect(f32x4_splat(-1.0), f32x4_splat(0.0), below)
+    }
+}
+
+impl Slope for IpoSlope {
+    #[inline(always)]
+    fn slope(u: f32, beta: f32) -> f32 {
+        LossKind::Ipo.derivative(u, beta)
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn slope_f32x4(u: std::arch::wasm32::v128, beta: f32) -> std::arch::wasm32::v128 {
+        use std::arch::wasm32::*;
+        // `2 (u - 1/2) / (beta beta)`, as `ipo::slope`.
+        let scaled = f32x4_mul(f32x4_splat(2.0), f32x4_sub(u, f32x4_splat(0.5)));
+        f32x4_div(scaled, f32x4_splat(beta * beta))
+    }
+}
+
 /// `phi(u) = log(1 + e^-u)` and `phi'(u) = -sigmoid(-u)`.
 mod logistic {
     use super::exp;

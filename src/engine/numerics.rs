@@ -43,6 +43,37 @@ pub fn exp(x: f32) -> f32 {
     polynomial * scale
 }
 
+/// [`exp`] of each of four lanes with wasm's 128-bit SIMD: the same IEEE operations in the same
+/// order (wasm has no fused multiply-add to contract them into), so each lane is bit for bit
+/// [`exp`] of it. The page's module is optimised for size, which turns LLVM's loop vectoriser
+/// off; the step's loop of slopes calls this itself ([`Slope`](super::loss::Slope)).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+pub fn exp_f32x4(x: std::arch::wasm32::v128) -> std::arch::wasm32::v128 {
+    use std::arch::wasm32::*;
+    let [c0, c1, c2, c3, c4, c5, c6] = EXP_POLYNOMIAL.map(|c| f32x4_splat(c));
+    // `clamp`: `pmax(x, lo)` is `x < lo ? lo : x` and `pmin(x, hi)` is `hi < x ? hi : x`, so a
+    // NaN stays NaN, as `f32::clamp` leaves it.
+    let x = f32x4_pmin(
+        f32x4_pmax(x, f32x4_splat(EXP_DOMAIN.0)),
+        f32x4_splat(EXP_DOMAIN.1),
+    );
+    let round = f32x4_splat(ROUND_TO_INTEGER);
+    let shifted = f32x4_add(f32x4_mul(x, f32x4_splat(LOG2_E)), round);
+    let n = f32x4_sub(shifted, round);
+    let r = f32x4_sub(
+        f32x4_sub(x, f32x4_mul(n, f32x4_splat(LN2_HIGH))),
+        f32x4_mul(n, f32x4_splat(LN2_LOW)),
+    );
+    // `c0 + r * (c1 + r * (... + r * c6))`, innermost first.
+    let mut polynomial = c6;
+    for c in [c5, c4, c3, c2, c1, c0] {
+        polynomial = f32x4_add(c, f32x4_mul(r, polynomial));
+    }
+    let scale = i32x4_shl(i32x4_add(shifted, i32x4_splat(127)), 23);
+    f32x4_mul(polynomial, scale)
+}
+
 /// The logistic function in f64, without overflow for either sign.
 pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {

@@ -1,6 +1,7 @@
 //! The learning table summed over training: which cell each step's signal fell in, and which
 //! pairs ever had signal where.
 
+use super::gradient::pair_at;
 use crate::engine::metrics::LearningTable;
 
 /// The learning table accumulated over training: per cell, the signal `w |phi'(u)|` of every
@@ -31,16 +32,18 @@ impl Accumulated {
         self.tracked = true;
     }
 
-    /// Adds the step just taken; `pair_at(j)` is the pair of the batch's `j`-th entry.
-    pub(super) fn commit(&mut self, pair_at: impl Fn(usize) -> usize) {
+    /// Adds the step just taken on the full batch, or on `batch` (its pairs' indices).
+    pub(super) fn commit(&mut self, full_batch: bool, batch: &[u32]) {
         for (total, step) in self.signal.iter_mut().zip(self.step_signal) {
             *total += step;
         }
+        // A slice: the page's size-optimised build calls `Vec`'s `Index` per access.
+        let ever: &mut [u8] = &mut self.ever;
         for (j, &code) in self.step_cells.iter().enumerate() {
             // Without branches (the codes follow no pattern a predictor learns): the cell's bit
             // when the signal was non-zero (bit 2 of the code), and RANKED_RIGHT in the
             // policy-right cells 0 and 2 (bit 0 clear).
-            let bits = &mut self.ever[pair_at(j)];
+            let bits = &mut ever[pair_at(full_batch, batch, j)];
             *bits |= ((code >> 2) & 1) << (code & 3);
             *bits |= ((code & 1) ^ 1) * RANKED_RIGHT;
         }

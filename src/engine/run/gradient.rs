@@ -4,7 +4,7 @@
 use super::accumulated::cell_index;
 use super::{PairLogits, Run, STEP_SCRATCH};
 use crate::engine::config::Regularizer;
-use crate::engine::loss::LossKind;
+use crate::engine::loss::{HingeSlope, IpoSlope, LogisticSlope, LossKind, Slope};
 use crate::engine::numerics::{
     add_kl_gradient_row, log_sum_exp, non_finite, row_statistics, total_weight,
 };
@@ -22,6 +22,57 @@ const CELL_MASKS: [[u64; 4]; 4] = {
     }
     masks
 };
+
+/// The `j`th pair of the step: `j` itself in a full batch, else the batch's `j`th. (Functions
+/// here, not closures: the page's size-optimised build calls a closure once per pair.)
+#[inline(always)]
+pub(super) fn pair_at(full_batch: bool, batch: &[u32], j: usize) -> usize {
+    if full_batch {
+        j
+    } else {
+        batch[j] as usize
+    }
+}
+
+/// Each margin `u` to `phi'(u) * beta * inverse_total`. In the browser four at a time with
+/// wasm's SIMD (bit for bit the same: [`Slope::slope_f32x4`]); natively LLVM vectorises the loop.
+#[inline(always)]
+fn slopes<S: Slope>(margins: &mut [f32], beta: f32, inverse_total: f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let margins = {
+        use std::arch::wasm32::*;
+        let mut quads = margins.chunks_exact_mut(4);
+        for quad in &mut quads {
+            // SAFETY: `quad` is 4 f32s, 16 bytes, which `v128_load` and `v128_store` read and
+            // write at any alignment.
+            unsafe {
+                let u = v128_load(quad.as_ptr().cast());
+                let slope = S::slope_f32x4(u, beta);
+                let g = f32x4_mul(
+                    f32x4_mul(slope, f32x4_splat(beta)),
+                    f32x4_splat(inverse_total),
+                );
+                v128_store(quad.as_mut_ptr().cast(), g);
+            }
+        }
+        quads.into_remainder()
+    };
+    for u in margins.iter_mut() {
+        *u = S::slope(*u, beta) * beta * inverse_total;
+    }
+}
+
+/// Adds the pair's `share` (an f64's bits) to its cell's sum and +0.0 to the others. Written out
+/// lane by lane: the page's size-optimised build keeps a loop over the lanes a loop, and the
+/// sums in memory rather than in registers.
+#[inline(always)]
+fn add_share(signal: &mut [f64; 4], share: u64, cell: usize) {
+    let [m0, m1, m2, m3] = CELL_MASKS[cell];
+    signal[0] += f64::from_bits(share & m0);
+    signal[1] += f64::from_bits(share & m1);
+    signal[2] += f64::from_bits(share & m2);
+    signal[3] += f64::from_bits(share & m3);
+}
 
 impl Run {
     /// Fills `self.gradient` for this step, all but the KL regulariser's term (which the update
@@ -47,18 +98,12 @@ impl Run {
             }
             self.row_coefficients.fill(0.0);
         }
-        // One monomorphised pass per loss: each closure calls `LossKind::derivative` with a
-        // constant kind, so the match inside folds away and the loop vectorises.
+        // One monomorphised pass per loss, its slope inlined (`Slope`), so that the loop of
+        // slopes vectorises.
         match self.config.loss {
-            LossKind::Logistic => self.accumulate(problem, full_batch, mixout, |u, beta| {
-                LossKind::Logistic.derivative(u, beta)
-            }),
-            LossKind::Hinge => self.accumulate(problem, full_batch, mixout, |u, beta| {
-                LossKind::Hinge.derivative(u, beta)
-            }),
-            LossKind::Ipo => self.accumulate(problem, full_batch, mixout, |u, beta| {
-                LossKind::Ipo.derivative(u, beta)
-            }),
+            LossKind::Logistic => self.accumulate::<LogisticSlope>(problem, full_batch, mixout),
+            LossKind::Hinge => self.accumulate::<HingeSlope>(problem, full_batch, mixout),
+            LossKind::Ipo => self.accumulate::<IpoSlope>(problem, full_batch, mixout),
         }
         if self.config.length_normalize {
             self.add_length_normalization_terms(problem, mixout);
@@ -106,13 +151,7 @@ impl Run {
     /// Adds every batch pair's `g_p * beta * (e_{y+} / n(y+) - e_{y-} / n(y-))` to the gradient,
     /// and, with length normalisation, its `pi` coefficient to its prompt's row coefficient.
     #[inline(always)]
-    fn accumulate(
-        &mut self,
-        problem: &Problem,
-        full_batch: bool,
-        mixout: bool,
-        derivative: impl Fn(f32, f32) -> f32,
-    ) {
+    fn accumulate<S: Slope>(&mut self, problem: &Problem, full_batch: bool, mixout: bool) {
         let beta = self.config.beta;
         let k = problem.output_count() as u32;
         let logits: &[f32] = if mixout {
@@ -133,7 +172,6 @@ impl Run {
                 let margins = &mut scratch.margins;
                 margins.clear();
                 let batch: &[u32] = if full_batch { &[] } else { &self.batch };
-                let pair_at = |j: usize| if full_batch { j } else { batch[j] as usize };
                 let count = if full_batch { pairs.len() } else { batch.len() };
                 let inverse_total = if full_batch {
                     self.inverse_total_weight
@@ -141,16 +179,14 @@ impl Run {
                     1.0 / total_weight(batch.iter().map(|&i| pairs[i as usize].weight))
                 };
                 margins.extend((0..count).map(|j| {
-                    let i = pair_at(j);
+                    let i = pair_at(full_batch, batch, j);
                     let PairLogits {
                         chosen, rejected, ..
                     } = pairs[i];
                     beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i]
                 }));
                 self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
-                for u in margins.iter_mut() {
-                    *u = derivative(*u, beta) * beta * inverse_total;
-                }
+                slopes::<S>(margins, beta, inverse_total);
                 // The cells' codes go into a slice sized beforehand: a byte pushed onto a `Vec`
                 // may alias anything, and would make every field of the run be read again per
                 // pair.
@@ -165,7 +201,7 @@ impl Run {
                 // predictor guesses.
                 let mut signal = [0.0f64; 4];
                 for (j, (&g, code)) in margins.iter().zip(codes.iter_mut()).enumerate() {
-                    let i = pair_at(j);
+                    let i = pair_at(full_batch, batch, j);
                     let PairLogits {
                         chosen,
                         rejected,
@@ -181,9 +217,7 @@ impl Run {
                         logits[chosen] > logits[rejected],
                     );
                     let share = ((weight * g.abs()) as f64).to_bits();
-                    for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
-                        *sum += f64::from_bits(share & mask);
-                    }
+                    add_share(&mut signal, share, cell);
                     *code = cell as u8 + 4 * u8::from(g != 0.0);
                 }
                 // g is phi' times beta / W: back to w |phi'|.
@@ -229,12 +263,10 @@ impl Run {
             );
             let u = beta * h - thresholds[i];
             bad |= non_finite(u);
-            let slope = derivative(u, beta);
+            let slope = S::slope(u, beta);
             let cell = cell_index(reference_log_ratios[i] > 0.0, h > 0.0);
             let share = ((weight * slope.abs()) as f64).to_bits();
-            for (sum, mask) in signal.iter_mut().zip(CELL_MASKS[cell]) {
-                *sum += f64::from_bits(share & mask);
-            }
+            add_share(&mut signal, share, cell);
             *code = cell as u8 + 4 * u8::from(slope != 0.0);
             let g = weight * inverse_total * slope * beta;
             gradient[chosen] += g * inverse_chosen;

@@ -360,9 +360,7 @@ impl Run {
             return;
         }
         self.steps += 1;
-        let batch = &self.batch;
-        self.accumulated
-            .commit(|j| if full_batch { j } else { batch[j] as usize });
+        self.accumulated.commit(full_batch, &self.batch);
     }
 
     /// The gradient of the objective (loss on the next batch, plus the regulariser) at the

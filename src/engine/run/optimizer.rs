@@ -9,28 +9,34 @@ use crate::engine::problem::Problem;
 impl Run {
     /// Marks the logits of this step's pairs as active.
     pub(super) fn activate_batch_logits(&mut self, full_batch: bool) {
-        let mut mark = |index: u32| {
-            if !self.is_active[index as usize] {
-                self.is_active[index as usize] = true;
-                self.active.push(index);
+        // Slices and a function, not the `Vec`s and a closure: the page's size-optimised build
+        // calls `Vec`'s `Index` and a closure once per use.
+        #[inline(always)]
+        fn mark(is_active: &mut [bool], active: &mut Vec<u32>, index: u32) {
+            if !is_active[index as usize] {
+                is_active[index as usize] = true;
+                active.push(index);
             }
-        };
+        }
+        let is_active: &mut [bool] = &mut self.is_active;
+        let active = &mut self.active;
+        let pairs: &[PairLogits] = &self.pairs;
         if full_batch {
             for &PairLogits {
                 chosen, rejected, ..
-            } in self.pairs.iter()
+            } in pairs
             {
-                mark(chosen);
-                mark(rejected);
+                mark(is_active, active, chosen);
+                mark(is_active, active, rejected);
             }
             self.pairs_active = true;
         } else {
             for &i in &self.batch {
                 let PairLogits {
                     chosen, rejected, ..
-                } = self.pairs[i as usize];
-                mark(chosen);
-                mark(rejected);
+                } = pairs[i as usize];
+                mark(is_active, active, chosen);
+                mark(is_active, active, rejected);
             }
         }
         // Memory order makes the update loop a forward sweep.
@@ -222,23 +228,25 @@ impl Run {
         undo_logits.resize(n, 0.0);
         undo_first.resize(n, 0.0);
         undo_second.resize(if self.second_moment.is_empty() { 0 } else { n }, 0.0);
+        // Slices, not the `Vec`s: the page's size-optimised build calls `Vec`'s `Index` once per
+        // access, seven times per logit here, where a slice's indexing is inline.
+        let active: &[u32] = &self.active;
+        let logits: &mut [f32] = &mut self.logits;
+        let first_moment: &mut [f32] = &mut self.first_moment;
+        let second_moment: &mut [f32] = &mut self.second_moment;
+        let gradient: &mut [f32] = &mut self.gradient;
         let mut bad = 0;
         match rule {
             Rule::Sgd { lr, momentum } => {
                 let saved = undo_logits.iter_mut().zip(undo_first.iter_mut());
-                for (&i, (saved_logit, saved_first)) in self.active.iter().zip(saved) {
+                for (&i, (saved_logit, saved_first)) in active.iter().zip(saved) {
                     let i = i as usize;
-                    *saved_logit = self.logits[i];
-                    *saved_first = self.first_moment[i];
-                    (self.logits[i], self.first_moment[i]) = sgd(
-                        lr,
-                        momentum,
-                        self.logits[i],
-                        self.gradient[i],
-                        self.first_moment[i],
-                    );
-                    self.gradient[i] = 0.0;
-                    bad |= non_finite(self.logits[i]);
+                    *saved_logit = logits[i];
+                    *saved_first = first_moment[i];
+                    (logits[i], first_moment[i]) =
+                        sgd(lr, momentum, logits[i], gradient[i], first_moment[i]);
+                    gradient[i] = 0.0;
+                    bad |= non_finite(logits[i]);
                 }
             }
             Rule::Adam(adam) => {
@@ -246,31 +254,25 @@ impl Run {
                     .iter_mut()
                     .zip(undo_first.iter_mut())
                     .zip(undo_second.iter_mut());
-                for (&i, ((saved_logit, saved_first), saved_second)) in
-                    self.active.iter().zip(saved)
-                {
+                for (&i, ((saved_logit, saved_first), saved_second)) in active.iter().zip(saved) {
                     let i = i as usize;
-                    *saved_logit = self.logits[i];
-                    *saved_first = self.first_moment[i];
-                    *saved_second = self.second_moment[i];
-                    (self.logits[i], self.first_moment[i], self.second_moment[i]) = adam.step(
-                        self.logits[i],
-                        self.gradient[i],
-                        self.first_moment[i],
-                        self.second_moment[i],
-                    );
-                    self.gradient[i] = 0.0;
-                    bad |= non_finite(self.logits[i]) | non_finite(self.second_moment[i]);
+                    *saved_logit = logits[i];
+                    *saved_first = first_moment[i];
+                    *saved_second = second_moment[i];
+                    (logits[i], first_moment[i], second_moment[i]) =
+                        adam.step(logits[i], gradient[i], first_moment[i], second_moment[i]);
+                    gradient[i] = 0.0;
+                    bad |= non_finite(logits[i]) | non_finite(second_moment[i]);
                 }
             }
         }
         if bad != 0 {
-            for (j, &i) in self.active.iter().enumerate() {
+            for (j, &i) in active.iter().enumerate() {
                 let i = i as usize;
-                self.logits[i] = undo_logits[j];
-                self.first_moment[i] = undo_first[j];
+                logits[i] = undo_logits[j];
+                first_moment[i] = undo_first[j];
                 if let Some(&saved) = undo_second.get(j) {
-                    self.second_moment[i] = saved;
+                    second_moment[i] = saved;
                 }
             }
         }
