@@ -229,7 +229,7 @@ impl SweepSession {
     /// Counts `steps` trained, and scores every run when they end at a checkpoint.
     fn passed(&mut self, steps: u32) {
         self.done += steps as u64;
-        if self.done % self.every == 0 || self.done == self.steps {
+        if self.done.is_multiple_of(self.every) || self.done == self.steps {
             self.training.checkpoint();
         }
     }
