@@ -19,7 +19,7 @@ TASKS:
                      build, then serve the playground on http://127.0.0.1:N/ (default 8000):
                      the sources as written, or with --dist the site as dist/ ships it
     dist             build, then write a self-contained static site to dist/ (its JavaScript
-                     minified)
+                     minified, its wasm shaped for gzip by binaryen: needs Node.js with npm)
     test             setup, then every test: cargo tests, the GPU parity tests on whatever
                      adapter there is, then the browser tests in headless Chromium
     bench            dpo bench on the CPU (and the GPU when built with it)
