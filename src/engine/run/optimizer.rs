@@ -187,9 +187,11 @@ impl Run {
             bad |= update_split_rows(rows, update);
         }
         if sparse {
+            // A slice: the page's size-optimised build calls `Vec`'s `Index` per access.
+            let gradient: &mut [f32] = &mut self.gradient;
             for pair in self.pairs.iter() {
-                self.gradient[pair.chosen as usize] = 0.0;
-                self.gradient[pair.rejected as usize] = 0.0;
+                gradient[pair.chosen as usize] = 0.0;
+                gradient[pair.rejected as usize] = 0.0;
             }
         }
         if bad == 0 {
