@@ -64,8 +64,14 @@ impl LossKind {
 /// inlined natively, but the page's size-optimised wasm build calls a closure that holds an
 /// `exp` once per pair.)
 pub trait Slope {
-    /// `phi'(u)`, the same as [`LossKind::derivative`] of this loss.
-    fn slope(u: f32, beta: f32) -> f32;
+    /// The loss.
+    const KIND: LossKind;
+
+    /// `phi'(u)`: [`LossKind::derivative`] of [`Slope::KIND`], its `match` folded away.
+    #[inline(always)]
+    fn slope(u: f32, beta: f32) -> f32 {
+        Self::KIND.derivative(u, beta)
+    }
 
     /// [`Slope::slope`] of each of four lanes, bit for bit (wasm's 128-bit SIMD; see
     /// [`exp_f32x4`](super::numerics::exp_f32x4)).
@@ -81,10 +87,7 @@ pub struct HingeSlope;
 pub struct IpoSlope;
 
 impl Slope for LogisticSlope {
-    #[inline(always)]
-    fn slope(u: f32, beta: f32) -> f32 {
-        LossKind::Logistic.derivative(u, beta)
-    }
+    const KIND: LossKind = LossKind::Logistic;
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
@@ -97,10 +100,7 @@ impl Slope for LogisticSlope {
 }
 
 impl Slope for HingeSlope {
-    #[inline(always)]
-    fn slope(u: f32, beta: f32) -> f32 {
-        LossKind::Hinge.derivative(u, beta)
-    }
+    const KIND: LossKind = LossKind::Hinge;
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
@@ -113,10 +113,7 @@ impl Slope for HingeSlope {
 }
 
 impl Slope for IpoSlope {
-    #[inline(always)]
-    fn slope(u: f32, beta: f32) -> f32 {
-        LossKind::Ipo.derivative(u, beta)
-    }
+    const KIND: LossKind = LossKind::Ipo;
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
