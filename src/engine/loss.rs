@@ -74,7 +74,7 @@ pub trait Slope {
     }
 
     /// [`Slope::slope`] of each of four lanes, bit for bit (wasm's 128-bit SIMD; see
-    /// [`exp_f32x4`](super::numerics::exp_f32x4)).
+    /// `numerics::exp_f32x4`, compiled for the browser only).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn slope_f32x4(u: std::arch::wasm32::v128, beta: f32) -> std::arch::wasm32::v128;
 }

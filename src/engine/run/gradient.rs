@@ -35,7 +35,7 @@ pub(super) fn pair_at(full_batch: bool, batch: &[u32], j: usize) -> usize {
 }
 
 /// Each margin `u` to `phi'(u) * beta * inverse_total`. In the browser four at a time with
-/// wasm's SIMD (bit for bit the same: [`Slope::slope_f32x4`]); natively LLVM vectorises the loop.
+/// wasm's SIMD (bit for bit the same: `Slope::slope_f32x4`); natively LLVM vectorises the loop.
 #[inline(always)]
 fn slopes<S: Slope>(margins: &mut [f32], beta: f32, inverse_total: f32) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
