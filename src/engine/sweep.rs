@@ -512,8 +512,9 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
         0.0
     };
     let mut sorted = finite;
-    // Finite values: `<` is a total order of them.
-    super::order::sort_by(&mut sorted, |a, b| a < b);
+    // In `total_cmp`'s order: -0 before +0, so that which zero is the minimum or a quantile
+    // does not depend on the sort (`<` leaves them unordered).
+    super::order::sort_by(&mut sorted, |a, b| a.total_cmp(b).is_lt());
     let quantile = |q: f64| {
         let at = q * (n - 1) as f64;
         let (below, above) = (at.floor() as usize, at.ceil() as usize);
