@@ -36,15 +36,13 @@ pub fn sort_by<T>(items: &mut [T], mut less: impl FnMut(&T, &T) -> bool) {
 
 /// A `u32` whose order is `f32::total_cmp`'s order of `x`: negative NaNs, -inf, the negative
 /// numbers, -0, +0, the positive numbers, +inf, positive NaNs. (A non-negative float's bits
-/// already grow with it: set the top bit to put them above every negative. A negative one's
-/// bits grow as it falls: flip them all.)
+/// already grow with it: flip the sign bit to put them above every negative. A negative one's
+/// bits grow as it falls: flip them all. The sign bit, spread over the word by an arithmetic
+/// shift, picks the mask.)
 pub fn total_order_key(x: f32) -> u32 {
     let bits = x.to_bits();
-    if bits >> 31 == 0 {
-        bits | 0x8000_0000
-    } else {
-        !bits
-    }
+    let sign = ((bits as i32) >> 31) as u32;
+    bits ^ (sign | 0x8000_0000)
 }
 
 /// The `f32` whose [`total_order_key`] is `key`.
