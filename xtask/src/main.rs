@@ -153,7 +153,8 @@ fn build() -> Result<PathBuf, String> {
         // `dist` orders the functions by name before it strips them ([`shrink_wasm`]).
         let generated = out.join(format!("{name}_bg.wasm"));
         let size = std::fs::metadata(&generated).map(|m| m.len()).unwrap_or(0);
-        sizes.push(format!("{name} {} KB", size / 1024));
+        // With the name section, which `dist` strips (`shrink_wasm`).
+        sizes.push(format!("{name} {} KB with its names", size / 1024));
     }
     // The presets' files, which the page fetches one at a time as it loads them (the engine's
     // module lists them by id and title, and holds only the default's text).
