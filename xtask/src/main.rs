@@ -213,7 +213,7 @@ fn shrink_wasm(from: &Path, to: &Path) -> Result<(), String> {
     run(Command::new("node")
         .arg(&wasm_opt)
         .arg(from)
-        .args(["-o"])
+        .arg("-o")
         .arg(to)
         // The features the module is built with (.cargo/config.toml, and the target's defaults).
         .args([
@@ -330,18 +330,18 @@ fn install_debian_packages(browser: bool) -> Result<(), String> {
 /// accessibility, binaryen shrinks the shipped wasm), installed with `npm ci` unless every one
 /// is already there.
 fn install_npm_packages() -> Result<(), String> {
+    let installed = ["playwright-core", "axe-core", "binaryen"]
+        .iter()
+        .all(|package| root().join("node_modules").join(package).exists());
+    if installed {
+        return Ok(());
+    }
     if Command::new("npm").arg("--version").output().is_err() {
         return Err(
             "the site's build and the browser tests need Node.js with npm (on Debian: \
                     apt-get install --no-install-recommends nodejs npm)"
                 .to_string(),
         );
-    }
-    let installed = ["playwright-core", "axe-core", "binaryen"]
-        .iter()
-        .all(|package| root().join("node_modules").join(package).exists());
-    if installed {
-        return Ok(());
     }
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]))
 }
