@@ -51,7 +51,14 @@ pub fn exp(x: f32) -> f32 {
 #[inline(always)]
 pub fn exp_f32x4(x: std::arch::wasm32::v128) -> std::arch::wasm32::v128 {
     use std::arch::wasm32::*;
-    let [c0, c1, c2, c3, c4, c5, c6] = EXP_POLYNOMIAL.map(|c| f32x4_splat(c));
+    /// One Horner step, `c + r * inner`. (The polynomial is written out with it: the
+    /// size-optimised build calls an array's `map` and a closure, and keeps a loop over the
+    /// coefficients a loop through memory, for every four lanes.)
+    #[inline(always)]
+    fn horner(c: f32, r: v128, inner: v128) -> v128 {
+        f32x4_add(f32x4_splat(c), f32x4_mul(r, inner))
+    }
+    let [c0, c1, c2, c3, c4, c5, c6] = EXP_POLYNOMIAL;
     // `clamp`: `pmax(x, lo)` is `x < lo ? lo : x` and `pmin(x, hi)` is `hi < x ? hi : x`, so a
     // NaN stays NaN, as `f32::clamp` leaves it.
     let x = f32x4_pmin(
@@ -66,10 +73,13 @@ pub fn exp_f32x4(x: std::arch::wasm32::v128) -> std::arch::wasm32::v128 {
         f32x4_mul(n, f32x4_splat(LN2_LOW)),
     );
     // `c0 + r * (c1 + r * (... + r * c6))`, innermost first.
-    let mut polynomial = c6;
-    for c in [c5, c4, c3, c2, c1, c0] {
-        polynomial = f32x4_add(c, f32x4_mul(r, polynomial));
-    }
+    let polynomial = f32x4_splat(c6);
+    let polynomial = horner(c5, r, polynomial);
+    let polynomial = horner(c4, r, polynomial);
+    let polynomial = horner(c3, r, polynomial);
+    let polynomial = horner(c2, r, polynomial);
+    let polynomial = horner(c1, r, polynomial);
+    let polynomial = horner(c0, r, polynomial);
     let scale = i32x4_shl(i32x4_add(shifted, i32x4_splat(127)), 23);
     f32x4_mul(polynomial, scale)
 }

@@ -286,16 +286,21 @@ for (const mode of MODES) {
       await assertAgreesWithCli(page, 20, 'default');
       assertNoErrors(page);
       await page.close();
-      // Every loss, on full batches and on minibatches of a size that is not a multiple of 4: the
-      // page's module computes the pairs' slopes four at a time with wasm SIMD and the rest one by
-      // one, and both must give `dpo run`'s numbers (no preset trains IPO).
+      // Every loss, on full batches and on minibatches of a size that is not a multiple of 4, and
+      // both optimisers on 9 logits: the page's module computes the pairs' slopes and the update
+      // of every logit four at a time with wasm SIMD and the rest one by one, and both must give
+      // `dpo run`'s numbers (no preset trains IPO or momentum).
       const scenario = JSON.parse(execFileSync(DPO, ['preset', 'learning-table'], { encoding: 'utf8' }));
+      scenario.outputs.push('I');
+      scenario.reference = [[0.17, 0.18, 0.15, 0.12, 0.11, 0.09, 0.07, 0.06, 0.05]];
+      scenario.pairs.push({ chosen: 'I', rejected: 'E' });
       const run = (name, loss, more = {}) => ({ name, loss, beta: 0.7, gamma: 0.7, seed: 5, init: { kind: 'random', scale: 1 }, optimizer: { kind: 'adam', lr: 0.05 }, ...more });
       scenario.runs = [
         run('IPO', 'ipo'),
         run('IPO, batches of 7', 'ipo', { batch_size: 7 }),
         run('DPO, batches of 5', 'logistic', { batch_size: 5 }),
         run('hinge, batches of 6', 'hinge', { batch_size: 6 }),
+        run('DPO, SGD with momentum', 'logistic', { optimizer: { kind: 'sgd', lr: 0.3, momentum: 0.9 } }),
       ];
       const losses = await open(`#s=${base64url(JSON.stringify(scenario))}`);
       await stepTimes(losses, 15);

@@ -41,21 +41,25 @@ fn slopes<S: Slope>(margins: &mut [f32], beta: f32, inverse_total: f32) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let margins = {
         use std::arch::wasm32::*;
-        let mut quads = margins.chunks_exact_mut(4);
-        for quad in &mut quads {
-            // SAFETY: `quad` is 4 f32s, 16 bytes, which `v128_load` and `v128_store` read and
-            // write at any alignment.
+        // An index, not `chunks_exact_mut`, whose `next` this build calls for every four lanes.
+        let quads = margins.len() / 4 * 4;
+        let mut i = 0;
+        while i < quads {
+            // SAFETY: `i + 4 <= margins.len()`: 16 bytes inside the slice, which `v128_load` and
+            // `v128_store` read and write at any alignment.
             unsafe {
-                let u = v128_load(quad.as_ptr().cast());
+                let quad = margins.as_mut_ptr().add(i);
+                let u = v128_load(quad.cast());
                 let slope = S::slope_f32x4(u, beta);
                 let g = f32x4_mul(
                     f32x4_mul(slope, f32x4_splat(beta)),
                     f32x4_splat(inverse_total),
                 );
-                v128_store(quad.as_mut_ptr().cast(), g);
+                v128_store(quad.cast(), g);
             }
+            i += 4;
         }
-        quads.into_remainder()
+        &mut margins[quads..]
     };
     for u in margins.iter_mut() {
         *u = S::slope(*u, beta) * beta * inverse_total;

@@ -80,11 +80,27 @@ impl Run {
         let mut bad = 0;
         match rule {
             Rule::Sgd { lr, momentum } => {
+                // In the browser the first `4 * (n / 4)` logits four at a time (`dense_quads`),
+                // natively none (LLVM vectorises the loop below); the loop takes the rest.
+                let (done, quads_bad) = dense_quads(
+                    rule,
+                    DenseState {
+                        logits: &self.logits,
+                        first: &self.first_moment,
+                        second: &[],
+                        gradient: &mut self.gradient,
+                        next_logits: &mut next_logits[..],
+                        next_first: &mut next_first[..],
+                        next_second: &mut [],
+                    },
+                );
+                bad |= quads_bad;
                 for (((new_theta, new_velocity), gradient), (&theta, &velocity)) in next_logits
+                    [done..]
                     .iter_mut()
-                    .zip(next_first.iter_mut())
-                    .zip(&mut self.gradient)
-                    .zip(self.logits.iter().zip(&self.first_moment))
+                    .zip(next_first[done..].iter_mut())
+                    .zip(&mut self.gradient[done..])
+                    .zip(self.logits[done..].iter().zip(&self.first_moment[done..]))
                 {
                     (*new_theta, *new_velocity) = sgd(lr, momentum, theta, *gradient, velocity);
                     *gradient = 0.0;
@@ -93,16 +109,31 @@ impl Run {
                 }
             }
             Rule::Adam(adam) => {
+                // As SGD's: four at a time in the browser, then the rest.
+                let (done, quads_bad) = dense_quads(
+                    rule,
+                    DenseState {
+                        logits: &self.logits,
+                        first: &self.first_moment,
+                        second: &self.second_moment,
+                        gradient: &mut self.gradient,
+                        next_logits: &mut next_logits[..],
+                        next_first: &mut next_first[..],
+                        next_second: &mut next_second[..],
+                    },
+                );
+                bad |= quads_bad;
                 for ((((new_theta, new_m), new_v), gradient), ((&theta, &m), &v)) in next_logits
+                    [done..]
                     .iter_mut()
-                    .zip(next_first.iter_mut())
-                    .zip(next_second.iter_mut())
-                    .zip(&mut self.gradient)
+                    .zip(next_first[done..].iter_mut())
+                    .zip(next_second[done..].iter_mut())
+                    .zip(&mut self.gradient[done..])
                     .zip(
-                        self.logits
+                        self.logits[done..]
                             .iter()
-                            .zip(&self.first_moment)
-                            .zip(&self.second_moment),
+                            .zip(&self.first_moment[done..])
+                            .zip(&self.second_moment[done..]),
                     )
                 {
                     (*new_theta, *new_m, *new_v) = adam.step(theta, *gradient, m, v);
@@ -402,6 +433,128 @@ fn update_row_with_kl_body(rule: Rule, term: KlTerm, state: RowState) -> u32 {
         gradient.fill(0.0);
     }
     bad
+}
+
+/// The state an update of every logit reads (the run's logits, first and second moment) and
+/// writes (`next_*`, and the gradient, which it leaves at zero); SGD's second moments are
+/// empty. (Read only by the browser's [`dense_quads`].)
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_feature = "simd128")),
+    allow(dead_code)
+)]
+struct DenseState<'a> {
+    logits: &'a [f32],
+    first: &'a [f32],
+    second: &'a [f32],
+    gradient: &'a mut [f32],
+    next_logits: &'a mut [f32],
+    next_first: &'a mut [f32],
+    next_second: &'a mut [f32],
+}
+
+/// Natively nothing: `(0, 0)`, and [`Run::update_every_logit`]'s loop, which LLVM vectorises,
+/// updates every logit.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn dense_quads(_rule: Rule, _state: DenseState) -> (usize, u32) {
+    (0, 0)
+}
+
+/// In the browser, the update of the first `4 * (n / 4)` logits of every logit four at a time
+/// with wasm's SIMD: the page's module is optimised for size, where LLVM vectorises no loop, and
+/// this loop was half of a `sweep` step there. The same IEEE operations in the same order as
+/// [`sgd`] and [`Adam::step`] (wasm has no fused multiply-add to contract them into; its square
+/// root and division are correctly rounded), so every lane has the scalar update's bits.
+/// Returns how many logits it updated and 1 if a new logit (or Adam's second moment) is not
+/// finite, else 0.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn dense_quads(rule: Rule, state: DenseState) -> (usize, u32) {
+    use std::arch::wasm32::*;
+    let DenseState {
+        logits,
+        first,
+        second,
+        gradient,
+        next_logits,
+        next_first,
+        next_second,
+    } = state;
+    let n = logits.len();
+    // Every slice the loops read or write through pointers holds `n` values (Adam's second
+    // moments too): checked here once, so that the accesses below stay inside them.
+    assert!(first.len() == n && gradient.len() == n);
+    assert!(next_logits.len() == n && next_first.len() == n);
+    let quads = n / 4 * 4;
+    /// `non_finite` of four lanes: all-ones where the exponent bits are all set. (A function,
+    /// not a closure, which this build would call.)
+    #[inline(always)]
+    fn non_finite(x: v128) -> v128 {
+        let exponent = u32x4_splat(0x7f80_0000);
+        u32x4_eq(v128_and(x, exponent), exponent)
+    }
+    let mut bad = u32x4_splat(0);
+    let zero = f32x4_splat(0.0);
+    match rule {
+        Rule::Sgd { lr, momentum } => {
+            let (lr, momentum) = (f32x4_splat(lr), f32x4_splat(momentum));
+            let mut i = 0;
+            while i < quads {
+                // SAFETY: `i + 4 <= n` and each slice holds `n` f32s (asserted above), so each
+                // access is 16 bytes inside its slice; `v128_load` and `v128_store` take any
+                // alignment.
+                unsafe {
+                    let theta = v128_load(logits.as_ptr().add(i).cast());
+                    let velocity = v128_load(first.as_ptr().add(i).cast());
+                    let g = v128_load(gradient.as_ptr().add(i).cast());
+                    // As `sgd`: `momentum velocity + g`, then `theta - lr velocity'`.
+                    let velocity = f32x4_add(f32x4_mul(momentum, velocity), g);
+                    let theta = f32x4_sub(theta, f32x4_mul(lr, velocity));
+                    v128_store(next_logits.as_mut_ptr().add(i).cast(), theta);
+                    v128_store(next_first.as_mut_ptr().add(i).cast(), velocity);
+                    v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
+                    bad = v128_or(bad, non_finite(theta));
+                }
+                i += 4;
+            }
+        }
+        Rule::Adam(adam) => {
+            assert!(second.len() == n && next_second.len() == n);
+            let beta1 = f32x4_splat(adam.beta1);
+            let one_minus_beta1 = f32x4_splat(1.0 - adam.beta1);
+            let beta2 = f32x4_splat(adam.beta2);
+            let one_minus_beta2 = f32x4_splat(1.0 - adam.beta2);
+            let step_size = f32x4_splat(adam.step_size);
+            let inverse_root_correction2 = f32x4_splat(adam.inverse_root_correction2);
+            let eps = f32x4_splat(adam.eps);
+            let mut i = 0;
+            while i < quads {
+                // SAFETY: as SGD's loop; the second moments hold `n` f32s too (asserted above).
+                unsafe {
+                    let theta = v128_load(logits.as_ptr().add(i).cast());
+                    let m = v128_load(first.as_ptr().add(i).cast());
+                    let v = v128_load(second.as_ptr().add(i).cast());
+                    let g = v128_load(gradient.as_ptr().add(i).cast());
+                    // As `Adam::step`, operation for operation.
+                    let m = f32x4_add(f32x4_mul(beta1, m), f32x4_mul(one_minus_beta1, g));
+                    let v = f32x4_add(
+                        f32x4_mul(beta2, v),
+                        f32x4_mul(f32x4_mul(one_minus_beta2, g), g),
+                    );
+                    let denominator =
+                        f32x4_add(f32x4_mul(f32x4_sqrt(v), inverse_root_correction2), eps);
+                    let theta = f32x4_sub(theta, f32x4_div(f32x4_mul(step_size, m), denominator));
+                    v128_store(next_logits.as_mut_ptr().add(i).cast(), theta);
+                    v128_store(next_first.as_mut_ptr().add(i).cast(), m);
+                    v128_store(next_second.as_mut_ptr().add(i).cast(), v);
+                    v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
+                    bad = v128_or(bad, v128_or(non_finite(theta), non_finite(v)));
+                }
+                i += 4;
+            }
+        }
+    }
+    (quads, u32::from(v128_any_true(bad)))
 }
 
 /// One logit's SGD-with-momentum step: `(theta', velocity')` with
