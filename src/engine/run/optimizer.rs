@@ -77,72 +77,21 @@ impl Run {
     fn update_every_logit(&mut self, rule: Rule, next: &mut [Vec<f32>; 3]) -> bool {
         self.size_next_state(next);
         let [next_logits, next_first, next_second] = next;
-        let mut bad = 0;
-        match rule {
-            Rule::Sgd { lr, momentum } => {
-                // In the browser the first `4 * (n / 4)` logits four at a time (`dense_quads`),
-                // natively none (LLVM vectorises the loop below); the loop takes the rest.
-                let (done, quads_bad) = dense_quads(
-                    rule,
-                    DenseState {
-                        logits: &self.logits,
-                        first: &self.first_moment,
-                        second: &[],
-                        gradient: &mut self.gradient,
-                        next_logits: &mut next_logits[..],
-                        next_first: &mut next_first[..],
-                        next_second: &mut [],
-                    },
-                );
-                bad |= quads_bad;
-                for (((new_theta, new_velocity), gradient), (&theta, &velocity)) in next_logits
-                    [done..]
-                    .iter_mut()
-                    .zip(next_first[done..].iter_mut())
-                    .zip(&mut self.gradient[done..])
-                    .zip(self.logits[done..].iter().zip(&self.first_moment[done..]))
-                {
-                    (*new_theta, *new_velocity) = sgd(lr, momentum, theta, *gradient, velocity);
-                    *gradient = 0.0;
-                    // A non-finite velocity makes theta non-finite too (lr > 0).
-                    bad |= non_finite(*new_theta);
-                }
-            }
-            Rule::Adam(adam) => {
-                // As SGD's: four at a time in the browser, then the rest.
-                let (done, quads_bad) = dense_quads(
-                    rule,
-                    DenseState {
-                        logits: &self.logits,
-                        first: &self.first_moment,
-                        second: &self.second_moment,
-                        gradient: &mut self.gradient,
-                        next_logits: &mut next_logits[..],
-                        next_first: &mut next_first[..],
-                        next_second: &mut next_second[..],
-                    },
-                );
-                bad |= quads_bad;
-                for ((((new_theta, new_m), new_v), gradient), ((&theta, &m), &v)) in next_logits
-                    [done..]
-                    .iter_mut()
-                    .zip(next_first[done..].iter_mut())
-                    .zip(next_second[done..].iter_mut())
-                    .zip(&mut self.gradient[done..])
-                    .zip(
-                        self.logits[done..]
-                            .iter()
-                            .zip(&self.first_moment[done..])
-                            .zip(&self.second_moment[done..]),
-                    )
-                {
-                    (*new_theta, *new_m, *new_v) = adam.step(theta, *gradient, m, v);
-                    *gradient = 0.0;
-                    // A non-finite m makes theta non-finite too; a non-finite v may not.
-                    bad |= non_finite(*new_theta) | non_finite(*new_v);
-                }
-            }
-        }
+        let state = DenseState {
+            logits: &self.logits,
+            first: &self.first_moment,
+            second: &self.second_moment,
+            gradient: &mut self.gradient,
+            next_logits,
+            next_first,
+            next_second,
+        };
+        // Four at a time with wasm's SIMD in the browser, where the module is optimised for
+        // size and LLVM vectorises no loop; natively the loops that LLVM vectorises.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let bad = dense_update_f32x4(rule, state);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let bad = dense_update(rule, state);
         if bad == 0 {
             self.adopt_next_state(next);
         }
@@ -437,11 +386,7 @@ fn update_row_with_kl_body(rule: Rule, term: KlTerm, state: RowState) -> u32 {
 
 /// The state an update of every logit reads (the run's logits, first and second moment) and
 /// writes (`next_*`, and the gradient, which it leaves at zero); SGD's second moments are
-/// empty. (Read only by the browser's [`dense_quads`].)
-#[cfg_attr(
-    not(all(target_arch = "wasm32", target_feature = "simd128")),
-    allow(dead_code)
-)]
+/// empty.
 struct DenseState<'a> {
     logits: &'a [f32],
     first: &'a [f32],
@@ -452,25 +397,73 @@ struct DenseState<'a> {
     next_second: &'a mut [f32],
 }
 
-/// Natively nothing: `(0, 0)`, and [`Run::update_every_logit`]'s loop, which LLVM vectorises,
-/// updates every logit.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// The update of every logit: one loop per optimiser, which LLVM vectorises natively. Returns 1
+/// if a new logit (or Adam's second moment) is not finite, else 0.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
 #[inline(always)]
-fn dense_quads(_rule: Rule, _state: DenseState) -> (usize, u32) {
-    (0, 0)
+fn dense_update(rule: Rule, state: DenseState) -> u32 {
+    let DenseState {
+        logits,
+        first,
+        second,
+        gradient,
+        next_logits,
+        next_first,
+        next_second,
+    } = state;
+    let mut bad = 0;
+    match rule {
+        Rule::Sgd { lr, momentum } => {
+            for (((new_theta, new_velocity), gradient), (&theta, &velocity)) in next_logits
+                .iter_mut()
+                .zip(next_first.iter_mut())
+                .zip(gradient)
+                .zip(logits.iter().zip(first))
+            {
+                (*new_theta, *new_velocity) = sgd(lr, momentum, theta, *gradient, velocity);
+                *gradient = 0.0;
+                // A non-finite velocity makes theta non-finite too (lr > 0).
+                bad |= non_finite(*new_theta);
+            }
+        }
+        Rule::Adam(adam) => {
+            for ((((new_theta, new_m), new_v), gradient), ((&theta, &m), &v)) in next_logits
+                .iter_mut()
+                .zip(next_first.iter_mut())
+                .zip(next_second.iter_mut())
+                .zip(gradient)
+                .zip(logits.iter().zip(first).zip(second))
+            {
+                (*new_theta, *new_m, *new_v) = adam.step(theta, *gradient, m, v);
+                *gradient = 0.0;
+                // A non-finite m makes theta non-finite too; a non-finite v may not.
+                bad |= non_finite(*new_theta) | non_finite(*new_v);
+            }
+        }
+    }
+    bad
 }
 
-/// In the browser, the update of the first `4 * (n / 4)` logits of every logit four at a time
-/// with wasm's SIMD: the page's module is optimised for size, where LLVM vectorises no loop, and
-/// this loop was half of a `sweep` step there. The same IEEE operations in the same order as
-/// [`sgd`] and [`Adam::step`] (wasm has no fused multiply-add to contract them into; its square
-/// root and division are correctly rounded), so every lane has the scalar update's bits.
-/// Returns how many logits it updated and 1 if a new logit (or Adam's second moment) is not
-/// finite, else 0.
+/// [`dense_update`] in the browser: four at a time with wasm's SIMD, then the last
+/// `n % 4` one by one. The page's module is optimised for size, where LLVM vectorises no loop,
+/// and this update was half of a `sweep` step there. The same IEEE operations in the same order
+/// as [`sgd`] and [`Adam::step`] (wasm has no fused multiply-add to contract them into; its
+/// square root and division are correctly rounded), so every lane has the scalar update's bits.
+/// Returns 1 if a new logit (or Adam's second moment) is not finite, else 0.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn dense_quads(rule: Rule, state: DenseState) -> (usize, u32) {
+fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
     use std::arch::wasm32::*;
+    /// `non_finite` of four lanes: all-ones where the exponent bits are all set. (A function,
+    /// not a closure, which this build would call.)
+    #[inline(always)]
+    fn non_finite4(x: v128) -> v128 {
+        let exponent = u32x4_splat(0x7f80_0000);
+        u32x4_eq(v128_and(x, exponent), exponent)
+    }
     let DenseState {
         logits,
         first,
@@ -486,18 +479,12 @@ fn dense_quads(rule: Rule, state: DenseState) -> (usize, u32) {
     assert!(first.len() == n && gradient.len() == n);
     assert!(next_logits.len() == n && next_first.len() == n);
     let quads = n / 4 * 4;
-    /// `non_finite` of four lanes: all-ones where the exponent bits are all set. (A function,
-    /// not a closure, which this build would call.)
-    #[inline(always)]
-    fn non_finite(x: v128) -> v128 {
-        let exponent = u32x4_splat(0x7f80_0000);
-        u32x4_eq(v128_and(x, exponent), exponent)
-    }
     let mut bad = u32x4_splat(0);
+    let mut tail_bad = 0;
     let zero = f32x4_splat(0.0);
     match rule {
         Rule::Sgd { lr, momentum } => {
-            let (lr, momentum) = (f32x4_splat(lr), f32x4_splat(momentum));
+            let (lr4, momentum4) = (f32x4_splat(lr), f32x4_splat(momentum));
             let mut i = 0;
             while i < quads {
                 // SAFETY: `i + 4 <= n` and each slice holds `n` f32s (asserted above), so each
@@ -508,14 +495,20 @@ fn dense_quads(rule: Rule, state: DenseState) -> (usize, u32) {
                     let velocity = v128_load(first.as_ptr().add(i).cast());
                     let g = v128_load(gradient.as_ptr().add(i).cast());
                     // As `sgd`: `momentum velocity + g`, then `theta - lr velocity'`.
-                    let velocity = f32x4_add(f32x4_mul(momentum, velocity), g);
-                    let theta = f32x4_sub(theta, f32x4_mul(lr, velocity));
+                    let velocity = f32x4_add(f32x4_mul(momentum4, velocity), g);
+                    let theta = f32x4_sub(theta, f32x4_mul(lr4, velocity));
                     v128_store(next_logits.as_mut_ptr().add(i).cast(), theta);
                     v128_store(next_first.as_mut_ptr().add(i).cast(), velocity);
                     v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
-                    bad = v128_or(bad, non_finite(theta));
+                    bad = v128_or(bad, non_finite4(theta));
                 }
                 i += 4;
+            }
+            for i in quads..n {
+                (next_logits[i], next_first[i]) =
+                    sgd(lr, momentum, logits[i], gradient[i], first[i]);
+                gradient[i] = 0.0;
+                tail_bad |= non_finite(next_logits[i]);
             }
         }
         Rule::Adam(adam) => {
@@ -548,13 +541,19 @@ fn dense_quads(rule: Rule, state: DenseState) -> (usize, u32) {
                     v128_store(next_first.as_mut_ptr().add(i).cast(), m);
                     v128_store(next_second.as_mut_ptr().add(i).cast(), v);
                     v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
-                    bad = v128_or(bad, v128_or(non_finite(theta), non_finite(v)));
+                    bad = v128_or(bad, v128_or(non_finite4(theta), non_finite4(v)));
                 }
                 i += 4;
             }
+            for i in quads..n {
+                (next_logits[i], next_first[i], next_second[i]) =
+                    adam.step(logits[i], gradient[i], first[i], second[i]);
+                gradient[i] = 0.0;
+                tail_bad |= non_finite(next_logits[i]) | non_finite(next_second[i]);
+            }
         }
     }
-    (quads, u32::from(v128_any_true(bad)))
+    u32::from(v128_any_true(bad)) | tail_bad
 }
 
 /// One logit's SGD-with-momentum step: `(theta', velocity')` with
