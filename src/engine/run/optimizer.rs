@@ -455,7 +455,7 @@ fn dense_update(rule: Rule, state: DenseState) -> u32 {
 /// Returns 1 if a new logit (or Adam's second moment) is not finite, else 0.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
+fn dense_update_f32x4(rule: Rule, s: DenseState) -> u32 {
     use std::arch::wasm32::*;
     /// `non_finite` of four lanes: all-ones where the exponent bits are all set. (A function,
     /// not a closure, which this build would call.)
@@ -464,20 +464,11 @@ fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
         let exponent = u32x4_splat(0x7f80_0000);
         u32x4_eq(v128_and(x, exponent), exponent)
     }
-    let DenseState {
-        logits,
-        first,
-        second,
-        gradient,
-        next_logits,
-        next_first,
-        next_second,
-    } = state;
-    let n = logits.len();
+    let n = s.logits.len();
     // Every slice the loops read or write through pointers holds `n` values (Adam's second
     // moments too): checked here once, so that the accesses below stay inside them.
-    assert!(first.len() == n && gradient.len() == n);
-    assert!(next_logits.len() == n && next_first.len() == n);
+    assert!(s.first.len() == n && s.gradient.len() == n);
+    assert!(s.next_logits.len() == n && s.next_first.len() == n);
     let quads = n / 4 * 4;
     let mut bad = u32x4_splat(0);
     let mut tail_bad = 0;
@@ -491,28 +482,28 @@ fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
                 // access is 16 bytes inside its slice; `v128_load` and `v128_store` take any
                 // alignment.
                 unsafe {
-                    let theta = v128_load(logits.as_ptr().add(i).cast());
-                    let velocity = v128_load(first.as_ptr().add(i).cast());
-                    let g = v128_load(gradient.as_ptr().add(i).cast());
+                    let theta = v128_load(s.logits.as_ptr().add(i).cast());
+                    let velocity = v128_load(s.first.as_ptr().add(i).cast());
+                    let g = v128_load(s.gradient.as_ptr().add(i).cast());
                     // As `sgd`: `momentum velocity + g`, then `theta - lr velocity'`.
                     let velocity = f32x4_add(f32x4_mul(momentum4, velocity), g);
                     let theta = f32x4_sub(theta, f32x4_mul(lr4, velocity));
-                    v128_store(next_logits.as_mut_ptr().add(i).cast(), theta);
-                    v128_store(next_first.as_mut_ptr().add(i).cast(), velocity);
-                    v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
+                    v128_store(s.next_logits.as_mut_ptr().add(i).cast(), theta);
+                    v128_store(s.next_first.as_mut_ptr().add(i).cast(), velocity);
+                    v128_store(s.gradient.as_mut_ptr().add(i).cast(), zero);
                     bad = v128_or(bad, non_finite4(theta));
                 }
                 i += 4;
             }
             for i in quads..n {
-                (next_logits[i], next_first[i]) =
-                    sgd(lr, momentum, logits[i], gradient[i], first[i]);
-                gradient[i] = 0.0;
-                tail_bad |= non_finite(next_logits[i]);
+                (s.next_logits[i], s.next_first[i]) =
+                    sgd(lr, momentum, s.logits[i], s.gradient[i], s.first[i]);
+                s.gradient[i] = 0.0;
+                tail_bad |= non_finite(s.next_logits[i]);
             }
         }
         Rule::Adam(adam) => {
-            assert!(second.len() == n && next_second.len() == n);
+            assert!(s.second.len() == n && s.next_second.len() == n);
             let beta1 = f32x4_splat(adam.beta1);
             let one_minus_beta1 = f32x4_splat(1.0 - adam.beta1);
             let beta2 = f32x4_splat(adam.beta2);
@@ -524,10 +515,10 @@ fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
             while i < quads {
                 // SAFETY: as SGD's loop; the second moments hold `n` f32s too (asserted above).
                 unsafe {
-                    let theta = v128_load(logits.as_ptr().add(i).cast());
-                    let m = v128_load(first.as_ptr().add(i).cast());
-                    let v = v128_load(second.as_ptr().add(i).cast());
-                    let g = v128_load(gradient.as_ptr().add(i).cast());
+                    let theta = v128_load(s.logits.as_ptr().add(i).cast());
+                    let m = v128_load(s.first.as_ptr().add(i).cast());
+                    let v = v128_load(s.second.as_ptr().add(i).cast());
+                    let g = v128_load(s.gradient.as_ptr().add(i).cast());
                     // As `Adam::step`, operation for operation.
                     let m = f32x4_add(f32x4_mul(beta1, m), f32x4_mul(one_minus_beta1, g));
                     let v = f32x4_add(
@@ -537,19 +528,19 @@ fn dense_update_f32x4(rule: Rule, state: DenseState) -> u32 {
                     let denominator =
                         f32x4_add(f32x4_mul(f32x4_sqrt(v), inverse_root_correction2), eps);
                     let theta = f32x4_sub(theta, f32x4_div(f32x4_mul(step_size, m), denominator));
-                    v128_store(next_logits.as_mut_ptr().add(i).cast(), theta);
-                    v128_store(next_first.as_mut_ptr().add(i).cast(), m);
-                    v128_store(next_second.as_mut_ptr().add(i).cast(), v);
-                    v128_store(gradient.as_mut_ptr().add(i).cast(), zero);
+                    v128_store(s.next_logits.as_mut_ptr().add(i).cast(), theta);
+                    v128_store(s.next_first.as_mut_ptr().add(i).cast(), m);
+                    v128_store(s.next_second.as_mut_ptr().add(i).cast(), v);
+                    v128_store(s.gradient.as_mut_ptr().add(i).cast(), zero);
                     bad = v128_or(bad, v128_or(non_finite4(theta), non_finite4(v)));
                 }
                 i += 4;
             }
             for i in quads..n {
-                (next_logits[i], next_first[i], next_second[i]) =
-                    adam.step(logits[i], gradient[i], first[i], second[i]);
-                gradient[i] = 0.0;
-                tail_bad |= non_finite(next_logits[i]) | non_finite(next_second[i]);
+                (s.next_logits[i], s.next_first[i], s.next_second[i]) =
+                    adam.step(s.logits[i], s.gradient[i], s.first[i], s.second[i]);
+                s.gradient[i] = 0.0;
+                tail_bad |= non_finite(s.next_logits[i]) | non_finite(s.next_second[i]);
             }
         }
     }
