@@ -77,7 +77,7 @@ impl Run {
     fn update_every_logit(&mut self, rule: Rule, next: &mut [Vec<f32>; 3]) -> bool {
         self.size_next_state(next);
         let [next_logits, next_first, next_second] = next;
-        let state = DenseState {
+        let state = StepState {
             logits: &self.logits,
             first: &self.first_moment,
             second: &self.second_moment,
@@ -135,7 +135,7 @@ impl Run {
         let sparse = !self.config.length_normalize && zero_pairs_only(self.pairs.len(), n);
         let clear_gradient = !sparse;
         let update = |state: RowState| {
-            let statistics = row_statistics(state.logits, state.reference);
+            let statistics = row_statistics(state.step.logits, state.reference);
             update_row_with_kl(rule, KlTerm::new(&statistics, lambda), state)
         };
         // Rows to hand to other threads are gathered first; otherwise each is updated as it is
@@ -146,14 +146,16 @@ impl Run {
         for (row, start) in (0..n).step_by(k).enumerate() {
             let span = start..start + k;
             let state = RowState {
-                logits: &self.logits[span.clone()],
-                reference: &reference[span.clone()],
-                gradient: take_front(&mut gradient, k),
-                first: &self.first_moment[span],
-                second: &self.second_moment[row * second_k..(row + 1) * second_k],
-                next_logits: take_front(&mut new_logits, k),
-                next_first: take_front(&mut new_first, k),
-                next_second: take_front(&mut new_second, second_k),
+                step: StepState {
+                    logits: &self.logits[span.clone()],
+                    first: &self.first_moment[span.clone()],
+                    second: &self.second_moment[row * second_k..(row + 1) * second_k],
+                    gradient: take_front(&mut gradient, k),
+                    next_logits: take_front(&mut new_logits, k),
+                    next_first: take_front(&mut new_first, k),
+                    next_second: take_front(&mut new_second, second_k),
+                },
+                reference: &reference[span],
                 clear_gradient,
             };
             if gather {
@@ -297,17 +299,11 @@ fn take_front<'a>(rest: &mut &'a mut [f32], len: usize) -> &'a mut [f32] {
     front
 }
 
-/// One row of [`Run::update_every_logit_with_kl`]: the run's state and the next state's
-/// buffers, each the row's slice (the second moments empty for SGD).
+/// One row of [`Run::update_every_logit_with_kl`]: its [`StepState`], each buffer the row's
+/// slice, and the row's reference.
 struct RowState<'a> {
-    logits: &'a [f32],
+    step: StepState<'a>,
     reference: &'a [f32],
-    gradient: &'a mut [f32],
-    first: &'a [f32],
-    second: &'a [f32],
-    next_logits: &'a mut [f32],
-    next_first: &'a mut [f32],
-    next_second: &'a mut [f32],
     /// Whether to set the row's gradient to zero after the update; when not, the caller zeroes
     /// the only entries that can be non-zero (the pairs' logits).
     clear_gradient: bool,
@@ -340,14 +336,17 @@ fn update_row_with_kl_avx2(rule: Rule, term: KlTerm, state: RowState) -> u32 {
 #[inline(always)]
 fn update_row_with_kl_body(rule: Rule, term: KlTerm, state: RowState) -> u32 {
     let RowState {
-        logits,
+        step:
+            StepState {
+                logits,
+                first,
+                second,
+                gradient,
+                next_logits,
+                next_first,
+                next_second,
+            },
         reference,
-        gradient,
-        first,
-        second,
-        next_logits,
-        next_first,
-        next_second,
         clear_gradient,
     } = state;
     let mut bad = 0;
@@ -384,10 +383,10 @@ fn update_row_with_kl_body(rule: Rule, term: KlTerm, state: RowState) -> u32 {
     bad
 }
 
-/// The state an update of every logit reads (the run's logits, first and second moment) and
-/// writes (`next_*`, and the gradient, which it leaves at zero); SGD's second moments are
-/// empty.
-struct DenseState<'a> {
+/// What an update reads (the run's logits, first and second moment, and the gradient) and
+/// writes (the next state, `next_*`, and the gradient, which it leaves at zero); SGD's second
+/// moments are empty. Every logit's ([`dense_update`]) or one row's ([`RowState`]).
+struct StepState<'a> {
     logits: &'a [f32],
     first: &'a [f32],
     second: &'a [f32],
@@ -404,8 +403,8 @@ struct DenseState<'a> {
     allow(dead_code)
 )]
 #[inline(always)]
-fn dense_update(rule: Rule, state: DenseState) -> u32 {
-    let DenseState {
+fn dense_update(rule: Rule, state: StepState) -> u32 {
+    let StepState {
         logits,
         first,
         second,
@@ -455,7 +454,7 @@ fn dense_update(rule: Rule, state: DenseState) -> u32 {
 /// Returns 1 if a new logit (or Adam's second moment) is not finite, else 0.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn dense_update_f32x4(rule: Rule, s: DenseState) -> u32 {
+fn dense_update_f32x4(rule: Rule, s: StepState) -> u32 {
     use std::arch::wasm32::*;
     /// `non_finite` of four lanes: all-ones where the exponent bits are all set. (A function,
     /// not a closure, which this build would call.)
