@@ -173,8 +173,6 @@ impl Run {
             // Each pair touches exactly two logits (SPEC section 5). Three passes: gather the
             // margins, map them through phi' (a loop without indexing, which vectorises), scatter.
             STEP_SCRATCH.with_borrow_mut(|scratch| {
-                let margins = &mut scratch.margins;
-                margins.clear();
                 let batch: &[u32] = if full_batch { &[] } else { &self.batch };
                 let count = if full_batch { pairs.len() } else { batch.len() };
                 let inverse_total = if full_batch {
@@ -182,20 +180,26 @@ impl Run {
                 } else {
                     1.0 / total_weight(batch.iter().map(|&i| pairs[i as usize].weight))
                 };
-                margins.extend((0..count).map(|j| {
+                // Sized, then every element written by index: no `extend` of a mapped iterator,
+                // which the page's size-optimised build makes two calls and a closure per step.
+                // A resize to the length the buffer already has (every step after the first of
+                // a full batch) writes nothing.
+                scratch.margins.resize(count, 0.0);
+                let margins: &mut [f32] = &mut scratch.margins;
+                for (j, margin) in margins.iter_mut().enumerate() {
                     let i = pair_at(full_batch, batch, j);
                     let PairLogits {
                         chosen, rejected, ..
                     } = pairs[i];
-                    beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i]
-                }));
+                    *margin =
+                        beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i];
+                }
                 self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
                 slopes::<S>(margins, beta, inverse_total);
-                // The cells' codes go into a slice sized beforehand: a byte pushed onto a `Vec`
-                // may alias anything, and would make every field of the run be read again per
-                // pair.
+                // The cells' codes go into a slice sized beforehand (and every code written
+                // below): a byte pushed onto a `Vec` may alias anything, and would make every
+                // field of the run be read again per pair.
                 let accumulated = &mut self.accumulated;
-                accumulated.step_cells.clear();
                 accumulated.step_cells.resize(count, 0);
                 let codes: &mut [u8] = &mut accumulated.step_cells;
                 // Each pair's share goes to every cell's sum, masked to +0.0 but in its own
@@ -226,7 +230,13 @@ impl Run {
                 }
                 // g is phi' times beta / W: back to w |phi'|.
                 let scale = 1.0 / (beta as f64 * inverse_total as f64);
-                accumulated.step_signal = signal.map(|s| s * scale);
+                // Written out: an array's `map` is a call per step in the page's build.
+                accumulated.step_signal = [
+                    signal[0] * scale,
+                    signal[1] * scale,
+                    signal[2] * scale,
+                    signal[3] * scale,
+                ];
             });
             return;
         }
@@ -240,9 +250,8 @@ impl Run {
         } else {
             self.batch.len()
         };
-        // As without length normalisation: the codes into a slice sized beforehand, the cells'
-        // sums masked rather than indexed.
-        accumulated.step_cells.clear();
+        // As without length normalisation: the codes into a slice sized beforehand (each one
+        // written below), the cells' sums masked rather than indexed.
         accumulated.step_cells.resize(count, 0);
         let codes: &mut [u8] = &mut accumulated.step_cells;
         let mut signal = [0.0f64; 4];
