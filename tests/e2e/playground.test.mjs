@@ -274,6 +274,15 @@ for (const mode of MODES) {
         for (const cell of Object.keys(cli.metrics.learning_table)) {
           assert.equal(run.metrics.learning_table[cell].pairs, cli.metrics.learning_table[cell].pairs, `${where}: learning table ${cell}`);
         }
+        // The learning table summed over the steps: the cells' sums, which the page's module adds
+        // two lanes at a time with wasm SIMD. WebGPU does not sum it (the CPU engine does).
+        if (!mode.webgpu) {
+          for (const [cell, total] of Object.entries(cli.metrics.accumulated_table)) {
+            const summed = run.metrics.accumulated_table[cell];
+            assert.equal(summed.pairs, total.pairs, `${where}: summed learning table ${cell}, pairs`);
+            assert.ok(Math.abs(summed.signal - total.signal) <= tolerance * (1 + Math.abs(total.signal)), `${where}: summed learning table ${cell}, signal ${summed.signal} vs ${total.signal}`);
+          }
+        }
         cli.policy.forEach((row, x) =>
           row.forEach((p, y) => assert.ok(Math.abs(p - run.policy[x][y]) <= tolerance, `${where}: policy[${x}][${y}] ${run.policy[x][y]} vs ${p}`)),
         );

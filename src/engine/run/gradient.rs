@@ -66,16 +66,65 @@ fn slopes<S: Slope>(margins: &mut [f32], beta: f32, inverse_total: f32) {
     }
 }
 
-/// Adds the pair's `share` (an f64's bits) to its cell's sum and +0.0 to the others. Written out
-/// lane by lane: the page's size-optimised build keeps a loop over the lanes a loop, and the
-/// sums in memory rather than in registers.
-#[inline(always)]
-fn add_share(signal: &mut [f64; 4], share: u64, cell: usize) {
-    let [m0, m1, m2, m3] = CELL_MASKS[cell];
-    signal[0] += f64::from_bits(share & m0);
-    signal[1] += f64::from_bits(share & m1);
-    signal[2] += f64::from_bits(share & m2);
-    signal[3] += f64::from_bits(share & m3);
+/// The four cells' sums of one step's signal, each pair's share added to its own cell's and +0.0
+/// to the others': the same sums, bit for bit, as adding to the one indexed by the cell (adding
+/// +0.0 to a sum of magnitudes changes no bit), with neither a store and a reload per pair on
+/// the same few bytes nor a branch on the cell, which no predictor guesses.
+#[derive(Clone, Copy)]
+struct CellSums {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    sums: [std::arch::wasm32::v128; 2],
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    sums: [f64; 4],
+}
+
+impl CellSums {
+    #[inline(always)]
+    fn new() -> CellSums {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let sums = [std::arch::wasm32::f64x2_splat(0.0); 2];
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let sums = [0.0; 4];
+        CellSums { sums }
+    }
+
+    /// Adds the pair's `share` (an f64's bits) to its cell's sum and +0.0 to the others. In the
+    /// browser two lanes at a time with wasm's SIMD (each lane's addition is the scalar one);
+    /// natively written out lane by lane.
+    #[inline(always)]
+    fn add(&mut self, share: u64, cell: usize) {
+        let masks = &CELL_MASKS[cell];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use std::arch::wasm32::*;
+            let share = u64x2_splat(share);
+            let [low, high] = &mut self.sums;
+            *low = f64x2_add(*low, v128_and(share, u64x2(masks[0], masks[1])));
+            *high = f64x2_add(*high, v128_and(share, u64x2(masks[2], masks[3])));
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        for (sum, mask) in self.sums.iter_mut().zip(masks) {
+            *sum += f64::from_bits(share & mask);
+        }
+    }
+
+    /// The four sums, in the order of [`LearningTable::cells`](crate::engine::LearningTable).
+    #[inline(always)]
+    fn sums(self) -> [f64; 4] {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use std::arch::wasm32::*;
+            let [low, high] = self.sums;
+            [
+                f64x2_extract_lane::<0>(low),
+                f64x2_extract_lane::<1>(low),
+                f64x2_extract_lane::<0>(high),
+                f64x2_extract_lane::<1>(high),
+            ]
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        self.sums
+    }
 }
 
 impl Run {
@@ -191,8 +240,8 @@ impl Run {
                     let PairLogits {
                         chosen, rejected, ..
                     } = pairs[i];
-                    *margin =
-                        beta * (logits[chosen as usize] - logits[rejected as usize]) - thresholds[i];
+                    *margin = beta * (logits[chosen as usize] - logits[rejected as usize])
+                        - thresholds[i];
                 }
                 self.margins_finite = margins.iter().fold(0, |bad, &u| bad | non_finite(u)) == 0;
                 slopes::<S>(margins, beta, inverse_total);
@@ -202,12 +251,8 @@ impl Run {
                 let accumulated = &mut self.accumulated;
                 accumulated.step_cells.resize(count, 0);
                 let codes: &mut [u8] = &mut accumulated.step_cells;
-                // Each pair's share goes to every cell's sum, masked to +0.0 but in its own
-                // cell: the same sums, bit for bit, as adding to the one indexed by the cell
-                // (adding +0.0 to a sum of magnitudes changes no bit), with neither a store and a
-                // reload per pair on the same few bytes nor a branch on the cell, which no
-                // predictor guesses.
-                let mut signal = [0.0f64; 4];
+                // Each pair's share goes to its cell's sum, without a branch ([`CellSums`]).
+                let mut signal = CellSums::new();
                 for (j, (&g, code)) in margins.iter().zip(codes.iter_mut()).enumerate() {
                     let i = pair_at(full_batch, batch, j);
                     let PairLogits {
@@ -225,12 +270,13 @@ impl Run {
                         logits[chosen] > logits[rejected],
                     );
                     let share = ((weight * g.abs()) as f64).to_bits();
-                    add_share(&mut signal, share, cell);
+                    signal.add(share, cell);
                     *code = cell as u8 + 4 * u8::from(g != 0.0);
                 }
                 // g is phi' times beta / W: back to w |phi'|.
                 let scale = 1.0 / (beta as f64 * inverse_total as f64);
                 // Written out: an array's `map` is a call per step in the page's build.
+                let signal = signal.sums();
                 accumulated.step_signal = [
                     signal[0] * scale,
                     signal[1] * scale,
@@ -254,7 +300,7 @@ impl Run {
         // written below), the cells' sums masked rather than indexed.
         accumulated.step_cells.resize(count, 0);
         let codes: &mut [u8] = &mut accumulated.step_cells;
-        let mut signal = [0.0f64; 4];
+        let mut signal = CellSums::new();
         let mut step_pair = |i: usize, inverse_total: f32, code: &mut u8| {
             let PairLogits {
                 chosen,
@@ -279,7 +325,7 @@ impl Run {
             let slope = S::slope(u, beta);
             let cell = cell_index(reference_log_ratios[i] > 0.0, h > 0.0);
             let share = ((weight * slope.abs()) as f64).to_bits();
-            add_share(&mut signal, share, cell);
+            signal.add(share, cell);
             *code = cell as u8 + 4 * u8::from(slope != 0.0);
             let g = weight * inverse_total * slope * beta;
             gradient[chosen] += g * inverse_chosen;
@@ -298,7 +344,7 @@ impl Run {
                 step_pair(i as usize, inverse_total, code);
             }
         }
-        accumulated.step_signal = signal;
+        accumulated.step_signal = signal.sums();
         self.margins_finite = bad == 0;
     }
 
