@@ -5,9 +5,10 @@
 //   ./target/release/dpo bench --workload sweep --scenario > /tmp/sweep.json
 //   DPO_BASE_URL=http://127.0.0.1:8000/ node bench/profile.mjs /tmp/sweep.json
 //
-// Serve the sources (`serve`, not `serve --dist`): `dist` strips the names. A loop body inlined
-// into its caller is counted as the caller; mark a function `#[inline(never)]` for a moment to
-// see it apart.
+// Serve the sources (`serve`, not `serve --dist`): `dist` strips the names. Prints each
+// function's share of the samples, then the largest call paths (a closure or a generic function
+// called from several places is told apart by its callers). A loop body inlined into its caller
+// is counted as the caller; mark a function `#[inline(never)]` for a moment to see it apart.
 
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -49,8 +50,26 @@ try {
     samples.set(name, (samples.get(name) ?? 0) + 1);
   }
   const total = profile.samples.length;
+  const share = (count) => `${((100 * count) / total).toFixed(1).padStart(5)}%`;
+  console.log('Each function, by its own samples:');
   for (const [name, count] of [...samples].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
-    console.log(`${((100 * count) / total).toFixed(1).padStart(5)}%  ${name.slice(0, 150)}`);
+    console.log(`${share(count)}  ${name.slice(0, 150)}`);
+  }
+  // The same samples by call path, the sampled function and its three callers: a function that
+  // several places call (a generic one, a closure) shows which of them it was called from.
+  const parents = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
+  const short = (id) => (nodes.get(id).callFrame.functionName || '(anonymous)').replace(/::h[0-9a-f]{16}$/, '').slice(-70);
+  const paths = new Map();
+  for (const id of profile.samples) {
+    const path = [];
+    for (let at = id; at !== undefined && path.length < 4; at = parents.get(at)) path.push(short(at));
+    const key = path.join('  <-  ');
+    paths.set(key, (paths.get(key) ?? 0) + 1);
+  }
+  console.log('\nBy call path (the function, then its callers):');
+  for (const [path, count] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+    console.log(`${share(count)}  ${path}`);
   }
 } finally {
   await browser.close();
