@@ -90,7 +90,7 @@ impl CellSums {
 
     /// Adds the pair's `share` (an f64's bits) to its cell's sum and +0.0 to the others. In the
     /// browser two lanes at a time with wasm's SIMD (each lane's addition is the scalar one);
-    /// natively written out lane by lane.
+    /// natively a loop over the four lanes, which the optimiser unrolls.
     #[inline(always)]
     fn add(&mut self, share: u64, cell: usize) {
         let masks = &CELL_MASKS[cell];
