@@ -104,7 +104,8 @@ for (const mode of MODES) {
      * base64url; with `from=`, without the preset's title and description), `#s=` (the first
      * links' form) or `#preset=ID` (given as `preset:ID`). */
     async function hashScenario(page) {
-      const params = new URLSearchParams(new URL(page.url()).hash.slice(1));
+      // The page's own address: the link is written with `history.replaceState`.
+      const params = new URLSearchParams((await page.evaluate(() => location.hash)).slice(1));
       if (params.has('z1')) return inflateRawSync(Buffer.from(params.get('z1'), 'base64url')).toString('utf8');
       if (params.has('s')) return Buffer.from(params.get('s'), 'base64url').toString('utf8');
       if (params.has('preset')) return `preset:${params.get('preset')}`;
@@ -476,9 +477,10 @@ for (const mode of MODES) {
       // The page writes the link a moment after the last edit, so the wait is for the link that
       // holds this state (one pair held out), not for any link: the one written while two pairs
       // were held out may still be in the address bar.
-      const heldOutInLink = async () => JSON.parse(await hashScenario(page)).pairs.filter((pair) => pair.split === 'validation').length;
-      await waitFor(async () => (await page.evaluate(() => location.hash)).startsWith('#from=default&z1=') && (await heldOutInLink()) === 1);
+      const heldOutInLink = (text) => (text.startsWith('{') ? JSON.parse(text).pairs.filter((pair) => pair.split === 'validation').length : -1);
+      await waitFor(async () => heldOutInLink(await hashScenario(page)) === 1);
       const hash = await page.evaluate(() => location.hash);
+      assert.ok(hash.startsWith('#from=default&z1='), `an edited preset's link: ${hash}`);
       const checked = execFileSync(DPO, ['check', `${BASE}${hash}`], { encoding: 'utf8' });
       assert.match(checked, /validation: 1 pair held out \(marked "split": "validation"\); 2 pairs train/);
       const reloaded = await open(hash);
